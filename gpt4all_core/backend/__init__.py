@@ -1,0 +1,1 @@
+"""Backends: where tensors live and ops run (CPU kernels now; Vulkan to come)."""

@@ -1,0 +1,35 @@
+"""The one exception family of gpt4all-core.
+
+Every error that bad input can cause is one of these, with a message that
+names the file, key, tensor or parameter at fault.
+"""
+from __future__ import annotations
+
+
+class GPT4AllCoreError(Exception):
+    """Root of every error gpt4all-core raises on purpose."""
+
+
+class GGUFError(GPT4AllCoreError, ValueError):
+    """A GGUF file is malformed, hostile or uses something we do not know.
+
+    ``path``, ``offset`` and ``field`` say where: the file, the byte offset
+    where the bad field starts, and what that field is.
+    """
+
+    def __init__(self, message: str, *, path=None, offset: int | None = None, field: str | None = None):
+        self.path = None if path is None else str(path)
+        self.offset = offset
+        self.field = field
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if offset is not None:
+            where.append(f"offset {offset}")
+        if field is not None:
+            where.append(field)
+        super().__init__(f"{': '.join(where)}: {message}" if where else message)
+
+
+class UnsupportedModelError(GPT4AllCoreError):
+    """A model file is valid but uses an architecture or feature we do not run."""
