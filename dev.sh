@@ -62,7 +62,7 @@ install_cached_wheel() {  # package version import-name build-function
     "$build"
     wheel=$(ls "$WHEELS"/"${package//-/_}"-"$version"-*.whl | grep -E -- "-($tag|py3)-" | head -n1)
   fi
-  "$PY" -m pip install -q --no-deps "$wheel"
+  "$PY" -m pip install -q "$wheel" "numpy<2"  # kp pins numpy<2; keep every install consistent
 }
 
 build_kp() {
@@ -80,9 +80,11 @@ build_kp() {
 }
 
 build_llama_cpp_python() {
-  # Test oracle only (never a runtime dependency): llama.cpp for CPU.
+  # Test oracle only (never a runtime dependency): llama.cpp for CPU, built for plain
+  # AVX2 rather than -march=native (whose AMX matmul path segfaults on this machine's
+  # Sapphire Rapids CPU, and which would not run on an older CI machine).
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-  CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF" \
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF" \
     "$PY" -m pip wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
 }
 

@@ -193,7 +193,8 @@ cdef class HeaderParser:
         # a copy: metadata must not pin the mmap open
         arr = np.frombuffer(self.mv, dtype=dtype, count=n, offset=self.pos).copy()
         if elem == T_BOOL and n and arr.view(np.uint8).max() > 1:
-            self.fail("bool array holds a value that is neither 0 nor 1", self.pos)
+            bad = int(np.argmax(arr.view(np.uint8) > 1))
+            self.fail(f"bool array item {bad} is neither 0 nor 1", self.pos + bad)
         self.pos += nbytes
         return arr, ArrayType(_VALUE_TYPES[elem])
 
@@ -220,10 +221,10 @@ cdef class HeaderParser:
     def parse(self):
         """Return (version, metadata, types, key_offsets, tensor_infos, end).
 
-        tensor_infos holds (name, ne, type id, relative data offset, info offset).
+        tensor_infos holds (name, ne, type id, relative data offset, info offset, offset of ne[0]).
         """
         cdef uint32_t version = self.version()
-        cdef Py_ssize_t i, n_tensors, n_kv, start, j
+        cdef Py_ssize_t i, n_tensors, n_kv, start, j, dims_start
         cdef uint32_t t, n_dims
         cdef uint64_t dim
         self.where = "tensor count"
@@ -231,6 +232,7 @@ cdef class HeaderParser:
         self.where = "metadata count"
         n_kv = self.count(MIN_KV_BYTES, "metadata key/value")
         if n_tensors > (self.size - self.pos - n_kv * MIN_KV_BYTES) // MIN_TENSOR_INFO_BYTES:
+            self.where = "tensor count"
             self.fail(f"{n_kv} metadata entries and {n_tensors} tensors cannot fit in the file", 8)
 
         metadata = {}
@@ -263,6 +265,7 @@ cdef class HeaderParser:
             if n_dims > MAX_DIMS:
                 self.fail(f"{n_dims} dimensions (ggml allows at most {MAX_DIMS})", self.pos - 4)
             ne = []
+            dims_start = self.pos
             for j in range(n_dims):
                 dim = self.u64()
                 if dim > INT64_MAX_U:
@@ -270,6 +273,6 @@ cdef class HeaderParser:
                 ne.append(dim)
             t = self.u32()
             offset = self.u64()
-            tensor_infos.append((name, tuple(ne), t, offset, start))
+            tensor_infos.append((name, tuple(ne), t, offset, start, dims_start))
         self.where = "end of header"
         return version, metadata, types, key_offsets, tensor_infos, self.pos

@@ -86,6 +86,8 @@ class GGUFFile:
             if self.file_size == 0:
                 raise GGUFError("file is empty", path=self.path, offset=0, field="magic")
             self._mmap: mmap.mmap | None = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        except GGUFError:
+            raise  # a ValueError too: not to be wrapped as a mapping failure, losing its offset and field
         except (OSError, ValueError) as e:
             raise GGUFError(f"cannot map: {e}", path=self.path) from e
         finally:
@@ -110,10 +112,12 @@ class GGUFFile:
         self.alignment = self._alignment()
         self.data_offset = -(-header_end // self.alignment) * self.alignment
         self.tensors: dict[str, Tensor] = {}
+        offset_fields = {}  # where each tensor's data offset sits in the header, for errors
         for info in infos:
             tensor = self._check_tensor(*info)
             self.tensors[tensor.name] = tensor
-        self._check_overlaps()
+            offset_fields[tensor.name] = info[5] + 8 * len(tensor.ne) + 4
+        self._check_overlaps(offset_fields)
 
     def _alignment(self) -> int:
         if ALIGNMENT_KEY not in self.metadata:
@@ -126,40 +130,49 @@ class GGUFFile:
             )
         return value
 
-    def _check_tensor(self, name: str, ne: tuple[int, ...], type_id: int, rel_offset: int, info_offset: int) -> Tensor:
-        def fail(message: str) -> GGUFError:
-            return GGUFError(message, path=self.path, offset=info_offset, field=f"tensor {name!r}")
+    def _check_tensor(self, name: str, ne: tuple[int, ...], type_id: int, rel_offset: int, info_offset: int,
+                      dims_offset: int) -> Tensor:
+        # the header fields: ne[0] at dims_offset (n_dims just before it), then the type, then the data offset
+        type_offset = dims_offset + 8 * len(ne)
+
+        def fail(message: str, at: int) -> GGUFError:
+            return GGUFError(message, path=self.path, offset=at, field=f"tensor {name!r}")
 
         try:
             ggml_type = GGMLType(type_id)
             block_size, type_size = TYPE_TRAITS[ggml_type]
         except (ValueError, KeyError):
-            raise fail(f"unknown ggml type {type_id}") from None
+            raise fail(f"unknown ggml type {type_id}", type_offset) from None
         row_length = ne[0] if ne else 1
         if row_length % block_size:
-            raise fail(f"row length {row_length} is not a multiple of the {ggml_type.name} block size {block_size}")
+            raise fail(f"row length {row_length} is not a multiple of the {ggml_type.name} block size {block_size}",
+                       dims_offset if ne else dims_offset - 4)
         n_elements = 1
+        extent = 1  # the elements without the empty dimensions: numpy must shape even an empty tensor
         for d in ne:
             n_elements *= d
-        if n_elements >= 2**63:
-            raise fail(f"{n_elements} elements overflow int64")
+            extent *= max(d, 1)
+        if extent * type_size >= 2**63:
+            raise fail(f"dimensions {ne} overflow int64", dims_offset)
         nbytes = n_elements // block_size * type_size
         if rel_offset % self.alignment:
-            raise fail(f"data offset {rel_offset} is not a multiple of the alignment {self.alignment}")
+            raise fail(f"data offset {rel_offset} is not a multiple of the alignment {self.alignment}", type_offset + 4)
         offset = self.data_offset + rel_offset
         if offset + nbytes > self.file_size:
             raise fail(
-                f"data [{offset}, {offset + nbytes}) runs past the end of the file ({self.file_size} bytes)"
+                f"data [{offset}, {offset + nbytes}) runs past the end of the file ({self.file_size} bytes)",
+                type_offset + 4,
             )
         return Tensor(name, ggml_type, ne, offset, nbytes, self)
 
-    def _check_overlaps(self) -> None:
+    def _check_overlaps(self, offset_fields: dict[str, int]) -> None:
         spans = sorted((t.offset, t.offset + t.nbytes, t.name) for t in self.tensors.values() if t.nbytes)
-        for (_, end_a, name_a), (start_b, _, name_b) in zip(spans, spans[1:]):
+        for (start_a, end_a, name_a), (start_b, end_b, name_b) in zip(spans, spans[1:]):
             if start_b < end_a:
+                bad = max(name_a, name_b, key=offset_fields.__getitem__)  # blame the later in the header
                 raise GGUFError(
-                    f"tensor data of {name_a!r} and {name_b!r} overlap",
-                    path=self.path, offset=start_b, field=f"tensor {name_b!r}",
+                    f"tensor data of {name_a!r} [{start_a}, {end_a}) and {name_b!r} [{start_b}, {end_b}) overlap",
+                    path=self.path, offset=offset_fields[bad], field=f"tensor {bad!r}",
                 )
 
     def _buffer(self) -> mmap.mmap:

@@ -137,9 +137,8 @@ def encode_value(key: str, value: Any, vtype: ValueType) -> bytes:
             items = vtype.items or ()
             if len(items) != len(value):
                 raise GGUFError(f"{len(value)} inner arrays but {len(items)} inner types", field=key)
-            return head + b"".join(
-                struct.pack("<I", V.ARRAY) + encode_value(key, v, t) for v, t in zip(value, items)
-            )
+            # an inner array is its element type, count and items: no ARRAY tag of its own
+            return head + b"".join(encode_value(key, v, t) for v, t in zip(value, items))
         return head + _numeric_array(key, value, VALUE_DTYPES[elem]).tobytes()
     if vtype == V.STRING:
         if not isinstance(value, (str, bytes)):
@@ -277,7 +276,8 @@ class GGUFWriter:
         try:
             with open(tmp, "wb") as f:
                 f.write(header)
-                f.write(b"\0" * (self._padded(len(header)) - len(header)))
+                if self._tensors:  # like llama.cpp, a file without tensors ends with its header
+                    f.write(b"\0" * (self._padded(len(header)) - len(header)))
                 for _, _, arr in self._tensors.values():
                     f.write(memoryview(np.ascontiguousarray(arr)).cast("B"))
                     f.write(b"\0" * (self._padded(arr.nbytes) - arr.nbytes))

