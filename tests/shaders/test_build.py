@@ -38,26 +38,68 @@ def test_unknown_shader_is_named():
         shaders.spirv("nope")
 
 
-def test_add_f32_runs_clean_under_the_validation_layer():
-    """On lavapipe in CI (or whatever Vulkan device is first), with the Khronos validation layer on."""
-    script = textwrap.dedent("""
-        import numpy as np, kp
-        from gpt4all_core.backend import shaders
-        n = 1000
-        rng = np.random.default_rng(0)
-        a, b = rng.standard_normal((2, n)).astype(np.float32)
-        mgr = kp.Manager()
-        ta, tb, tc = mgr.tensor(a), mgr.tensor(b), mgr.tensor(np.zeros(n, np.float32))
-        algo = mgr.algorithm([ta, tb, tc], shaders.spirv("add_f32"), ((n + 63) // 64, 1, 1), [],
-                             np.array([n], dtype=np.uint32))
-        (mgr.sequence().record(kp.OpTensorSyncDevice([ta, tb, tc])).record(kp.OpAlgoDispatch(algo))
-            .record(kp.OpTensorSyncLocal([tc])).eval())
-        assert np.array_equal(tc.data(), a + b), "wrong sums"
-        print("device:", mgr.get_device_properties()["device_name"])
-    """)
-    env = {**os.environ, "VK_INSTANCE_LAYERS": "VK_LAYER_KHRONOS_validation"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    output = result.stdout + result.stderr
+RUN_ADD = textwrap.dedent("""
+    import sys, numpy as np, kp
+    spirv = open(sys.argv[1], "rb").read()
+    n = 1000
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, n)).astype(np.float32)
+    mgr = kp.Manager()
+    ta, tb, tc = mgr.tensor(a), mgr.tensor(b), mgr.tensor(np.zeros(n, np.float32))
+    algo = mgr.algorithm([ta, tb, tc], spirv, ((n + 63) // 64, 1, 1), [], np.array([n], dtype=np.uint32))
+    (mgr.sequence().record(kp.OpTensorSyncDevice([ta, tb, tc])).record(kp.OpAlgoDispatch(algo))
+        .record(kp.OpTensorSyncLocal([tc])).eval())
+    print("device:", mgr.get_device_properties()["device_name"])
+    print("sums:", "right" if np.allclose(tc.data(), a + b, rtol=1e-3) else "wrong")
+""")
+
+# Stores through float16_t need storageBuffer16BitAccess, which Kompute never enables.
+NEEDS_16BIT_STORAGE = """#version 450
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+layout(local_size_x = 64) in;
+layout(binding = 0) readonly buffer A { float a[]; };
+layout(binding = 1) readonly buffer B { float b[]; };
+layout(binding = 2) writeonly buffer C { float16_t c[]; };
+layout(push_constant) uniform P { uint n; } p;
+void main() { uint i = gl_GlobalInvocationID.x; if (i < p.n) c[i] = float16_t(a[i] + b[i]); }
+"""
+
+
+def run_under_validation(spv: Path) -> str:
+    """Run the c = a + b dispatch in a child process with the Khronos validation layer on.
+
+    Kompute installs its own debug callback (which logs nothing in the kp wheel), and
+    that silences the layer's default printer: the layer logs to a file instead.
+    """
+    log = spv.with_suffix(".validation.log")
+    (spv.parent / "vk_layer_settings.txt").write_text(
+        "khronos_validation.debug_action = VK_DBG_LAYER_ACTION_LOG_MSG\n"
+        f"khronos_validation.log_filename = {log}\n"
+        "khronos_validation.report_flags = error,warn\n"
+    )
+    env = {**os.environ, "VK_INSTANCE_LAYERS": "VK_LAYER_KHRONOS_validation", "VK_LAYER_SETTINGS_PATH": str(spv.parent)}
+    result = subprocess.run([sys.executable, "-c", RUN_ADD, str(spv)], capture_output=True, text=True, env=env, timeout=120)
+    output = result.stdout + result.stderr + (log.read_text() if log.exists() else "")
     assert result.returncode == 0, output
     assert "device:" in output
+    return output
+
+
+def test_add_f32_runs_clean_under_the_validation_layer(tmp_path):
+    """On lavapipe in CI (or whatever Vulkan device is first)."""
+    spv = tmp_path / "add_f32.spv"
+    spv.write_bytes(shaders.spirv("add_f32"))
+    output = run_under_validation(spv)
+    assert "sums: right" in output
     assert "Validation Error" not in output and "VUID" not in output, output
+
+
+def test_validation_layer_catches_a_missing_device_feature(tmp_path):
+    """The control for the test above: a shader needing a feature Kompute leaves off is reported."""
+    src = tmp_path / "needs_16bit.comp"
+    src.write_text(NEEDS_16BIT_STORAGE)
+    spv = tmp_path / "needs_16bit.spv"
+    subprocess.run(["glslc", "--target-env=vulkan1.1", str(src), "-o", str(spv)], check=True)
+    output = run_under_validation(spv)
+    assert "Validation Error" in output and "storageBuffer16BitAccess" in output, output
