@@ -71,11 +71,10 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=HERE, capture_output=True, text=True).stdout.strip())
-    import gguf
-    import numpy
+    from importlib.metadata import version
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
-            "gguf_package": gguf.__version__ if hasattr(gguf, "__version__") else "?",
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": version("numpy"),
+            "gguf_package": version("gguf"),
             "commit": commit + ("-dirty" if dirty else ""), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
