@@ -13,7 +13,7 @@ WHEELS=$CACHE/wheels
 KP_VERSION=0.9.0
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 APT_PACKAGES=(
-  python3 python3-venv python3-dev build-essential cmake pkg-config git
+  python3 python3-venv python3-dev build-essential cmake pkg-config git ca-certificates
   glslc spirv-tools libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   libfmt-dev pybind11-dev  # Kompute's build
 )
