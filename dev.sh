@@ -40,12 +40,14 @@ ensure_venv() {
   # Re-install only when the packaging files change; the editable install rebuilds
   # the C, Cython and shader targets by itself on import.
   local stamp="$VENV/.gpt4all-core-installed" want
-  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  want=$(cat pyproject.toml dev.sh | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$PY" -c "import gpt4all_core" 2>/dev/null; then
     log "installing gpt4all-core (editable) and its build and test dependencies"
     # kp pins numpy<2; the editable build runs without isolation, so its tools live in the venv
     "$PY" -m pip install -q "numpy<2" "meson-python>=0.16" "meson>=1.3" ninja "cython>=3.0" setuptools wheel
-    "$PY" -m pip install -q --no-build-isolation -e ".[test]"
+    # An absolute CYTHON goes into build.ninja, so rebuilds on import work without the venv on PATH.
+    rm -rf build
+    CYTHON="$VENV/bin/cython" "$PY" -m pip install -q --no-build-isolation -e ".[test]"
     echo "$want" >"$stamp"
   fi
 }

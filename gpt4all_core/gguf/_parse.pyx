@@ -221,7 +221,7 @@ cdef class HeaderParser:
     def parse(self):
         """Return (version, metadata, types, key_offsets, tensor_infos, end).
 
-        tensor_infos holds (name, ne, type id, relative data offset, info offset, offset of ne[0]).
+        tensor_infos holds (name, ne, type id, relative data offset, offset of ne[0]).
         """
         cdef uint32_t version = self.version()
         cdef Py_ssize_t i, n_tensors, n_kv, start, j, dims_start
@@ -273,6 +273,6 @@ cdef class HeaderParser:
                 ne.append(dim)
             t = self.u32()
             offset = self.u64()
-            tensor_infos.append((name, tuple(ne), t, offset, start, dims_start))
+            tensor_infos.append((name, tuple(ne), t, offset, dims_start))
         self.where = "end of header"
         return version, metadata, types, key_offsets, tensor_infos, self.pos

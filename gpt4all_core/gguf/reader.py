@@ -113,10 +113,9 @@ class GGUFFile:
         self.data_offset = -(-header_end // self.alignment) * self.alignment
         self.tensors: dict[str, Tensor] = {}
         offset_fields = {}  # where each tensor's data offset sits in the header, for errors
-        for info in infos:
-            tensor = self._check_tensor(*info)
-            self.tensors[tensor.name] = tensor
-            offset_fields[tensor.name] = info[5] + 8 * len(tensor.ne) + 4
+        for name, ne, type_id, rel_offset, dims_offset in infos:
+            self.tensors[name] = self._check_tensor(name, ne, type_id, rel_offset, dims_offset)
+            offset_fields[name] = _type_field(dims_offset, ne) + 4
         self._check_overlaps(offset_fields)
 
     def _alignment(self) -> int:
@@ -130,10 +129,8 @@ class GGUFFile:
             )
         return value
 
-    def _check_tensor(self, name: str, ne: tuple[int, ...], type_id: int, rel_offset: int, info_offset: int,
-                      dims_offset: int) -> Tensor:
-        # the header fields: ne[0] at dims_offset (n_dims just before it), then the type, then the data offset
-        type_offset = dims_offset + 8 * len(ne)
+    def _check_tensor(self, name: str, ne: tuple[int, ...], type_id: int, rel_offset: int, dims_offset: int) -> Tensor:
+        type_offset = _type_field(dims_offset, ne)
 
         def fail(message: str, at: int) -> GGUFError:
             return GGUFError(message, path=self.path, offset=at, field=f"tensor {name!r}")
@@ -219,6 +216,12 @@ class GGUFFile:
             f"GGUFFile({self.path!r}, version={self.version}, architecture={self.architecture!r}, "
             f"{len(self.metadata)} keys, {len(self.tensors)} tensors)"
         )
+
+
+def _type_field(dims_offset: int, ne: tuple[int, ...]) -> int:
+    """Offset of a tensor info's type field: after its dims (n_dims is just before them); the data
+    offset field follows the type's 4 bytes."""
+    return dims_offset + 8 * len(ne)
 
 
 def open(path: str | os.PathLike) -> GGUFFile:  # noqa: A001 - gguf.open() reads like gzip.open()
