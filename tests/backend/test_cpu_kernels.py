@@ -1,7 +1,9 @@
 """The first C kernel through Cython: each SIMD variant against float64 numpy."""
 from __future__ import annotations
 
+import collections
 import os
+import platform
 import subprocess
 import sys
 
@@ -58,3 +60,22 @@ def test_environment_forces_a_level():
         env={**os.environ, "GPT4ALL_CORE_SIMD": "generic"}, capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == "generic"
+
+
+def test_wide_registers_only_in_simd_variants():
+    """One build runs on any x86-64: AVX code sits only in the *_avx2 / *_avx512 functions, which the
+    dispatch table calls after CPUID said yes. (Any other function touching ymm/zmm would SIGILL on
+    an older CPU.)"""
+    if platform.machine() != "x86_64":
+        pytest.fail("this check is written for x86-64 builds")
+    listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", cpu_kernels.__file__],
+                             capture_output=True, text=True, check=True).stdout
+    wide = collections.Counter()
+    function = None
+    for line in listing.splitlines():
+        if line.endswith(">:"):
+            function = line.split("<", 1)[1][:-2]
+        elif "%ymm" in line or "%zmm" in line:
+            wide[function] += 1
+    assert wide, "no AVX code at all: the SIMD variants were not built"
+    assert all(name.endswith(("_avx2", "_avx512")) for name in wide), wide
