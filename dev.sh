@@ -36,7 +36,11 @@ ensure_apt() {
 }
 
 ensure_venv() {
-  [ -x "$PY" ] || { log "creating $VENV"; python3 -m venv "$VENV"; }
+  if [ ! -x "$PY" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+    "$PY" -m pip install -q --upgrade pip  # Debian 12's venv brings pip 23.0
+  fi
   # Re-install only when the packaging files change; the editable install rebuilds
   # the C, Cython and shader targets by itself on import.
   local stamp="$VENV/.gpt4all-core-installed" want
