@@ -40,4 +40,8 @@ def dot_f32(const float[::1] x, const float[::1] y):
     return result
 
 
+include "quants.pxi"  # quantized types: dequantize, quantize, dot products, matmul
+include "ops.pxi"  # the other ops: norms, RoPE, softmax, attention, activations
+
+
 select_simd(os.environ.get("GPT4ALL_CORE_SIMD") or SIMD_LEVELS[gk_simd_detect()])

@@ -1,0 +1,60 @@
+/* Products of a quantized weight matrix by float activations, threaded with OpenMP.
+ *
+ * The activations are quantized once to the weight type's vec_dot_type; the threads then split the
+ * weight rows. For a batch, each thread walks tiles of weight rows and, inside a tile, every
+ * activation row: the tile stays in cache while the batch streams past it. */
+#include "quants.h"
+
+enum { ROW_TILE = 16 }; /* weight rows per tile: 16 rows of 4096 Q4_0 weights = 36 KiB */
+
+size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
+    const gk_type_traits *t = gk_type_traits_get(type);
+    if (!t || !t->vec_dot) return 0;
+    const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
+    return (size_t)(gk_row_size(a, k) * n);
+}
+
+int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,
+              int n_threads) {
+    const gk_type_traits *t = gk_type_traits_get(type);
+    if (!t || !t->vec_dot || k % t->block_size) return -1;
+    const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
+    if (k % a->block_size) return -1;
+    const int64_t w_row = gk_row_size(t, k), a_row = gk_row_size(a, k);
+    const char *wb = w;
+    const char *act = (const char *)x;
+    if (t->vec_dot_type != GK_TYPE_F32) {
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
+        for (int64_t j = 0; j < n; j++) a->from_float(x + j * k, (char *)scratch + j * a_row, k);
+        act = scratch;
+    }
+    const int64_t n_tiles = (m + ROW_TILE - 1) / ROW_TILE;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
+    for (int64_t tile = 0; tile < n_tiles; tile++) {
+        const int64_t i0 = tile * ROW_TILE, i1 = i0 + ROW_TILE < m ? i0 + ROW_TILE : m;
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = i0; i < i1; i++) t->vec_dot(k, &y[j * m + i], wb + i * w_row, act + j * a_row);
+    }
+    return 0;
+}
+
+int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
+                float *out, int n_threads) {
+    const gk_type_traits *t = gk_type_traits_get(type);
+    if (!t || k % t->block_size) return -1;
+    for (int64_t i = 0; i < n_ids; i++)
+        if (ids[i] < 0 || ids[i] >= n_rows) return -2;
+    const int64_t row = gk_row_size(t, k);
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_ids * k >= 65536)
+    for (int64_t i = 0; i < n_ids; i++) t->to_float((const char *)table + ids[i] * row, out + i * k, k);
+    return 0;
+}
+
+/* Read n 64-bit words with n_threads threads and return their sum: the machine's read bandwidth,
+ * the roofline a matrix-vector product (one pass over the weights) is measured against. */
+uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads) {
+    uint64_t sum = 0;
+#pragma omp parallel for num_threads(n_threads) schedule(static) reduction(+ : sum)
+    for (int64_t i = 0; i < n; i++) sum += p[i];
+    return sum;
+}

@@ -1,0 +1,188 @@
+/* Quantized block layouts (byte-compatible with GGUF files), their per-row functions, and the
+ * type-traits table that maps each type to them.
+ *
+ * A weight row is dotted with activations quantized on the fly, so the inner loop is integer:
+ *   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL -> Q8_0 activations (Q4_1/Q5_1 take the block sums
+ *     exactly in integers; llama.cpp's Q8_1 keeps them rounded to fp16)
+ *   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> Q8_K (256-blocks with 16-element sums)
+ *   F32, F16, BF16 -> F32 activations (weights widened to float in the loop: exact products) */
+#ifndef GK_QUANTS_H
+#define GK_QUANTS_H
+
+#include "fp16.h"
+#include "gk.h"
+
+#define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK8_0 32
+#define QK8_1 32
+#define QK4_NL 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+typedef struct { gk_fp16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
+typedef struct { gk_fp16 d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
+typedef struct { gk_fp16 d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
+typedef struct { gk_fp16 d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
+typedef struct { gk_fp16 d; int8_t qs[QK8_0]; } block_q8_0;
+typedef struct { gk_fp16 d, s; int8_t qs[QK8_1]; } block_q8_1; /* s = d * sum(qs) */
+typedef struct { gk_fp16 d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; gk_fp16 d, dmin; } block_q2_K;
+typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; gk_fp16 d; } block_q3_K;
+typedef struct { gk_fp16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
+typedef struct { gk_fp16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; gk_fp16 d; } block_q6_K;
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
+_Static_assert(sizeof(block_q2_K) == 84, "q2_K");
+_Static_assert(sizeof(block_q3_K) == 110, "q3_K");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(block_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(block_q8_K) == 292, "q8_K");
+
+/* IQ4_NL's 16 non-linear levels. */
+extern const int8_t gk_kvalues_iq4nl[16];
+
+/* The type ids are GGML's. */
+typedef enum {
+    GK_TYPE_F32 = 0, GK_TYPE_F16 = 1, GK_TYPE_Q4_0 = 2, GK_TYPE_Q4_1 = 3, GK_TYPE_Q5_0 = 6,
+    GK_TYPE_Q5_1 = 7, GK_TYPE_Q8_0 = 8, GK_TYPE_Q8_1 = 9, GK_TYPE_Q2_K = 10, GK_TYPE_Q3_K = 11,
+    GK_TYPE_Q4_K = 12, GK_TYPE_Q5_K = 13, GK_TYPE_Q6_K = 14, GK_TYPE_Q8_K = 15, GK_TYPE_IQ4_NL = 20,
+    GK_TYPE_BF16 = 30, GK_TYPE_COUNT = 31
+} gk_type;
+
+typedef void (*gk_to_float_fn)(const void *restrict x, float *restrict y, int64_t n);
+typedef void (*gk_from_float_fn)(const float *restrict x, void *restrict y, int64_t n);
+/* s = dot of n elements: x a weight row, y activations already in the weight's vec_dot_type */
+typedef void (*gk_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+
+typedef struct {
+    const char *name;
+    int64_t block_size;
+    int64_t type_size;
+    gk_to_float_fn to_float;     /* dequantize a row */
+    gk_from_float_fn from_float; /* quantize a row, llama.cpp's reference rounding; NULL: not written */
+    gk_type vec_dot_type;        /* what the activations are quantized to for vec_dot */
+    gk_vec_dot_fn vec_dot;       /* NULL for activation-only types (Q8_1, Q8_K) */
+} gk_type_traits;
+
+/* The traits of type t at the active SIMD level (vec_dot and activation quantizers are the
+ * SIMD ones where they exist); NULL for a type we do not support. */
+const gk_type_traits *gk_type_traits_get(int type);
+/* The same at a given SIMD level (tests compare levels). */
+const gk_type_traits *gk_type_traits_at(int type, gk_simd_level level);
+
+/* Q4_K/Q5_K: the 6-bit scale and min of sub-block j (of 8) from the 12 packed bytes. */
+static inline void gk_scale_min_k4(int j, const uint8_t *restrict q, uint8_t *restrict d, uint8_t *restrict m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q3_K: the 16 6-bit scales (still biased by 32) from the 12 packed bytes. */
+static inline void gk_scales_q3_K(const uint8_t *restrict packed, int8_t scales[16]) {
+    uint32_t aux[4];
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    memcpy(aux, packed, 12);
+    const uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    memcpy(scales, aux, 16);
+}
+
+static inline int64_t gk_row_size(const gk_type_traits *t, int64_t n) { return n / t->block_size * t->type_size; }
+
+/* Dequantize */
+void dequantize_row_f32(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_f16(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_bf16(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q4_0(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q4_1(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q5_0(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q5_1(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q8_0(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q8_1(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_iq4_nl(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q2_K(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q3_K(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q4_K(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q5_K(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q6_K(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q8_K(const void *restrict x, float *restrict y, int64_t n);
+
+/* Quantize (reference rounding, as llama.cpp's *_ref functions) */
+void quantize_row_f32(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_f16(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_bf16(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q4_0(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q4_1(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q5_0(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q5_1(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q8_0(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q8_1(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q8_K(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_iq4_nl(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q2_K(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q3_K(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q4_K(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q5_K(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q6_K(const float *restrict x, void *restrict y, int64_t n);
+
+/* Dot products, generic */
+void vec_dot_f32_f32(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_f16_f32(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_bf16_f32(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_1_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_1_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q8_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_iq4_nl_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q2_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q3_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q6_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+
+/* Dot products, SIMD variants (kernels/vec_dot_avx2.c, vec_dot_avx512.c) */
+void vec_dot_f32_f32_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_f16_f32_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_bf16_f32_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_f32_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+
+/* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,
+ * y is n rows of m floats. Activations are quantized once into `scratch` (gk_matmul_scratch_size
+ * bytes). Threads split the weight rows. Returns 0, or -1 for an unsupported type or k not whole blocks. */
+size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n);
+int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,
+              int n_threads);
+/* out[i] = dequantized row ids[i] of a table of rows of k elements of `type` (embedding lookup). */
+int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
+                float *out, int n_threads);
+
+/* Sum of n words read by n_threads threads (benchmarks: the read-bandwidth roofline). */
+uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads);
+
+#endif

@@ -1,0 +1,168 @@
+/* AVX2 dot products: 32 weights per step, unpacked to bytes, multiplied with the int8 activations
+ * by maddubs (u8 x s8 -> s16 pairs), widened by madd, scaled in float once per block. */
+#include <immintrin.h>
+
+#include "quants.h"
+
+static inline float hsum_f32_8(__m256 x) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles first (elements 0..15), then high (16..31) */
+static inline __m256i nibbles_to_bytes(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)p);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+/* s8 x s8 -> 8 int32 sums of 4, via |x| (u8) times y with x's sign */
+static inline __m256i dot_s8_s8(__m256i x, __m256i y) {
+    const __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(prod, _mm256_set1_epi16(1));
+}
+
+static inline __m256i dot_u8_s8(__m256i x, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+void vec_dot_f32_f32_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y) {
+    *s = dot_f32_avx2(x, y, n);
+}
+
+void vec_dot_f16_f32_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const gk_fp16 *x = vx;
+    const float *y = vy;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * k)));
+            acc[k] = _mm256_fmadd_ps(w, _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+        }
+    float sum = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) sum += gk_fp16_to_fp32(x[i]) * y[i];
+    *s = sum;
+}
+
+void vec_dot_bf16_f32_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const gk_bf16 *x = vx;
+    const float *y = vy;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 2; k++) {
+            const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i + 8 * k)));
+            const __m256 w = _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+            acc[k] = _mm256_fmadd_ps(w, _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+        }
+    float sum = hsum_f32_8(_mm256_add_ps(acc[0], acc[1]));
+    for (; i < n; i++) sum += gk_bf16_to_fp32(x[i]) * y[i];
+    *s = sum;
+}
+
+void vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256 d = _mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * gk_fp16_to_fp32(y[i].d));
+        const __m256i q = _mm256_sub_epi8(nibbles_to_bytes(x[i].qs), _mm256_set1_epi8(8));
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc);
+    }
+    *s = hsum_f32_8(acc);
+}
+
+void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_0 *y = vy;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float dy = gk_fp16_to_fp32(y[i].d);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256 dot = _mm256_cvtepi32_ps(dot_u8_s8(nibbles_to_bytes(x[i].qs), a));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * dy), dot, acc);
+        /* m * sum(a), the sum exact in integers (ones . a) */
+        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].m) * dy), _mm256_cvtepi32_ps(dot_u8_s8(ones, a)), acc_m);
+    }
+    *s = hsum_f32_8(_mm256_add_ps(acc, acc_m));
+}
+
+void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256 d = _mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * gk_fp16_to_fp32(y[i].d));
+        const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc);
+    }
+    *s = hsum_f32_8(acc);
+}
+
+void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float acc_min = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) gk_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        acc_min -= gk_fp16_to_fp32(x[i].dmin) * y[i].d * summ;
+        const uint8_t *q4 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
+            const __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+            const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32_8(acc) + acc_min;
+}
+
+void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = x[i].ql + 64 * half, *qhp = x[i].qh + 32 * half;
+            const int8_t *sc = x[i].scales + 8 * half, *q8 = y[i].qs + 128 * half;
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            for (int c = 0; c < 4; c++) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)(q8 + 32 * c));
+                /* (q - 32).a = q.a - 32.a, both in u8 x s8 form */
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[c], a), _mm256_maddubs_epi16(k32, a));
+                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * c + 1]), _mm_set1_epi16(sc[2 * c]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32_8(acc);
+}
