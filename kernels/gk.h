@@ -13,7 +13,7 @@
 typedef enum {
     GK_SIMD_GENERIC = 0,
     GK_SIMD_AVX2 = 1,   /* AVX2 + FMA + F16C */
-    GK_SIMD_AVX512 = 2, /* AVX-512 F/BW/VL/DQ */
+    GK_SIMD_AVX512 = 2, /* AVX-512 F/BW/VL/DQ + VNNI (Ice Lake, Zen 4 and later) */
     GK_SIMD_COUNT
 } gk_simd_level;
 

@@ -251,7 +251,8 @@ int gk_rope(float *x, const int32_t *pos, int64_t n_tokens, int64_t n_heads, int
         freq[i] = pow((double)p->freq_base, -2.0 * (double)i / (double)p->n_rot);
         if (p->freq_factors)
             freq[i] /= p->freq_factors[i];
-        float yr = ((float)i - corr[0]) / (corr[1] - corr[0] > 0.001f ? corr[1] - corr[0] : 0.001f);
+        /* the ramp in double too: at pos 1e5 a float ramp would move theta by 1e-2 */
+        double yr = ((double)i - corr[0]) / (corr[1] - corr[0] > 0.001f ? (double)(corr[1] - corr[0]) : 0.001);
         yr = yr < 0 ? 0 : yr > 1 ? 1 : yr;
         ramp[i] = p->ext_factor != 0.0f ? (1.0 - yr) * p->ext_factor : 0.0; /* weight of the unscaled angle */
     }

@@ -167,9 +167,15 @@ void vec_dot_bf16_f32_avx2(int64_t n, float *restrict s, const void *restrict x,
 void vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_iq4_nl_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_f32_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,

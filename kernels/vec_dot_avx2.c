@@ -4,6 +4,16 @@
 
 #include "quants.h"
 
+/* F16C converts a half in one instruction; the portable gk_fp16_to_fp32 costs ~10 per block */
+#define FP16(h) _cvtsh_ss(h)
+
+/* Weights stream from DRAM once; the hardware prefetcher alone leaves this VM latency-bound on
+ * narrow (18-byte) blocks, so ask for the line PREFETCH_BYTES ahead. */
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 2048
+#endif
+#define PREFETCH_WEIGHTS(p) _mm_prefetch((const char *)(p) + PREFETCH_BYTES, _MM_HINT_T0)
+
 static inline float hsum_f32_8(__m256 x) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -37,13 +47,15 @@ void vec_dot_f16_f32_avx2(int64_t n, float *restrict s, const void *restrict vx,
     const float *y = vy;
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
+    for (; i + 32 <= n; i += 32) {
+        PREFETCH_WEIGHTS(x + i);
         for (int k = 0; k < 4; k++) {
             const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8 * k)));
             acc[k] = _mm256_fmadd_ps(w, _mm256_loadu_ps(y + i + 8 * k), acc[k]);
         }
+    }
     float sum = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += gk_fp16_to_fp32(x[i]) * y[i];
+    for (; i < n; i++) sum += FP16(x[i]) * y[i];
     *s = sum;
 }
 
@@ -66,14 +78,16 @@ void vec_dot_bf16_f32_avx2(int64_t n, float *restrict s, const void *restrict vx
 void vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK8_0; i++) {
-        const __m256 d = _mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * gk_fp16_to_fp32(y[i].d));
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int64_t nb = n / QK8_0;
+    for (int64_t i = 0; i < nb; i++) {
+        PREFETCH_WEIGHTS(x + i);
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
         const __m256i q = _mm256_sub_epi8(nibbles_to_bytes(x[i].qs), _mm256_set1_epi8(8));
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc);
+        acc[i & 1] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc[i & 1]);
     }
-    *s = hsum_f32_8(acc);
+    *s = hsum_f32_8(_mm256_add_ps(acc[0], acc[1]));
 }
 
 void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
@@ -82,12 +96,13 @@ void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
     const __m256i ones = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK8_0; i++) {
-        const float dy = gk_fp16_to_fp32(y[i].d);
+        PREFETCH_WEIGHTS(x + i);
+        const float dy = FP16(y[i].d);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         const __m256 dot = _mm256_cvtepi32_ps(dot_u8_s8(nibbles_to_bytes(x[i].qs), a));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * dy), dot, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * dy), dot, acc);
         /* m * sum(a), the sum exact in integers (ones . a) */
-        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].m) * dy), _mm256_cvtepi32_ps(dot_u8_s8(ones, a)), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].m) * dy), _mm256_cvtepi32_ps(dot_u8_s8(ones, a)), acc_m);
     }
     *s = hsum_f32_8(_mm256_add_ps(acc, acc_m));
 }
@@ -97,7 +112,8 @@ void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
     const block_q8_0 *y = vy;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK8_0; i++) {
-        const __m256 d = _mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * gk_fp16_to_fp32(y[i].d));
+        PREFETCH_WEIGHTS(x + i);
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
         const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc);
@@ -112,11 +128,12 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
     __m256 acc = _mm256_setzero_ps();
     float acc_min = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
+        for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) gk_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
         int summ = 0;
         for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        acc_min -= gk_fp16_to_fp32(x[i].dmin) * y[i].d * summ;
+        acc_min -= FP16(x[i].dmin) * y[i].d * summ;
         const uint8_t *q4 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
@@ -128,7 +145,7 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = hsum_f32_8(acc) + acc_min;
 }
@@ -139,6 +156,7 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
         __m256i sumi = _mm256_setzero_si256();
         for (int half = 0; half < 2; half++) {
             const uint8_t *ql = x[i].ql + 64 * half, *qhp = x[i].qh + 32 * half;
@@ -162,7 +180,100 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(gk_fp16_to_fp32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = hsum_f32_8(acc);
+}
+
+/* 32 bits -> 32 bytes, 0xFF where the bit (element e <-> bit e) is set */
+static inline __m256i bits_to_bytes(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+    const __m256i others = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(others, _mm256_set1_epi64x(-1));
+}
+
+void vec_dot_q5_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        PREFETCH_WEIGHTS(x + i);
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
+        /* nibble | 0xF0 where the 5th bit is clear: as int8 that is (nibble | bit << 4) - 16 */
+        const __m256i high = _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8((char)0xF0));
+        const __m256i q = _mm256_or_si256(nibbles_to_bytes(x[i].qs), high);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc);
+    }
+    *s = hsum_f32_8(acc);
+}
+
+void vec_dot_q5_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_0 *y = vy;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        PREFETCH_WEIGHTS(x + i);
+        const float dy = FP16(y[i].d);
+        const __m256i high = _mm256_and_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8(0x10));
+        const __m256i q = _mm256_or_si256(nibbles_to_bytes(x[i].qs), high);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * dy), _mm256_cvtepi32_ps(dot_u8_s8(q, a)), acc);
+        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].m) * dy), _mm256_cvtepi32_ps(dot_u8_s8(ones, a)), acc_m);
+    }
+    *s = hsum_f32_8(_mm256_add_ps(acc, acc_m));
+}
+
+void vec_dot_iq4_nl_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_iq4_nl *x = vx;
+    const block_q8_0 *y = vy;
+    const __m128i table = _mm_loadu_si128((const __m128i *)gk_kvalues_iq4nl);
+    const __m256i table2 = _mm256_broadcastsi128_si256(table);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        PREFETCH_WEIGHTS(x + i);
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d));
+        const __m256i q = _mm256_shuffle_epi8(table2, nibbles_to_bytes(x[i].qs)); /* the 16 levels */
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_s8_s8(q, a)), acc);
+    }
+    *s = hsum_f32_8(acc);
+}
+
+void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float acc_min = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) gk_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        acc_min -= FP16(x[i].dmin) * y[i].d * summ;
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        const uint8_t *q5 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q5 += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q5);
+            /* bit 2j of qh[l] tops the low nibble of element l, bit 2j+1 the high one */
+            const __m256i hlo = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), one);
+            const __m256i hhi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), one);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_slli_epi16(hlo, 4));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm256_slli_epi16(hhi, 4));
+            const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+            const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32_8(acc) + acc_min;
 }
