@@ -24,7 +24,6 @@ void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict v
 
 /* Two 32-element blocks per 512-bit register; VNNI's dpbusd multiplies u8 by s8 and sums groups of
  * four into int32 in one instruction. The prefetch is the AVX2 file's, for the same reason. */
-#define FP16(h) _cvtsh_ss(h)
 #define PREFETCH_WEIGHTS(p) _mm_prefetch((const char *)(p) + 2048, _MM_HINT_T0)
 
 /* the nibbles of two blocks as bytes: [A low, A high, B low, B high], each 16 elements */
@@ -41,9 +40,24 @@ static inline __m512i load_x2(const int8_t *a, const int8_t *b) {
                               _mm256_loadu_si256((const __m256i *)b), 1);
 }
 
-/* [fa x 8, fb x 8] */
-static inline __m512 scales_x2(float fa, float fb) {
-    return _mm512_insertf32x8(_mm512_set1_ps(fa), _mm256_set1_ps(fb), 1);
+/* The fp16 fields of four consecutive blocks gathered with one load and one word permute: the
+ * blocks are contiguous and their fields sit at even byte offsets. Converting the scales one at a
+ * time through general registers costs more than the integer dot itself. */
+static inline __m128i halves_of_4_blocks(const void *blocks, int block_bytes, int field_offset) {
+    const int w0 = field_offset / 2, step = block_bytes / 2;
+    const __m512i idx = _mm512_setr_epi32(w0 | (w0 + step) << 16, (w0 + 2 * step) | (w0 + 3 * step) << 16,
+                                          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    if (3 * block_bytes + field_offset + 2 <= 64) /* all four fields within the first 64 bytes */
+        return _mm512_castsi512_si128(_mm512_permutexvar_epi16(idx, _mm512_loadu_si512(blocks)));
+    const __m512i lo = _mm512_loadu_si512(blocks), hi = _mm512_loadu_si512((const char *)blocks + 64);
+    return _mm512_castsi512_si128(_mm512_permutex2var_epi16(lo, idx, hi));
+}
+
+/* [s0 x 8, s1 x 8] and [s2 x 8, s3 x 8] from four products */
+static inline void spread_x4(__m128 p, __m512 *s01, __m512 *s23) {
+    const __m512 v = _mm512_castps128_ps512(p);
+    *s01 = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), v);
+    *s23 = _mm512_permutexvar_ps(_mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3), v);
 }
 
 void vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
@@ -51,24 +65,30 @@ void vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict
     const block_q8_0 *y = vy;
     const int64_t nb = n / QK8_0;
     const __m512i ones = _mm512_set1_epi8(1);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    for (; i + 4 <= nb; i += 4) {
         PREFETCH_WEIGHTS(x + i);
-        const __m512i q = nibbles_to_bytes_x2(x[i].qs, x[i + 1].qs);
-        const __m512i a = load_x2(y[i].qs, y[i + 1].qs);
-        /* (q - 8).a = q.a - 8 * sum(a) */
-        const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-        const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-        const __m512i dot = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 3));
-        const __m512 d = scales_x2(FP16(x[i].d) * FP16(y[i].d), FP16(x[i + 1].d) * FP16(y[i + 1].d));
-        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot), acc);
+        PREFETCH_WEIGHTS(x + i + 2);
+        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
+        __m512 d[2];
+        spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x + i, sizeof(block_q4_0), 0)), dy), &d[0], &d[1]);
+        for (int h = 0; h < 2; h++) {
+            const int64_t b = i + 2 * h;
+            const __m512i q = nibbles_to_bytes_x2(x[b].qs, x[b + 1].qs);
+            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
+            /* (q - 8).a = q.a - 8 * sum(a) */
+            const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+            const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
+            const __m512i dot = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 3));
+            acc[h] = _mm512_fmadd_ps(d[h], _mm512_cvtepi32_ps(dot), acc[h]);
+        }
     }
-    float sum = _mm512_reduce_add_ps(acc);
-    if (i < nb) { /* an odd block count: the last one the generic way */
-        float last;
-        vec_dot_q4_0_q8_0(QK8_0, &last, x + i, y + i);
-        sum += last;
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    if (i < nb) { /* fewer than four blocks left: the generic way */
+        float rest;
+        vec_dot_q4_0_q8_0((nb - i) * QK8_0, &rest, x + i, y + i);
+        sum += rest;
     }
     *s = sum;
 }
@@ -80,21 +100,28 @@ void vec_dot_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc = _mm512_setzero_ps(), acc_m = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    for (; i + 4 <= nb; i += 4) {
         PREFETCH_WEIGHTS(x + i);
-        const __m512i q = nibbles_to_bytes_x2(x[i].qs, x[i + 1].qs);
-        const __m512i a = load_x2(y[i].qs, y[i + 1].qs);
-        const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-        const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-        const float dy0 = FP16(y[i].d), dy1 = FP16(y[i + 1].d);
-        acc = _mm512_fmadd_ps(scales_x2(FP16(x[i].d) * dy0, FP16(x[i + 1].d) * dy1), _mm512_cvtepi32_ps(qa), acc);
-        acc_m = _mm512_fmadd_ps(scales_x2(FP16(x[i].m) * dy0, FP16(x[i + 1].m) * dy1), _mm512_cvtepi32_ps(sa), acc_m);
+        PREFETCH_WEIGHTS(x + i + 2);
+        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
+        __m512 d[2], m[2];
+        spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x + i, sizeof(block_q4_1), 0)), dy), &d[0], &d[1]);
+        spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x + i, sizeof(block_q4_1), 2)), dy), &m[0], &m[1]);
+        for (int h = 0; h < 2; h++) {
+            const int64_t b = i + 2 * h;
+            const __m512i q = nibbles_to_bytes_x2(x[b].qs, x[b + 1].qs);
+            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
+            const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+            const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a); /* m * sum(a), exact */
+            acc = _mm512_fmadd_ps(d[h], _mm512_cvtepi32_ps(qa), acc);
+            acc_m = _mm512_fmadd_ps(m[h], _mm512_cvtepi32_ps(sa), acc_m);
+        }
     }
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc_m));
     if (i < nb) {
-        float last;
-        vec_dot_q4_1_q8_0(QK8_0, &last, x + i, y + i);
-        sum += last;
+        float rest;
+        vec_dot_q4_1_q8_0((nb - i) * QK8_0, &rest, x + i, y + i);
+        sum += rest;
     }
     *s = sum;
 }
