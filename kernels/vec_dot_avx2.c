@@ -121,6 +121,28 @@ void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
     *s = hsum_f32_8(acc);
 }
 
+/* Q4_K/Q5_K: the 8 scales and 8 mins (6 bits each) of a super-block, unpacked word-wise from the
+ * 12 packed bytes: bytes 0..7 of the result are the scales, 8..15 the mins. */
+static inline void unpack_scales_mins_k4(const uint8_t *packed, uint32_t out[4]) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    memcpy(out, packed, 12);
+    out[3] = ((out[2] >> 4) & kmask2) | (((out[1] >> 6) & kmask3) << 4);
+    const uint32_t mins_lo = out[1] & kmask1;
+    out[1] = (out[2] & kmask2) | (((out[0] >> 6) & kmask3) << 4);
+    out[2] = mins_lo;
+    out[0] &= kmask1;
+}
+
+/* sum over the 8 sub-blocks of mins[j] * (bsums[2j] + bsums[2j+1]) */
+static inline int mins_dot_bsums(const uint32_t scales_mins[4], const int16_t bsums[16]) {
+    /* built from registers: a vector load across two just-stored words would miss store forwarding */
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)scales_mins[3], (int)scales_mins[2]));
+    const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    const __m128i prod = _mm_madd_epi16(mins, pairs);
+    const __m128i s = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
 void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
@@ -129,11 +151,10 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
     float acc_min = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) gk_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        acc_min -= FP16(x[i].dmin) * y[i].d * summ;
+        uint32_t scales_mins[4];
+        unpack_scales_mins_k4(x[i].scales, scales_mins);
+        const uint64_t sc = (uint64_t)scales_mins[1] << 32 | scales_mins[0]; /* scale j is byte j */
+        acc_min -= FP16(x[i].dmin) * y[i].d * mins_dot_bsums(scales_mins, y[i].bsums);
         const uint8_t *q4 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
@@ -142,8 +163,8 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
             const __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
             const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
             const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)((sc >> (16 * j)) & 0xFF))));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sc >> (16 * j + 8)) & 0xFF))));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -252,11 +273,10 @@ void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
     float acc_min = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) gk_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        acc_min -= FP16(x[i].dmin) * y[i].d * summ;
+        uint32_t scales_mins[4];
+        unpack_scales_mins_k4(x[i].scales, scales_mins);
+        const uint64_t sc = (uint64_t)scales_mins[1] << 32 | scales_mins[0]; /* scale j is byte j */
+        acc_min -= FP16(x[i].dmin) * y[i].d * mins_dot_bsums(scales_mins, y[i].bsums);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         const uint8_t *q5 = x[i].qs;
         const int8_t *q8 = y[i].qs;
@@ -270,8 +290,8 @@ void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm256_slli_epi16(hhi, 4));
             const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
             const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)((sc >> (16 * j)) & 0xFF))));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sc >> (16 * j + 8)) & 0xFF))));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
