@@ -3,6 +3,9 @@
 
 #include "quants.h"
 
+/* as in vec_dot_avx2.c: the weights stream from DRAM once, ask for them 2 KiB ahead */
+#define PREFETCH_WEIGHTS(p) _mm_prefetch((const char *)(p) + 2048, _MM_HINT_T0)
+
 void vec_dot_f32_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y) {
     *s = dot_f32_avx512(x, y, n);
 }
@@ -12,11 +15,13 @@ void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict v
     const float *y = vy;
     __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
+    for (; i + 32 <= n; i += 32) {
+        PREFETCH_WEIGHTS(x + i);
         for (int k = 0; k < 2; k++) {
             const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16 * k)));
             acc[k] = _mm512_fmadd_ps(w, _mm512_loadu_ps(y + i + 16 * k), acc[k]);
         }
+    }
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
     for (; i < n; i++) sum += gk_fp16_to_fp32(x[i]) * y[i];
     *s = sum;
@@ -24,7 +29,6 @@ void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict v
 
 /* Two 32-element blocks per 512-bit register; VNNI's dpbusd multiplies u8 by s8 and sums groups of
  * four into int32 in one instruction. The prefetch is the AVX2 file's, for the same reason. */
-#define PREFETCH_WEIGHTS(p) _mm_prefetch((const char *)(p) + 2048, _MM_HINT_T0)
 
 /* the nibbles of two blocks as bytes: [A low, A high, B low, B high], each 16 elements */
 static inline __m512i nibbles_to_bytes_x2(const uint8_t *a, const uint8_t *b) {
