@@ -207,54 +207,88 @@ INL float load_kv1_avx2(const void *base, int64_t i, int f16) {
     return f16 ? _cvtsh_ss(((const gk_fp16 *)base)[i]) : ((const float *)base)[i];
 }
 
-/* The online softmax of attn_head_f32 (ops.c): per visible slot one dot product and one fused
- * rescale-and-add sweep over out. */
+/* q . k for one cache row, 16 then 8 lanes, scalar tail */
+INL float dot_qk_avx2(const float *q, const void *k, int64_t d, int f16) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv_avx2(k, i, f16), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_kv_avx2(k, i + 8, f16), a1);
+    }
+    if (i + 8 <= d) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv_avx2(k, i, f16), a0);
+        i += 8;
+    }
+    float s = hsum_avx2(_mm256_add_ps(a0, a1));
+    for (; i < d; i++)
+        s += q[i] * load_kv1_avx2(k, i, f16);
+    return s;
+}
+
+/* The online softmax of attn_head_f32 (ops.c), a block of up to GK_ATTN_BLOCK visible slots at a
+ * time: the block's scores (independent dot products, so they overlap in the pipeline), one
+ * rescale of what was accumulated by exp(M_old - M_new), the block's weights by the vector exp,
+ * then their value rows added. Still one pass over K and V. */
+#define GK_ATTN_BLOCK 32
 INL void attn_head_avx2(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int f16) {
     const int64_t d = p->head_dim, stride = p->n_head_kv * d, d8 = d & ~(int64_t)7;
     const size_t esz = f16 ? sizeof(gk_fp16) : sizeof(float);
+    const char *kb = (const char *)p->k + kv0 * esz, *vb = (const char *)p->v + kv0 * esz;
+    float sc[GK_ATTN_BLOCK];
+    int64_t idx[GK_ATTN_BLOCK];
     float M = -INFINITY, S = 0;
     memset(out, 0, (size_t)d * sizeof(float));
-    for (int64_t j = 0; j < p->n_kv; j++) {
-        if (!gk_attn_visible(p, qp, j))
-            continue;
-        const char *k = (const char *)p->k + (kv0 + j * stride) * esz;
-        const char *v = (const char *)p->v + (kv0 + j * stride) * esz;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= d; i += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv_avx2(k, i, f16), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_kv_avx2(k, i + 8, f16), a1);
+    for (int64_t j = 0; j < p->n_kv;) {
+        int nb = 0;
+        for (; j < p->n_kv && nb < GK_ATTN_BLOCK; j++)
+            if (gk_attn_visible(p, qp, j))
+                idx[nb++] = j;
+        float bm = -INFINITY;
+        for (int b = 0; b < nb; b++) {
+            float s = dot_qk_avx2(q, kb + idx[b] * stride * esz, d, f16) * p->scale;
+            if (p->softcap > 0)
+                s = p->softcap * tanhf(s / p->softcap);
+            sc[b] = s;
+            bm = s > bm ? s : bm;
         }
-        if (i < d8)
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_kv_avx2(k, i, f16), a0);
-        float s = hsum_avx2(_mm256_add_ps(a0, a1));
-        for (i = d8; i < d; i++)
-            s += q[i] * load_kv1_avx2(k, i, f16);
-        s *= p->scale;
-        if (p->softcap > 0)
-            s = p->softcap * tanhf(s / p->softcap);
-        if (s == -INFINITY)
+        if (bm == -INFINITY) /* nothing visible here (or only -inf scores) */
             continue;
-        float ms = 1, vs = 1;
-        if (s > M) {
-            ms = expf(M - s);
-            M = s;
-        } else {
-            vs = expf(s - M);
+        const float Mn = bm > M ? bm : M, ms = expf(M - Mn);
+        const __m256 mv = _mm256_set1_ps(Mn);
+        __m256 sum = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b += 8) {
+            const __m256i m = tail_mask_avx2(nb - b);
+            const __m256 e = _mm256_and_ps(exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(sc + b, m), mv)), _mm256_castsi256_ps(m));
+            _mm256_maskstore_ps(sc + b, m, e);
+            sum = _mm256_add_ps(sum, e);
         }
-        S = S * ms + vs;
-        const __m256 msv = _mm256_set1_ps(ms), vsv = _mm256_set1_ps(vs);
-        for (i = 0; i < d8; i += 8)
-            _mm256_storeu_ps(out + i, _mm256_fmadd_ps(_mm256_loadu_ps(out + i), msv, _mm256_mul_ps(vsv, load_kv_avx2(v, i, f16))));
-        for (; i < d; i++)
-            out[i] = out[i] * ms + vs * load_kv1_avx2(v, i, f16);
+        S = S * ms + hsum_avx2(sum);
+        M = Mn;
+        if (ms != 1.0f) {
+            const __m256 msv = _mm256_set1_ps(ms);
+            int64_t i = 0;
+            for (; i < d8; i += 8)
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), msv));
+            for (; i < d; i++)
+                out[i] *= ms;
+        }
+        for (int b = 0; b < nb; b++) {
+            const char *v = vb + idx[b] * stride * esz;
+            const __m256 pv = _mm256_set1_ps(sc[b]);
+            int64_t i = 0;
+            for (; i < d8; i += 8)
+                _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, load_kv_avx2(v, i, f16), _mm256_loadu_ps(out + i)));
+            for (; i < d; i++)
+                out[i] += sc[b] * load_kv1_avx2(v, i, f16);
+        }
     }
-    const __m256 inv = _mm256_set1_ps(S > 0 ? 1.0f / S : 0.0f);
+    const float inv = S > 0 ? 1.0f / S : 0.0f;
+    const __m256 iv = _mm256_set1_ps(inv);
     int64_t i = 0;
     for (; i < d8; i += 8)
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), iv));
     for (; i < d; i++)
-        out[i] *= S > 0 ? 1.0f / S : 0.0f;
+        out[i] *= inv;
 }
 
 void attn_head_f32_avx2(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p) {

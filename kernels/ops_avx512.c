@@ -161,46 +161,74 @@ INL __m512 load_kv_avx512(const void *base, int64_t i, __mmask16 m, int f16) {
     return _mm512_maskz_loadu_ps(m, (const float *)base + i);
 }
 
-/* The online softmax of attn_head_f32 (ops.c): per visible slot one dot product and one fused
- * rescale-and-add sweep over out. */
+/* q . k for one cache row: 32 lanes, then masked 16 */
+INL float dot_qk_avx512(const float *q, const void *k, int64_t d, int f16) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_kv_avx512(k, i, 0xFFFF, f16), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_kv_avx512(k, i + 16, 0xFFFF, f16), a1);
+    }
+    for (; i < d; i += 16) {
+        const __mmask16 m = lanes_avx512(i, d);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_kv_avx512(k, i, m, f16), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* The online softmax of attn_head_f32 (ops.c) in blocks of up to GK_ATTN_BLOCK visible slots, as
+ * attn_head_avx2 (ops_avx2.c) does: the block's scores, one rescale, the block's weights by the
+ * vector exp, then their value rows. Still one pass over K and V. */
+#define GK_ATTN_BLOCK 32
 INL void attn_head_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int f16) {
     const int64_t d = p->head_dim, stride = p->n_head_kv * d;
     const size_t esz = f16 ? sizeof(gk_fp16) : sizeof(float);
+    const char *kb = (const char *)p->k + kv0 * esz, *vb = (const char *)p->v + kv0 * esz;
+    float sc[GK_ATTN_BLOCK];
+    int64_t idx[GK_ATTN_BLOCK];
     float M = -INFINITY, S = 0;
     memset(out, 0, (size_t)d * sizeof(float));
-    for (int64_t j = 0; j < p->n_kv; j++) {
-        if (!gk_attn_visible(p, qp, j))
+    for (int64_t j = 0; j < p->n_kv;) {
+        int nb = 0;
+        for (; j < p->n_kv && nb < GK_ATTN_BLOCK; j++)
+            if (gk_attn_visible(p, qp, j))
+                idx[nb++] = j;
+        float bm = -INFINITY;
+        for (int b = 0; b < nb; b++) {
+            float s = dot_qk_avx512(q, kb + idx[b] * stride * esz, d, f16) * p->scale;
+            if (p->softcap > 0)
+                s = p->softcap * tanhf(s / p->softcap);
+            sc[b] = s;
+            bm = s > bm ? s : bm;
+        }
+        if (bm == -INFINITY) /* nothing visible here (or only -inf scores) */
             continue;
-        const char *k = (const char *)p->k + (kv0 + j * stride) * esz;
-        const char *v = (const char *)p->v + (kv0 + j * stride) * esz;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i + 32 <= d; i += 32) {
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_kv_avx512(k, i, 0xFFFF, f16), a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_kv_avx512(k, i + 16, 0xFFFF, f16), a1);
+        const float Mn = bm > M ? bm : M, ms = expf(M - Mn);
+        const __m512 mv = _mm512_set1_ps(Mn);
+        __m512 sum = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b += 16) {
+            const __mmask16 m = lanes_avx512(b, nb);
+            const __m512 e = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + b), mv)));
+            _mm512_mask_storeu_ps(sc + b, m, e);
+            sum = _mm512_add_ps(sum, e);
         }
-        for (; i < d; i += 16) {
-            const __mmask16 m = lanes_avx512(i, d);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_kv_avx512(k, i, m, f16), a0);
+        S = S * ms + _mm512_reduce_add_ps(sum);
+        M = Mn;
+        if (ms != 1.0f) {
+            const __m512 msv = _mm512_set1_ps(ms);
+            for (int64_t i = 0; i < d; i += 16) {
+                const __mmask16 m = lanes_avx512(i, d);
+                _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), msv));
+            }
         }
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * p->scale;
-        if (p->softcap > 0)
-            s = p->softcap * tanhf(s / p->softcap);
-        if (s == -INFINITY)
-            continue;
-        float ms = 1, vs = 1;
-        if (s > M) {
-            ms = expf(M - s);
-            M = s;
-        } else {
-            vs = expf(s - M);
-        }
-        S = S * ms + vs;
-        const __m512 msv = _mm512_set1_ps(ms), vsv = _mm512_set1_ps(vs);
-        for (i = 0; i < d; i += 16) {
-            const __mmask16 m = lanes_avx512(i, d);
-            const __m512 o = _mm512_maskz_loadu_ps(m, out + i);
-            _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(o, msv, _mm512_mul_ps(vsv, load_kv_avx512(v, i, m, f16))));
+        for (int b = 0; b < nb; b++) {
+            const char *v = vb + idx[b] * stride * esz;
+            const __m512 pv = _mm512_set1_ps(sc[b]);
+            for (int64_t i = 0; i < d; i += 16) {
+                const __mmask16 m = lanes_avx512(i, d);
+                const __m512 o = _mm512_maskz_loadu_ps(m, out + i);
+                _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(pv, load_kv_avx512(v, i, m, f16), o));
+            }
         }
     }
     const __m512 inv = _mm512_set1_ps(S > 0 ? 1.0f / S : 0.0f);

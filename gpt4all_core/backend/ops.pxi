@@ -3,8 +3,9 @@
 # Every wrapper checks each array's dtype, layout and shape and raises ValueError naming the
 # parameter before any C runs (the module is compiled with boundscheck off), then calls the kernel
 # with the GIL released. Arrays must be C-contiguous numpy arrays: nothing is copied behind the
-# caller's back, and in-place ops (rope, out=x) really act in place. n_threads None: os.cpu_count().
-from libc.stdint cimport int32_t, int64_t, uint16_t
+# caller's back, and in-place ops (rope, out=x) really act in place. n_threads None: the physical cores (quants.pxi's _threads).
+from libc.math cimport sqrt
+from libc.stdint cimport int32_t, int64_t
 
 import numpy as np
 
@@ -50,14 +51,14 @@ cdef extern from "ops.h" nogil:
     void gk_copy_to_cache(void *cache, int f16, const float *src, const int32_t *slots, int64_t n_rows,
                           int64_t row_len)
 
-_F32 = np.dtype(np.float32)
-_I32 = np.dtype(np.int32)
-_HALF = (np.dtype(np.float16), np.dtype(np.uint16))
+_OP_F32 = np.dtype(np.float32)
+_OP_I32 = np.dtype(np.int32)
+_OP_HALF = (np.dtype(np.float16), np.dtype(np.uint16))
 
 
 # ---- argument checks ----
 
-cdef object _array(object a, str name, dtype=_F32, int ndim=-1, int min_ndim=0, bint writable=False):
+def _op_array(a, str name, dtype=_OP_F32, int ndim=-1, int min_ndim=0, bint writable=False):
     """a itself, once it is a C-contiguous ndarray of dtype (one dtype, or a tuple of them)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")
@@ -77,25 +78,25 @@ cdef object _array(object a, str name, dtype=_F32, int ndim=-1, int min_ndim=0, 
     return a
 
 
-cdef object _out(object out, tuple shape, str name="out"):
+cdef object _op_out(object out, tuple shape, str name="out"):
     """A new float32 array of shape, or out once it fits."""
     if out is None:
         return np.empty(shape, np.float32)
-    _array(out, name, writable=True)
+    _op_array(out, name, writable=True)
     if out.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, not {out.shape}")
     return out
 
 
-cdef object _trailing(object b, str name, tuple shape):
+cdef object _op_trailing(object b, str name, tuple shape):
     """b, once its shape is a trailing part of shape (the broadcast the kernels do by rows)."""
     if b.ndim < 1 or b.ndim > len(shape) or b.shape != shape[len(shape) - b.ndim:]:
         raise ValueError(f"{name} has shape {b.shape}; it must be {shape} or a trailing part of it "
-                         f"such as {shape[-1:]}")
+                         f"such as {shape[len(shape) - 1:]}")
     return b
 
 
-cdef object _positions(object pos, str name, int64_t n):
+cdef object _op_positions(object pos, str name, int64_t n):
     """pos as a C-contiguous int32 array of length n (any integer array that fits is converted)."""
     if not isinstance(pos, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of integers, not {type(pos).__name__}")
@@ -103,43 +104,35 @@ cdef object _positions(object pos, str name, int64_t n):
         raise ValueError(f"{name} must hold integers, not {pos.dtype}")
     if pos.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), not {pos.shape}")
-    if pos.dtype != _I32:
+    if pos.dtype != _OP_I32:
         if n and (pos.min() < -2**31 or pos.max() >= 2**31):
             raise ValueError(f"{name} holds values outside int32")
         pos = pos.astype(np.int32)
     return np.ascontiguousarray(pos)
 
 
-cdef int _threads(object n_threads) except -1:
-    if n_threads is None:
-        return os.cpu_count() or 1
-    if int(n_threads) < 1:
-        raise ValueError(f"n_threads must be at least 1, not {n_threads}")
-    return int(n_threads)
-
-
-# Raw pointers from arrays already checked by _array (C-contiguous, right dtype, non-empty).
+# Raw pointers from arrays already checked by _op_array (C-contiguous, right dtype, non-empty).
 # NULL for None.
-cdef const float *_cf(object a) except? NULL:
+cdef const float *_op_cf(object a) except? NULL:
     if a is None:
         return NULL
     cdef const float[::1] v = a.reshape(-1)
     return &v[0]
 
 
-cdef float *_wf(object a) except? NULL:
+cdef float *_op_wf(object a) except? NULL:
     cdef float[::1] v = a.reshape(-1)
     return &v[0]
 
 
-cdef const int32_t *_ci(object a) except? NULL:
+cdef const int32_t *_op_ci(object a) except? NULL:
     if a is None:
         return NULL
     cdef const int32_t[::1] v = a.reshape(-1)
     return &v[0]
 
 
-cdef const void *_cv(object a) except? NULL:
+cdef const void *_op_cv(object a) except? NULL:
     """float32 or 16-bit data, as bytes"""
     cdef const unsigned char[::1] v = a.reshape(-1).view(np.uint8)
     return &v[0]
@@ -153,18 +146,18 @@ def rms_norm(x, weight=None, float eps=1e-6, out=None, n_threads=None):
     x: float32 [..., n]; weight: float32 [n] or None (gemma's (1 + w) is the model's to add).
     out may be x (in place). Returns out.
     """
-    _array(x, "x", min_ndim=1)
-    cdef int64_t n = x.shape[-1] if x.ndim else 0
-    if weight is not None and _array(weight, "weight").shape != (n,):
+    _op_array(x, "x", min_ndim=1)
+    cdef int64_t n = x.shape[x.ndim - 1]
+    if weight is not None and _op_array(weight, "weight").shape != (n,):
         raise ValueError(f"weight must have shape ({n},) to match x's last dimension, not {weight.shape}")
-    out = _out(out, x.shape)
+    out = _op_out(out, x.shape)
     cdef int nt = _threads(n_threads)
     if x.size == 0:
         return out
     cdef int64_t rows = x.size // n
-    cdef const float *xp = _cf(x)
-    cdef const float *wp = _cf(weight)
-    cdef float *yp = _wf(out)
+    cdef const float *xp = _op_cf(x)
+    cdef const float *wp = _op_cf(weight)
+    cdef float *yp = _op_wf(out)
     with nogil:
         gk_rms_norm(yp, xp, wp, rows, n, eps, nt)
     return out
@@ -175,20 +168,20 @@ def layer_norm(x, weight=None, bias=None, float eps=1e-5, out=None, n_threads=No
 
     x: float32 [..., n]; weight, bias: float32 [n] or None. out may be x. Returns out.
     """
-    _array(x, "x", min_ndim=1)
-    cdef int64_t n = x.shape[-1]
+    _op_array(x, "x", min_ndim=1)
+    cdef int64_t n = x.shape[x.ndim - 1]
     for name, a in (("weight", weight), ("bias", bias)):
-        if a is not None and _array(a, name).shape != (n,):
+        if a is not None and _op_array(a, name).shape != (n,):
             raise ValueError(f"{name} must have shape ({n},) to match x's last dimension, not {a.shape}")
-    out = _out(out, x.shape)
+    out = _op_out(out, x.shape)
     cdef int nt = _threads(n_threads)
     if x.size == 0:
         return out
     cdef int64_t rows = x.size // n
-    cdef const float *xp = _cf(x)
-    cdef const float *wp = _cf(weight)
-    cdef const float *bp = _cf(bias)
-    cdef float *yp = _wf(out)
+    cdef const float *xp = _op_cf(x)
+    cdef const float *wp = _op_cf(weight)
+    cdef const float *bp = _op_cf(bias)
+    cdef float *yp = _op_wf(out)
     with nogil:
         gk_layer_norm(yp, xp, wp, bp, rows, n, eps, nt)
     return out
@@ -201,19 +194,19 @@ def softmax(x, mask=None, float scale=1.0, out=None, n_threads=None):
     broadcast over the leading dimensions; -inf entries mask. A row with nothing left is all zeros.
     out may be x. Returns out.
     """
-    _array(x, "x", min_ndim=1)
+    _op_array(x, "x", min_ndim=1)
     if mask is not None:
-        _trailing(_array(mask, "mask"), "mask", x.shape)
-    out = _out(out, x.shape)
+        _op_trailing(_op_array(mask, "mask"), "mask", x.shape)
+    out = _op_out(out, x.shape)
     cdef int nt = _threads(n_threads)
     if x.size == 0:
         return out
-    cdef int64_t n = x.shape[-1]
+    cdef int64_t n = x.shape[x.ndim - 1]
     cdef int64_t rows = x.size // n
     cdef int64_t mask_rows = mask.size // n if mask is not None else 1
-    cdef const float *xp = _cf(x)
-    cdef const float *mp = _cf(mask)
-    cdef float *yp = _wf(out)
+    cdef const float *xp = _op_cf(x)
+    cdef const float *mp = _op_cf(mask)
+    cdef float *yp = _op_wf(out)
     with nogil:
         gk_softmax(yp, xp, mp, mask_rows, rows, n, scale, nt)
     return out
@@ -232,9 +225,9 @@ def rope(x, positions, n_rot=None, str mode="normal", float freq_base=10000.0, f
     freq_base^(-2i/n_rot) / freq_factors[i] (freq_factors: float32 [n_rot/2] or None). YaRN when
     ext_factor != 0 (needs n_ctx_orig, the training context); cos and sin are scaled by attn_factor.
     """
-    _array(x, "x", ndim=3, writable=True)
+    _op_array(x, "x", ndim=3, writable=True)
     cdef int64_t n_tokens = x.shape[0], n_heads = x.shape[1], head_dim = x.shape[2]
-    pos = _positions(positions, "positions", n_tokens)
+    pos = _op_positions(positions, "positions", n_tokens)
     cdef gk_rope_params p
     p.n_rot = head_dim if n_rot is None else n_rot
     if p.n_rot < 0 or p.n_rot % 2 or p.n_rot > head_dim:
@@ -246,7 +239,7 @@ def rope(x, positions, n_rot=None, str mode="normal", float freq_base=10000.0, f
         raise ValueError(f"freq_base must be positive, not {freq_base}")
     if not freq_scale > 0:
         raise ValueError(f"freq_scale must be positive, not {freq_scale}")
-    if freq_factors is not None and _array(freq_factors, "freq_factors").shape != (p.n_rot // 2,):
+    if freq_factors is not None and _op_array(freq_factors, "freq_factors").shape != (p.n_rot // 2,):
         raise ValueError(f"freq_factors must have shape ({p.n_rot // 2},) (n_rot/2), not {freq_factors.shape}")
     if ext_factor != 0 and n_ctx_orig <= 0:
         raise ValueError("n_ctx_orig (the training context length) must be positive when ext_factor != 0")
@@ -255,9 +248,9 @@ def rope(x, positions, n_rot=None, str mode="normal", float freq_base=10000.0, f
     cdef int nt = _threads(n_threads)
     if x.size == 0 or p.n_rot == 0:
         return x
-    p.freq_factors = _cf(freq_factors)
-    cdef float *xp = _wf(x)
-    cdef const int32_t *pp = _ci(pos)
+    p.freq_factors = _op_cf(freq_factors)
+    cdef float *xp = _op_wf(x)
+    cdef const int32_t *pp = _op_ci(pos)
     cdef int rc
     with nogil:
         rc = gk_rope(xp, pp, n_tokens, n_heads, head_dim, &p, nt)
@@ -282,17 +275,17 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
     scores become softcap * tanh(score / softcap). A token that sees nothing gets zeros.
     Returns out [n_tokens, n_head, head_dim] (must not overlap q or the caches).
     """
-    _array(q, "q", ndim=3)
-    _array(k_cache, "k_cache", dtype=(_F32,) + _HALF, ndim=3)
-    _array(v_cache, "v_cache", dtype=(_F32,) + _HALF, ndim=3)
+    _op_array(q, "q", ndim=3)
+    _op_array(k_cache, "k_cache", dtype=(_OP_F32,) + _OP_HALF, ndim=3)
+    _op_array(v_cache, "v_cache", dtype=(_OP_F32,) + _OP_HALF, ndim=3)
     cdef int64_t n_tokens = q.shape[0], n_head = q.shape[1], head_dim = q.shape[2]
     cdef int64_t n_kv = k_cache.shape[0], n_head_kv = k_cache.shape[1]
     if k_cache.shape[2] != head_dim:
         raise ValueError(f"head_dim differs: q has {head_dim}, k_cache {k_cache.shape[2]}")
     if v_cache.shape != k_cache.shape:
         raise ValueError(f"v_cache must have k_cache's shape {k_cache.shape}, not {v_cache.shape}")
-    cdef bint f16 = k_cache.dtype in _HALF
-    if (v_cache.dtype in _HALF) != f16:
+    cdef bint f16 = k_cache.dtype in _OP_HALF
+    if (v_cache.dtype in _OP_HALF) != f16:
         raise ValueError(f"v_cache must be F32 or F16 as k_cache is ({k_cache.dtype}), not {v_cache.dtype}")
     if n_head_kv < 1 or n_head % n_head_kv:
         raise ValueError(f"n_head ({n_head}) must be a multiple of k_cache's n_head_kv ({n_head_kv})")
@@ -303,11 +296,11 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
     if (causal or window > 0 or q_pos is not None) and kv_pos is None:
         kv_pos = np.arange(n_kv, dtype=np.int32)
     if kv_pos is not None:
-        kv_pos = _positions(kv_pos, "kv_pos", n_kv)
+        kv_pos = _op_positions(kv_pos, "kv_pos", n_kv)
         if q_pos is None:
             q_pos = np.arange(n_kv - n_tokens, n_kv, dtype=np.int32)
-        q_pos = _positions(q_pos, "q_pos", n_tokens)
-    out = _out(out, q.shape)
+        q_pos = _op_positions(q_pos, "q_pos", n_tokens)
+    out = _op_out(out, q.shape)
     for name, a in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache)):
         if np.may_share_memory(out, a):
             raise ValueError(f"out must not overlap {name}")
@@ -315,17 +308,17 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
     cdef gk_attn_params p
     p.f16, p.n_kv, p.n_head_kv, p.head_dim = f16, n_kv, n_head_kv, head_dim
     p.causal, p.window, p.softcap = causal, window, softcap
-    p.scale = (1.0 / head_dim ** 0.5 if head_dim else 1.0) if scale is None else float(scale)
+    p.scale = (1.0 / sqrt(<double>head_dim) if head_dim else 1.0) if scale is None else float(scale)
     if q.size == 0:
         return out
     if n_kv == 0:
         out.fill(0)
         return out
-    p.k, p.v = _cv(k_cache), _cv(v_cache)
-    p.kv_pos = _ci(kv_pos)
-    cdef const int32_t *qp = _ci(q_pos)
-    cdef const float *qf = _cf(q)
-    cdef float *op = _wf(out)
+    p.k, p.v = _op_cv(k_cache), _op_cv(v_cache)
+    p.kv_pos = _op_ci(kv_pos)
+    cdef const int32_t *qp = _op_ci(q_pos)
+    cdef const float *qf = _op_cf(q)
+    cdef float *op = _op_wf(out)
     with nogil:
         gk_attention(op, qf, qp, n_tokens, n_head, &p, nt)
     return out
@@ -333,15 +326,15 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
 
 # ---- activations and element-wise ops ----
 
-cdef object _unary(int which, x, out, n_threads):
-    _array(x, "x")
-    out = _out(out, x.shape)
+cdef object _op_unary(int which, x, out, n_threads):
+    _op_array(x, "x")
+    out = _op_out(out, x.shape)
     cdef int nt = _threads(n_threads)
     cdef int64_t n = x.size
     if n == 0:
         return out
-    cdef const float *xp = _cf(x)
-    cdef float *yp = _wf(out)
+    cdef const float *xp = _op_cf(x)
+    cdef float *yp = _op_wf(out)
     with nogil:
         if which == 0:
             gk_silu(yp, xp, n, nt)
@@ -354,33 +347,33 @@ cdef object _unary(int which, x, out, n_threads):
 
 def silu(x, out=None, n_threads=None):
     """x * sigmoid(x), element-wise on float32 x. out may be x. Returns out."""
-    return _unary(0, x, out, n_threads)
+    return _op_unary(0, x, out, n_threads)
 
 
 def gelu(x, out=None, n_threads=None):
     """GELU, tanh approximation (ggml_gelu): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    return _unary(1, x, out, n_threads)
+    return _op_unary(1, x, out, n_threads)
 
 
 def gelu_erf(x, out=None, n_threads=None):
     """GELU, exact: x/2 (1 + erf(x / sqrt(2)))."""
-    return _unary(2, x, out, n_threads)
+    return _op_unary(2, x, out, n_threads)
 
 
 def swiglu(gate, up, out=None, n_threads=None):
     """silu(gate) * up, element-wise; gate and up float32 of one shape. out may be either."""
-    _array(gate, "gate")
-    _array(up, "up")
+    _op_array(gate, "gate")
+    _op_array(up, "up")
     if up.shape != gate.shape:
         raise ValueError(f"up must have gate's shape {gate.shape}, not {up.shape}")
-    out = _out(out, gate.shape)
+    out = _op_out(out, gate.shape)
     cdef int nt = _threads(n_threads)
     cdef int64_t n = gate.size
     if n == 0:
         return out
-    cdef const float *gp = _cf(gate)
-    cdef const float *up_ = _cf(up)
-    cdef float *yp = _wf(out)
+    cdef const float *gp = _op_cf(gate)
+    cdef const float *up_ = _op_cf(up)
+    cdef float *yp = _op_wf(out)
     with nogil:
         gk_swiglu(yp, gp, up_, n, nt)
     return out
@@ -388,31 +381,31 @@ def swiglu(gate, up, out=None, n_threads=None):
 
 def scale(x, float s, out=None, n_threads=None):
     """x * s, element-wise. out may be x. Returns out."""
-    _array(x, "x")
-    out = _out(out, x.shape)
+    _op_array(x, "x")
+    out = _op_out(out, x.shape)
     cdef int nt = _threads(n_threads)
     cdef int64_t n = x.size
     if n == 0:
         return out
-    cdef const float *xp = _cf(x)
-    cdef float *yp = _wf(out)
+    cdef const float *xp = _op_cf(x)
+    cdef float *yp = _op_wf(out)
     with nogil:
         gk_scale(yp, xp, s, n, nt)
     return out
 
 
-cdef object _binary(bint is_mul, a, b, out, n_threads):
-    _array(a, "a", min_ndim=1)
-    _trailing(_array(b, "b"), "b", a.shape)
-    out = _out(out, a.shape)
+cdef object _op_binary(bint is_mul, a, b, out, n_threads):
+    _op_array(a, "a", min_ndim=1)
+    _op_trailing(_op_array(b, "b"), "b", a.shape)
+    out = _op_out(out, a.shape)
     cdef int nt = _threads(n_threads)
     if a.size == 0:
         return out
-    cdef int64_t n = a.shape[-1]
+    cdef int64_t n = a.shape[a.ndim - 1]
     cdef int64_t rows = a.size // n, b_rows = b.size // n
-    cdef const float *ap = _cf(a)
-    cdef const float *bp = _cf(b)
-    cdef float *yp = _wf(out)
+    cdef const float *ap = _op_cf(a)
+    cdef const float *bp = _op_cf(b)
+    cdef float *yp = _op_wf(out)
     with nogil:
         if is_mul:
             gk_mul(yp, ap, bp, rows, b_rows, n, nt)
@@ -423,12 +416,12 @@ cdef object _binary(bint is_mul, a, b, out, n_threads):
 
 def add(a, b, out=None, n_threads=None):
     """a + b; b of a's shape or a trailing part of it (b [n] against a [rows, n]). out may be a."""
-    return _binary(False, a, b, out, n_threads)
+    return _op_binary(False, a, b, out, n_threads)
 
 
 def mul(a, b, out=None, n_threads=None):
     """a * b; b of a's shape or a trailing part of it (b [n] against a [rows, n]). out may be a."""
-    return _binary(True, a, b, out, n_threads)
+    return _op_binary(True, a, b, out, n_threads)
 
 
 # ---- KV cache ----
@@ -440,21 +433,21 @@ def copy_to_cache(cache, src, slots):
     holding the same number of values per row; slots: integers [n_rows] in [0, n_ctx) (a slot
     given twice gets the later row).
     """
-    _array(cache, "cache", dtype=(_F32,) + _HALF, min_ndim=1, writable=True)
-    _array(src, "src", min_ndim=1)
+    _op_array(cache, "cache", dtype=(_OP_F32,) + _OP_HALF, min_ndim=1, writable=True)
+    _op_array(src, "src", min_ndim=1)
     cdef int64_t n_rows = src.shape[0]
     cdef int64_t row_len = cache.size // cache.shape[0] if cache.shape[0] else int(np.prod(cache.shape[1:]))
     if src.size != n_rows * row_len:
         raise ValueError(f"src rows must hold {row_len} values as cache rows {cache.shape[1:]} do, "
                          f"not src shape {src.shape}")
-    sl = _positions(slots, "slots", n_rows)
+    sl = _op_positions(slots, "slots", n_rows)
     if n_rows and (sl.min() < 0 or sl.max() >= cache.shape[0]):
         raise ValueError(f"slots must lie in [0, {cache.shape[0]}), not [{sl.min()}, {sl.max()}]")
     if n_rows == 0 or row_len == 0:
         return
-    cdef int f16 = cache.dtype in _HALF
-    cdef void *cp = <void *>_cv(cache)
-    cdef const float *sp = _cf(src)
-    cdef const int32_t *slp = _ci(sl)
+    cdef int f16 = cache.dtype in _OP_HALF
+    cdef void *cp = <void *>_op_cv(cache)
+    cdef const float *sp = _op_cf(src)
+    cdef const int32_t *slp = _op_ci(sl)
     with nogil:
         gk_copy_to_cache(cp, f16, sp, slp, n_rows, row_len)
