@@ -16,7 +16,7 @@ static const gk_type_traits generic[GK_TYPE_COUNT] = {
     T(Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1), dequantize_row_q5_1, quantize_row_q5_1, Q8_0, vec_dot_q5_1_q8_0),
     T(Q8_0, "Q8_0", QK8_0, sizeof(block_q8_0), dequantize_row_q8_0, quantize_row_q8_0, Q8_0, vec_dot_q8_0_q8_0),
     T(Q8_1, "Q8_1", QK8_1, sizeof(block_q8_1), dequantize_row_q8_1, quantize_row_q8_1, Q8_1, NULL),
-    T(IQ4_NL, "IQ4_NL", QK4_NL, sizeof(block_iq4_nl), dequantize_row_iq4_nl, NULL, Q8_0, vec_dot_iq4_nl_q8_0),
+    T(IQ4_NL, "IQ4_NL", QK4_NL, sizeof(block_iq4_nl), dequantize_row_iq4_nl, quantize_row_iq4_nl, Q8_0, vec_dot_iq4_nl_q8_0),
     T(Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), dequantize_row_q2_K, quantize_row_q2_K, Q8_K, vec_dot_q2_K_q8_K),
     T(Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), dequantize_row_q3_K, quantize_row_q3_K, Q8_K, vec_dot_q3_K_q8_K),
     T(Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), dequantize_row_q4_K, quantize_row_q4_K, Q8_K, vec_dot_q4_K_q8_K),

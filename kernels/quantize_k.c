@@ -373,3 +373,62 @@ void quantize_row_q6_K(const float *restrict x, void *restrict vy, int64_t n) {
             }
     }
 }
+
+/* index of the level nearest to x among n sorted levels (ties to the lower) */
+static int best_index_int8(int n, const int8_t *val, float x) {
+    if (x <= val[0]) return 0;
+    if (x >= val[n - 1]) return n - 1;
+    int ml = 0, mu = n - 1;
+    while (mu - ml > 1) {
+        const int mav = (ml + mu) / 2;
+        if (x < val[mav]) mu = mav;
+        else ml = mav;
+    }
+    return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+}
+
+/* IQ4_NL: one scale per 32, levels from the non-linear table, the scale searched over 2*7+1
+ * trials weighted by x^2 (llama.cpp's quantize_row_iq4_nl_impl with one block per super-block). */
+void quantize_row_iq4_nl(const float *restrict x, void *restrict vy, int64_t n) {
+    block_iq4_nl *y = vy;
+    const int8_t *values = gk_kvalues_iq4nl;
+    const int ntry = 7;
+    uint8_t L[QK4_NL];
+    for (int64_t i = 0; i < n / QK4_NL; i++, x += QK4_NL) {
+        memset(y[i].qs, 0, QK4_NL / 2);
+        float amax = 0, max = 0, d = 0;
+        for (int j = 0; j < QK4_NL; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        if (amax >= GROUP_MAX_EPS) {
+            d = -max / values[0];
+            float id = 1 / d, sumqx = 0, sumq2 = 0;
+            for (int j = 0; j < QK4_NL; j++) {
+                const float q = values[best_index_int8(16, values, id * x[j])], w = x[j] * x[j];
+                sumqx += w * q * x[j];
+                sumq2 += w * q * q;
+            }
+            d = sumqx / sumq2;
+            float best = d * sumqx;
+            for (int itry = -ntry; itry <= ntry; itry++) {
+                id = (itry + values[0]) / max;
+                sumqx = sumq2 = 0;
+                for (int j = 0; j < QK4_NL; j++) {
+                    const float q = values[best_index_int8(16, values, id * x[j])], w = x[j] * x[j];
+                    sumqx += w * q * x[j];
+                    sumq2 += w * q * q;
+                }
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+        }
+        y[i].d = gk_fp32_to_fp16(d);
+        const float id = d ? 1 / d : 0;
+        for (int j = 0; j < QK4_NL; j++) L[j] = (uint8_t)best_index_int8(16, values, id * x[j]);
+        for (int j = 0; j < QK4_NL / 2; j++) y[i].qs[j] = L[j] | (L[j + QK4_NL / 2] << 4);
+    }
+}

@@ -13,8 +13,8 @@ from gpt4all_core import gguf
 from gpt4all_core.backend import cpu_kernels as ck
 
 N_EMBD, N_FF, N_LAYER, N_VOCAB = 256, 512, 2, 512
-# llama_ftype: mixtures that between them write every K-quant (and Q8_0 / Q5_0 / Q4_1 for some tensors)
-FTYPES = {"Q2_K": 10, "Q3_K_M": 12, "Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18}
+# llama_ftype: mixtures that between them write every K-quant and IQ4_NL (and Q8_0 / Q5_0 / Q4_1 for some tensors)
+FTYPES = {"Q2_K": 10, "Q3_K_M": 12, "Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18, "IQ4_NL": 25}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_quantize_matches_llama_cpp(f32_model, tmp_path, ftype):
             ours = ck.quantize(src.tensors[name].data, t.type)
             assert ours.tobytes() == t.data.tobytes(), f"{ftype}: {name} as {t.type.name}"
             compared.add(t.type.name)
-    assert compared & {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"}, compared
+    assert compared & {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL"}, compared
 
 
 def test_every_k_quant_was_compared(f32_model, tmp_path):
@@ -81,4 +81,4 @@ def test_every_k_quant_was_compared(f32_model, tmp_path):
         llama_cpp.llama_model_quantize(str(f32_model).encode(), str(out).encode(), ctypes.byref(params))
         with gguf.open(out) as f:
             seen |= {t.type.name for t in f.tensors.values()}
-    assert {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"} <= seen, seen
+    assert {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL"} <= seen, seen

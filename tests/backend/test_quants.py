@@ -176,7 +176,7 @@ def test_get_rows_is_dequantize_of_the_rows():
     (lambda: ck.dequantize(np.zeros(18, np.uint8), 99), "not supported"),
     (lambda: ck.dequantize(np.zeros(18, np.uint8), "Q4_0"), "must be a GGMLType"),
     (lambda: ck.quantize(np.zeros((1, 48), np.float32), GGMLType.Q4_0), "not whole Q4_0 blocks"),
-    (lambda: ck.quantize(np.zeros((1, 256), np.float32), GGMLType.IQ4_NL), "not supported"),
+    (lambda: ck.quantize(np.zeros((1, 256), np.float32), GGMLType.Q8_K + 100), "not supported"),
     (lambda: ck.matmul(np.zeros((4, 18), np.uint8), GGMLType.Q4_0, np.zeros((2, 64), np.float32)), "x: expected"),
     (lambda: ck.matmul(np.zeros(18, np.uint8), GGMLType.Q4_0, np.zeros(32, np.float32)), "w: expected"),
     (lambda: ck.matmul(np.zeros((4, 144), np.uint8), GGMLType.Q8_K, np.zeros(256, np.float32)), "activation type"),
