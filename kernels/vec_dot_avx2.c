@@ -174,7 +174,7 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
 void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
@@ -195,12 +195,17 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
             for (int c = 0; c < 4; c++) {
                 const __m256i a = _mm256_loadu_si256((const __m256i *)(q8 + 32 * c));
-                /* (q - 32).a = q.a - 32.a, both in u8 x s8 form */
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[c], a), _mm256_maddubs_epi16(k32, a));
+                const __m256i p = _mm256_maddubs_epi16(q[c], a); /* the levels unsigned, 0..63 */
                 const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * c + 1]), _mm_set1_epi16(sc[2 * c]));
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
             }
         }
+        /* (q - 32).a = q.a - 32 * sum(a): the sums per 16 are the activations' bsums */
+        const __m128i sc16 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)x[i].scales));
+        const __m128i sc16h = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8)));
+        const __m128i corr = _mm_add_epi32(_mm_madd_epi16(sc16, _mm_loadu_si128((const __m128i *)y[i].bsums)),
+                                           _mm_madd_epi16(sc16h, _mm_loadu_si128((const __m128i *)(y[i].bsums + 8))));
+        sumi = _mm256_sub_epi32(sumi, _mm256_castsi128_si256(_mm_slli_epi32(corr, 5)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = hsum_f32_8(acc);
