@@ -129,3 +129,82 @@ void vec_dot_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict
     }
     *s = sum;
 }
+
+/* Two weight rows against one activation row: the activation loads, their sums and scales are
+ * shared, which is most of the per-block work besides the weights themselves. */
+void vec_dot2_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx0, const void *restrict vx1,
+                               const void *restrict vy) {
+    const block_q4_0 *x[2] = {vx0, vx1};
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK8_0, row_bytes = nb * (int64_t)sizeof(block_q4_0);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512 acc[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()}, {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
+        __m512 d[2][2];
+        for (int r = 0; r < 2; r++) {
+            /* the rows of a pair are adjacent, so "ahead" is the same place in the next pair */
+            _mm_prefetch((const char *)(x[r] + i) + 2 * row_bytes, _MM_HINT_T0);
+            _mm_prefetch((const char *)(x[r] + i) + 2 * row_bytes + 64, _MM_HINT_T0);
+            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x[r] + i, sizeof(block_q4_0), 0)), dy), &d[r][0], &d[r][1]);
+        }
+        for (int h = 0; h < 2; h++) {
+            const int64_t b = i + 2 * h;
+            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
+            const __m512i sa8 = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a), 3);
+            for (int r = 0; r < 2; r++) {
+                const __m512i q = nibbles_to_bytes_x2(x[r][b].qs, x[r][b + 1].qs);
+                const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a), sa8);
+                acc[r][h] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(dot), acc[r][h]);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++) {
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+        if (i < nb) {
+            float rest;
+            vec_dot_q4_0_q8_0((nb - i) * QK8_0, &rest, x[r] + i, y + i);
+            s[r] += rest;
+        }
+    }
+}
+
+void vec_dot2_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx0, const void *restrict vx1,
+                               const void *restrict vy) {
+    const block_q4_1 *x[2] = {vx0, vx1};
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK8_0, row_bytes = nb * (int64_t)sizeof(block_q4_1);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, acc_m[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
+        __m512 d[2][2], m[2][2];
+        for (int r = 0; r < 2; r++) {
+            /* the rows of a pair are adjacent, so "ahead" is the same place in the next pair */
+            _mm_prefetch((const char *)(x[r] + i) + 2 * row_bytes, _MM_HINT_T0);
+            _mm_prefetch((const char *)(x[r] + i) + 2 * row_bytes + 64, _MM_HINT_T0);
+            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x[r] + i, sizeof(block_q4_1), 0)), dy), &d[r][0], &d[r][1]);
+            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x[r] + i, sizeof(block_q4_1), 2)), dy), &m[r][0], &m[r][1]);
+        }
+        for (int h = 0; h < 2; h++) {
+            const int64_t b = i + 2 * h;
+            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
+            const __m512 sa = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a));
+            for (int r = 0; r < 2; r++) {
+                const __m512i q = nibbles_to_bytes_x2(x[r][b].qs, x[r][b + 1].qs);
+                acc[r] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a)), acc[r]);
+                acc_m[r] = _mm512_fmadd_ps(m[r][h], sa, acc_m[r]);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++) {
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], acc_m[r]));
+        if (i < nb) {
+            float rest;
+            vec_dot_q4_1_q8_0((nb - i) * QK8_0, &rest, x[r] + i, y + i);
+            s[r] += rest;
+        }
+    }
+}
