@@ -40,6 +40,7 @@ static const override avx2_overrides[] = {
     {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2}, {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2},
     {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx2}, {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0_avx2},
     {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx2}, {GK_TYPE_Q5_K, vec_dot_q5_K_q8_K_avx2},
+    {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2},
 };
 static const override avx512_overrides[] = {
     {GK_TYPE_F32, vec_dot_f32_f32_avx512},

@@ -302,3 +302,79 @@ void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict v
     }
     *s = hsum_f32_8(acc) + acc_min;
 }
+
+/* sum over the 16 sub-blocks of scales[j] * bsums[j] (scales as int8) */
+static inline int scales_dot_bsums(const int8_t scales[16], const int16_t bsums[16]) {
+    const __m128i lo = _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)scales)),
+                                      _mm_loadu_si128((const __m128i *)bsums));
+    const __m128i hi = _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(scales + 8))),
+                                      _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    __m128i s = _mm_add_epi32(lo, hi);
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
+/* 32 levels (one per byte) times 32 activations, with sub-block scales s0 (first 16) and s1 */
+static inline __m256i scaled_dot_32(__m256i levels, const int8_t *a, int s0, int s1) {
+    const __m256i p = _mm256_maddubs_epi16(levels, _mm256_loadu_si256((const __m256i *)a));
+    return _mm256_madd_epi16(p, _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0)));
+}
+
+void vec_dot_q2_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float acc_min = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        PREFETCH_WEIGHTS(x + i);
+        PREFETCH_WEIGHTS((const char *)(x + i) + 64);
+        int8_t mins[16];
+        for (int j = 0; j < 16; j++) mins[j] = (int8_t)(x[i].scales[j] >> 4);
+        acc_min -= FP16(x[i].dmin) * y[i].d * scales_dot_bsums(mins, y[i].bsums);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * half));
+            for (int k = 0; k < 4; k++) { /* 2-bit field k of each byte: elements 128*half + 32*k + l */
+                const __m256i levels = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), m3);
+                const int sb = 8 * half + 2 * k;
+                sumi = _mm256_add_epi32(sumi, scaled_dot_32(levels, y[i].qs + 128 * half + 32 * k,
+                                                            x[i].scales[sb] & 0xF, x[i].scales[sb + 1] & 0xF));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32_8(acc) + acc_min;
+}
+
+void vec_dot_q3_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        PREFETCH_WEIGHTS(x + i);
+        PREFETCH_WEIGHTS((const char *)(x + i) + 64);
+        int8_t sc[16];
+        gk_scales_q3_K(x[i].scales, sc);
+        for (int j = 0; j < 16; j++) sc[j] -= 32;
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * half));
+            for (int k = 0; k < 4; k++) {
+                /* level + 4 = low 2 bits | hmask bit (4*half + k) << 2, unsigned 0..7 */
+                const __m256i low = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), m3);
+                const __m256i high = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * half + k)), one);
+                const __m256i levels = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
+                const int sb = 8 * half + 2 * k;
+                sumi = _mm256_add_epi32(sumi, scaled_dot_32(levels, y[i].qs + 128 * half + 32 * k, sc[sb], sc[sb + 1]));
+            }
+        }
+        /* (u - 4).a = u.a - 4 * sum(a) per sub-block, from the activations' bsums */
+        const int corr = 4 * scales_dot_bsums(sc, y[i].bsums);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d),
+                              _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(corr, 0, 0, 0, 0, 0, 0, 0))), acc);
+    }
+    *s = hsum_f32_8(acc);
+}
