@@ -34,12 +34,9 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
         const int64_t i0 = tile * ROW_TILE, i1 = i0 + ROW_TILE < m ? i0 + ROW_TILE : m;
         for (int64_t j = 0; j < n; j++) {
             int64_t i = i0;
-            if (t->vec_dot2)
-                for (float pair[2]; i + 2 <= i1; i += 2) {
-                    t->vec_dot2(k, pair, wb + i * w_row, wb + (i + 1) * w_row, act + j * a_row);
-                    y[j * m + i] = pair[0];
-                    y[j * m + i + 1] = pair[1];
-                }
+            if (t->vec_dot_rows) /* y[j*m + i ...] are consecutive: the rows form writes them in place */
+                for (const int r = t->rows_per_dot; i + r <= i1; i += r)
+                    t->vec_dot_rows(k, &y[j * m + i], wb + i * w_row, w_row, act + j * a_row);
             for (; i < i1; i++) t->vec_dot(k, &y[j * m + i], wb + i * w_row, act + j * a_row);
         }
     }

@@ -29,7 +29,8 @@ static const gk_type_traits generic[GK_TYPE_COUNT] = {
 typedef struct {
     gk_type type;
     gk_vec_dot_fn vec_dot;
-    gk_vec_dot2_fn vec_dot2;
+    gk_vec_dot_rows_fn vec_dot_rows;
+    int (*rows_per_dot)(void);
 } override;
 
 #if defined(__x86_64__)
@@ -45,8 +46,8 @@ static const override avx2_overrides[] = {
 static const override avx512_overrides[] = {
     {GK_TYPE_F32, vec_dot_f32_f32_avx512},
     {GK_TYPE_F16, vec_dot_f16_f32_avx512},
-    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot2_q4_0_q8_0_avx512},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0_avx512, vec_dot2_q4_1_q8_0_avx512},
+    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_q4_0_avx512},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0_avx512, vec_dot_rows_q4_1_q8_0_avx512, gk_rows_q4_1_avx512},
 };
 #endif
 
@@ -56,7 +57,9 @@ static int tables_ready;
 static void apply(gk_type_traits *table, const override *o, size_t count) {
     for (size_t i = 0; i < count; i++) {
         table[o[i].type].vec_dot = o[i].vec_dot;
-        table[o[i].type].vec_dot2 = o[i].vec_dot2; /* a level without one drops the lower level's */
+        /* a level without a rows form drops the lower level's */
+        table[o[i].type].vec_dot_rows = o[i].vec_dot_rows;
+        table[o[i].type].rows_per_dot = o[i].rows_per_dot ? o[i].rows_per_dot() : 1;
     }
 }
 

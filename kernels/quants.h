@@ -66,9 +66,9 @@ typedef void (*gk_from_float_fn)(const float *restrict x, void *restrict y, int6
 /* s = dot of n elements: x a weight row, y activations already in the weight's vec_dot_type */
 typedef void (*gk_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
-/* s[0], s[1] = dots of two weight rows with the same activations (shares the activation work) */
-typedef void (*gk_vec_dot2_fn)(int64_t n, float *restrict s, const void *restrict x0, const void *restrict x1,
-                               const void *restrict y);
+/* s[0..rows) = dots of `rows` consecutive weight rows (row_bytes apart) with the same activations */
+typedef void (*gk_vec_dot_rows_fn)(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
+                                   const void *restrict y);
 
 typedef struct {
     const char *name;
@@ -78,7 +78,8 @@ typedef struct {
     gk_from_float_fn from_float; /* quantize a row, llama.cpp's reference rounding; NULL: not written */
     gk_type vec_dot_type;        /* what the activations are quantized to for vec_dot */
     gk_vec_dot_fn vec_dot;       /* NULL for activation-only types (Q8_1, Q8_K) */
-    gk_vec_dot2_fn vec_dot2;     /* optional two-row form (NULL: matmul calls vec_dot twice) */
+    gk_vec_dot_rows_fn vec_dot_rows; /* optional several-rows form (NULL: matmul calls vec_dot per row) */
+    int rows_per_dot;                /* how many rows vec_dot_rows computes */
 } gk_type_traits;
 
 /* The traits of type t at the active SIMD level (vec_dot and activation quantizers are the
@@ -183,10 +184,12 @@ void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x
 void vec_dot_f32_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot2_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x0, const void *restrict x1,
-                               const void *restrict y);
-void vec_dot2_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x0, const void *restrict x1,
-                               const void *restrict y);
+void vec_dot_rows_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
+                                   const void *restrict y);
+void vec_dot_rows_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
+                                   const void *restrict y);
+int gk_rows_q4_0_avx512(void);
+int gk_rows_q4_1_avx512(void);
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,
