@@ -46,8 +46,11 @@ static const override avx2_overrides[] = {
 static const override avx512_overrides[] = {
     {GK_TYPE_F32, vec_dot_f32_f32_avx512},
     {GK_TYPE_F16, vec_dot_f16_f32_avx512},
-    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_q4_0_avx512},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0_avx512, vec_dot_rows_q4_1_q8_0_avx512, gk_rows_q4_1_avx512},
+    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0_avx512, vec_dot_rows_q4_1_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0_avx512, vec_dot_rows_q5_1_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512},
 };
 #endif
 

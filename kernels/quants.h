@@ -182,14 +182,16 @@ void vec_dot_q3_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x
 void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_f32_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_rows_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
-                                   const void *restrict y);
-void vec_dot_rows_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
-                                   const void *restrict y);
-int gk_rows_q4_0_avx512(void);
-int gk_rows_q4_1_avx512(void);
+#define GK_ROWS_AVX512_DECL(name)                                                                              \
+    void vec_dot_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y); \
+    void vec_dot_rows_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,  \
+                                           const void *restrict y);
+GK_ROWS_AVX512_DECL(q4_0)
+GK_ROWS_AVX512_DECL(q4_1)
+GK_ROWS_AVX512_DECL(q5_0)
+GK_ROWS_AVX512_DECL(q5_1)
+GK_ROWS_AVX512_DECL(iq4_nl)
+int gk_rows_avx512(void);
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,

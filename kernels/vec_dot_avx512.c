@@ -5,11 +5,8 @@
 
 /* Rows per pass of the rows forms below. Measured on the 2-core Sapphire Rapids VM: 2 rows beat 1 by
  * ~10% from DRAM; 4 rows compute faster in cache but not from DRAM (more streams to prefetch). */
-#ifndef Q4_0_ROWS
-#define Q4_0_ROWS 2
-#endif
-#ifndef Q4_1_ROWS
-#define Q4_1_ROWS 2
+#ifndef ROWS
+#define ROWS 2
 #endif
 
 /* as in vec_dot_avx2.c: the weights stream from DRAM once, ask for them 2 KiB ahead */
@@ -77,84 +74,36 @@ static inline void spread_x4(__m128 p, __m512 *s01, __m512 *s23) {
     *s23 = _mm512_permutexvar_ps(_mm512_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3), v);
 }
 
-void vec_dot_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const block_q4_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const int64_t nb = n / QK8_0;
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        PREFETCH_WEIGHTS(x + i);
-        PREFETCH_WEIGHTS(x + i + 2);
-        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
-        __m512 d[2];
-        spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x + i, sizeof(block_q4_0), 0)), dy), &d[0], &d[1]);
-        for (int h = 0; h < 2; h++) {
-            const int64_t b = i + 2 * h;
-            const __m512i q = nibbles_to_bytes_x2(x[b].qs, x[b + 1].qs);
-            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
-            /* (q - 8).a = q.a - 8 * sum(a) */
-            const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-            const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-            const __m512i dot = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 3));
-            acc[h] = _mm512_fmadd_ps(d[h], _mm512_cvtepi32_ps(dot), acc[h]);
-        }
-    }
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
-    if (i < nb) { /* fewer than four blocks left: the generic way */
-        float rest;
-        vec_dot_q4_0_q8_0((nb - i) * QK8_0, &rest, x + i, y + i);
-        sum += rest;
-    }
-    *s = sum;
-}
-
-void vec_dot_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const block_q4_1 *x = vx;
-    const block_q8_0 *y = vy;
-    const int64_t nb = n / QK8_0;
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512 acc = _mm512_setzero_ps(), acc_m = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        PREFETCH_WEIGHTS(x + i);
-        PREFETCH_WEIGHTS(x + i + 2);
-        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
-        __m512 d[2], m[2];
-        spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x + i, sizeof(block_q4_1), 0)), dy), &d[0], &d[1]);
-        spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(x + i, sizeof(block_q4_1), 2)), dy), &m[0], &m[1]);
-        for (int h = 0; h < 2; h++) {
-            const int64_t b = i + 2 * h;
-            const __m512i q = nibbles_to_bytes_x2(x[b].qs, x[b + 1].qs);
-            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
-            const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-            const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a); /* m * sum(a), exact */
-            acc = _mm512_fmadd_ps(d[h], _mm512_cvtepi32_ps(qa), acc);
-            acc_m = _mm512_fmadd_ps(m[h], _mm512_cvtepi32_ps(sa), acc_m);
-        }
-    }
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc_m));
-    if (i < nb) {
-        float rest;
-        vec_dot_q4_1_q8_0((nb - i) * QK8_0, &rest, x + i, y + i);
-        sum += rest;
-    }
-    *s = sum;
-}
-
 /* R consecutive weight rows (row_bytes apart) against one activation row: the activation loads,
  * their block sums and scales are shared, which is most of the per-block work besides the weights.
  * Consecutive rows are adjacent, so "ahead" for the prefetch is the same place R rows on. */
 #define MAX_ROWS 4
 
-static inline __attribute__((always_inline)) void q4_rows(const int R, const int has_min, int64_t n, float *restrict s,
-                                                           const char *restrict x0, int64_t row_bytes,
-                                                           const block_q8_0 *restrict y) {
-    const int block_bytes = has_min ? (int)sizeof(block_q4_1) : (int)sizeof(block_q4_0);
-    const int qs_offset = has_min ? 4 : 2;
+/* The 32-element block kinds of the rows form: where the fields sit, and how a level is made. */
+typedef enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_IQ4_NL } block_kind;
+
+/* the fifth bits of blocks A, B (32 each) as a mask over nibble order [A 0..15, B 0..15, A 16..31, B 16..31] */
+static inline __mmask64 fifth_bits_x2(const uint8_t *qha, const uint8_t *qhb) {
+    uint32_t a, b;
+    memcpy(&a, qha, 4);
+    memcpy(&b, qhb, 4);
+    return (uint64_t)(a & 0xFFFF) | (uint64_t)(b & 0xFFFF) << 16 | (uint64_t)(a >> 16) << 32 | (uint64_t)(b >> 16) << 48;
+}
+
+static inline __attribute__((always_inline)) void rows_dot(const int R, const block_kind kind, int64_t n,
+                                                            float *restrict s, const char *restrict x0,
+                                                            int64_t row_bytes, const block_q8_0 *restrict y) {
+    const int has_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+    const int has_fifth = kind == KIND_Q5_0 || kind == KIND_Q5_1;
+    const int block_bytes = kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
+                          : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0);
+    const int qh_offset = has_min ? 4 : 2, qs_offset = (has_min ? 4 : 2) + (has_fifth ? 4 : 0);
+    /* levels are made unsigned for dpbusd; this offset is taken back as offset * sum(a) */
+    const int offset = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     const int64_t nb = n / QK8_0;
-    const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i ones = _mm512_set1_epi8(1), fifth = _mm512_set1_epi8(0x10);
+    const __m512i table = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gk_kvalues_iq4nl)),
+                                          _mm512_set1_epi8((char)128));
     __m512 acc[MAX_ROWS], acc_m[MAX_ROWS];
     for (int r = 0; r < R; r++) acc[r] = acc_m[r] = _mm512_setzero_ps();
     int64_t i = 0;
@@ -163,8 +112,7 @@ static inline __attribute__((always_inline)) void q4_rows(const int R, const int
         __m512 d[MAX_ROWS][2], m[MAX_ROWS][2];
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
-            _mm_prefetch(xr + R * row_bytes, _MM_HINT_T0);
-            _mm_prefetch(xr + R * row_bytes + 64, _MM_HINT_T0);
+            for (int line = 0; line < 4 * block_bytes; line += 64) _mm_prefetch(xr + R * row_bytes + line, _MM_HINT_T0);
             spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 0)), dy), &d[r][0], &d[r][1]);
             if (has_min)
                 spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 2)), dy), &m[r][0], &m[r][1]);
@@ -173,19 +121,19 @@ static inline __attribute__((always_inline)) void q4_rows(const int R, const int
             const int64_t b = i + 2 * h;
             const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
             const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-            const __m512i sa8 = _mm512_slli_epi32(sa, 3);
+            const __m512i sa_off = _mm512_mullo_epi32(sa, _mm512_set1_epi32(offset));
             const __m512 saf = _mm512_cvtepi32_ps(sa);
             for (int r = 0; r < R; r++) {
-                const char *xb = x0 + r * row_bytes + b * block_bytes + qs_offset;
-                const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                       nibbles_to_bytes_x2((const uint8_t *)xb,
-                                                                           (const uint8_t *)xb + block_bytes), a);
-                if (has_min) { /* d q.a + m sum(a) */
-                    acc[r] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(qa), acc[r]);
-                    acc_m[r] = _mm512_fmadd_ps(m[r][h], saf, acc_m[r]);
-                } else { /* (q - 8).a = q.a - 8 sum(a) */
-                    acc[r] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(_mm512_sub_epi32(qa, sa8)), acc[r]);
-                }
+                const char *xb = x0 + r * row_bytes + b * block_bytes;
+                __m512i q = nibbles_to_bytes_x2((const uint8_t *)xb + qs_offset, (const uint8_t *)xb + block_bytes + qs_offset);
+                if (has_fifth)
+                    q = _mm512_mask_add_epi8(q, fifth_bits_x2((const uint8_t *)xb + qh_offset,
+                                                             (const uint8_t *)xb + block_bytes + qh_offset), q, fifth); /* nibble + 16 = nibble | 16 */
+                if (kind == KIND_IQ4_NL) q = _mm512_shuffle_epi8(table, q);
+                __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+                if (offset) qa = _mm512_sub_epi32(qa, sa_off);
+                acc[r] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(qa), acc[r]);
+                if (has_min) acc_m[r] = _mm512_fmadd_ps(m[r][h], saf, acc_m[r]); /* m sum(a) */
             }
         }
     }
@@ -194,22 +142,32 @@ static inline __attribute__((always_inline)) void q4_rows(const int R, const int
         if (i < nb) { /* fewer than four blocks left: the generic way */
             float rest;
             const char *xr = x0 + r * row_bytes + i * block_bytes;
-            if (has_min) vec_dot_q4_1_q8_0((nb - i) * QK8_0, &rest, xr, y + i);
-            else vec_dot_q4_0_q8_0((nb - i) * QK8_0, &rest, xr, y + i);
+            const int64_t left = (nb - i) * QK8_0;
+            switch (kind) {
+            case KIND_Q4_0: vec_dot_q4_0_q8_0(left, &rest, xr, y + i); break;
+            case KIND_Q4_1: vec_dot_q4_1_q8_0(left, &rest, xr, y + i); break;
+            case KIND_Q5_0: vec_dot_q5_0_q8_0(left, &rest, xr, y + i); break;
+            case KIND_Q5_1: vec_dot_q5_1_q8_0(left, &rest, xr, y + i); break;
+            case KIND_IQ4_NL: vec_dot_iq4_nl_q8_0(left, &rest, xr, y + i); break;
+            }
             s[r] += rest;
         }
     }
 }
 
-void vec_dot_rows_q4_0_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
-                                   const void *restrict y) {
-    q4_rows(Q4_0_ROWS, 0, n, s, x, row_bytes, y);
-}
+#define ROWS_FORM(name, kind)                                                                                 \
+    void vec_dot_rows_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes, \
+                                           const void *restrict y) {                                          \
+        rows_dot(ROWS, kind, n, s, x, row_bytes, y);                                                         \
+    }                                                                                                         \
+    void vec_dot_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y) { \
+        rows_dot(1, kind, n, s, x, 0, y);                                                                     \
+    }
 
-void vec_dot_rows_q4_1_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
-                                   const void *restrict y) {
-    q4_rows(Q4_1_ROWS, 1, n, s, x, row_bytes, y);
-}
+ROWS_FORM(q4_0, KIND_Q4_0)
+ROWS_FORM(q4_1, KIND_Q4_1)
+ROWS_FORM(q5_0, KIND_Q5_0)
+ROWS_FORM(q5_1, KIND_Q5_1)
+ROWS_FORM(iq4_nl, KIND_IQ4_NL)
 
-int gk_rows_q4_0_avx512(void) { return Q4_0_ROWS; }
-int gk_rows_q4_1_avx512(void) { return Q4_1_ROWS; }
+int gk_rows_avx512(void) { return ROWS; }
