@@ -82,6 +82,14 @@ void dequantize_row_q8_1(const void *restrict vx, float *restrict y, int64_t n) 
     }
 }
 
+void dequantize_row_q8_0s(const void *restrict vx, float *restrict y, int64_t n) {
+    const block_q8_0s *x = vx;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        const float d = gk_fp16_to_fp32(x[i].d);
+        for (int j = 0; j < QK8_0; j++) y[j] = x[i].qs[j] * d;
+    }
+}
+
 void dequantize_row_iq4_nl(const void *restrict vx, float *restrict y, int64_t n) {
     const block_iq4_nl *x = vx;
     for (int64_t i = 0; i < n / QK4_NL; i++, y += QK4_NL) {

@@ -11,11 +11,12 @@ static const gk_type_traits generic[GK_TYPE_COUNT] = {
     T(F16, "F16", 1, 2, dequantize_row_f16, quantize_row_f16, F32, vec_dot_f16_f32),
     T(BF16, "BF16", 1, 2, dequantize_row_bf16, quantize_row_bf16, F32, vec_dot_bf16_f32),
     T(Q4_0, "Q4_0", QK4_0, sizeof(block_q4_0), dequantize_row_q4_0, quantize_row_q4_0, Q8_0, vec_dot_q4_0_q8_0),
-    T(Q4_1, "Q4_1", QK4_1, sizeof(block_q4_1), dequantize_row_q4_1, quantize_row_q4_1, Q8_0, vec_dot_q4_1_q8_0),
+    T(Q4_1, "Q4_1", QK4_1, sizeof(block_q4_1), dequantize_row_q4_1, quantize_row_q4_1, Q8_0S, vec_dot_q4_1_q8_0s),
     T(Q5_0, "Q5_0", QK5_0, sizeof(block_q5_0), dequantize_row_q5_0, quantize_row_q5_0, Q8_0, vec_dot_q5_0_q8_0),
-    T(Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1), dequantize_row_q5_1, quantize_row_q5_1, Q8_0, vec_dot_q5_1_q8_0),
+    T(Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1), dequantize_row_q5_1, quantize_row_q5_1, Q8_0S, vec_dot_q5_1_q8_0s),
     T(Q8_0, "Q8_0", QK8_0, sizeof(block_q8_0), dequantize_row_q8_0, quantize_row_q8_0, Q8_0, vec_dot_q8_0_q8_0),
     T(Q8_1, "Q8_1", QK8_1, sizeof(block_q8_1), dequantize_row_q8_1, quantize_row_q8_1, Q8_1, NULL),
+    T(Q8_0S, "Q8_0S", QK8_0, sizeof(block_q8_0s), dequantize_row_q8_0s, quantize_row_q8_0s, Q8_0S, NULL),
     T(IQ4_NL, "IQ4_NL", QK4_NL, sizeof(block_iq4_nl), dequantize_row_iq4_nl, quantize_row_iq4_nl, Q8_0, vec_dot_iq4_nl_q8_0),
     T(Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), dequantize_row_q2_K, quantize_row_q2_K, Q8_K, vec_dot_q2_K_q8_K),
     T(Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), dequantize_row_q3_K, quantize_row_q3_K, Q8_K, vec_dot_q3_K_q8_K),
@@ -35,21 +36,21 @@ typedef struct {
 
 #if defined(__x86_64__)
 static const override avx2_overrides[] = {
-    {GK_TYPE_F32, vec_dot_f32_f32_avx2},   {GK_TYPE_F16, vec_dot_f16_f32_avx2},
-    {GK_TYPE_BF16, vec_dot_bf16_f32_avx2}, {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx2},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0_avx2}, {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2},
-    {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2}, {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2},
-    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx2}, {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0_avx2},
-    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx2}, {GK_TYPE_Q5_K, vec_dot_q5_K_q8_K_avx2},
-    {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2},
+    {GK_TYPE_F32, vec_dot_f32_f32_avx2, NULL, NULL},   {GK_TYPE_F16, vec_dot_f16_f32_avx2, NULL, NULL},
+    {GK_TYPE_BF16, vec_dot_bf16_f32_avx2, NULL, NULL}, {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx2, NULL, NULL},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx2, NULL, NULL}, {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL},
+    {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL}, {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2, NULL, NULL},
+    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx2, NULL, NULL}, {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx2, NULL, NULL},
+    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx2, NULL, NULL}, {GK_TYPE_Q5_K, vec_dot_q5_K_q8_K_avx2, NULL, NULL},
+    {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2, NULL, NULL}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2, NULL, NULL},
 };
 static const override avx512_overrides[] = {
-    {GK_TYPE_F32, vec_dot_f32_f32_avx512},
-    {GK_TYPE_F16, vec_dot_f16_f32_avx512},
+    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL},
+    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL},
     {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0_avx512, vec_dot_rows_q4_1_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx512, vec_dot_rows_q4_1_q8_0s_avx512, gk_rows_avx512},
     {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512},
-    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0_avx512, vec_dot_rows_q5_1_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512},
     {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512},
 };
 #endif

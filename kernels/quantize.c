@@ -139,6 +139,19 @@ void quantize_row_q8_1(const float *restrict x, void *restrict vy, int64_t n) {
     }
 }
 
+void quantize_row_q8_0s(const float *restrict x, void *restrict vy, int64_t n) {
+    block_q8_0s *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < QK8_0; j++) sum += y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        y[i].d = gk_fp32_to_fp16(d);
+        y[i].s = (int16_t)sum;
+    }
+}
+
 void quantize_row_q8_K(const float *restrict x, void *restrict vy, int64_t n) {
     block_q8_K *y = vy;
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {

@@ -2,8 +2,9 @@
  * type-traits table that maps each type to them.
  *
  * A weight row is dotted with activations quantized on the fly, so the inner loop is integer:
- *   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL -> Q8_0 activations (Q4_1/Q5_1 take the block sums
- *     exactly in integers; llama.cpp's Q8_1 keeps them rounded to fp16)
+ *   Q4_0, Q5_0, Q8_0, IQ4_NL -> Q8_0 activations
+ *   Q4_1, Q5_1 -> Q8_0S: Q8_0 plus each block's sum of levels as an exact int16, computed once per
+ *     activation row (llama.cpp's Q8_1 keeps d*sum rounded to fp16 instead)
  *   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> Q8_K (256-blocks with 16-element sums)
  *   F32, F16, BF16 -> F32 activations (weights widened to float in the loop: exact products) */
 #ifndef GK_QUANTS_H
@@ -28,6 +29,7 @@ typedef struct { gk_fp16 d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
 typedef struct { gk_fp16 d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
 typedef struct { gk_fp16 d; int8_t qs[QK8_0]; } block_q8_0;
 typedef struct { gk_fp16 d, s; int8_t qs[QK8_1]; } block_q8_1; /* s = d * sum(qs) */
+typedef struct { gk_fp16 d; int16_t s; int8_t qs[QK8_0]; } block_q8_0s; /* s = sum(qs), exact; ours only */
 typedef struct { gk_fp16 d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
 typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; gk_fp16 d, dmin; } block_q2_K;
 typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; gk_fp16 d; } block_q3_K;
@@ -42,6 +44,7 @@ _Static_assert(sizeof(block_q5_0) == 22, "q5_0");
 _Static_assert(sizeof(block_q5_1) == 24, "q5_1");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0");
 _Static_assert(sizeof(block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(block_q8_0s) == 36, "q8_0s");
 _Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
 _Static_assert(sizeof(block_q2_K) == 84, "q2_K");
 _Static_assert(sizeof(block_q3_K) == 110, "q3_K");
@@ -58,7 +61,9 @@ typedef enum {
     GK_TYPE_F32 = 0, GK_TYPE_F16 = 1, GK_TYPE_Q4_0 = 2, GK_TYPE_Q4_1 = 3, GK_TYPE_Q5_0 = 6,
     GK_TYPE_Q5_1 = 7, GK_TYPE_Q8_0 = 8, GK_TYPE_Q8_1 = 9, GK_TYPE_Q2_K = 10, GK_TYPE_Q3_K = 11,
     GK_TYPE_Q4_K = 12, GK_TYPE_Q5_K = 13, GK_TYPE_Q6_K = 14, GK_TYPE_Q8_K = 15, GK_TYPE_IQ4_NL = 20,
-    GK_TYPE_BF16 = 30, GK_TYPE_COUNT = 31
+    GK_TYPE_BF16 = 30,
+    GK_TYPE_Q8_0S = 31, /* not a GGML type: an activation format of ours (31 is unused in GGML) */
+    GK_TYPE_COUNT = 32
 } gk_type;
 
 typedef void (*gk_to_float_fn)(const void *restrict x, float *restrict y, int64_t n);
@@ -77,7 +82,7 @@ typedef struct {
     gk_to_float_fn to_float;     /* dequantize a row */
     gk_from_float_fn from_float; /* quantize a row, llama.cpp's reference rounding; NULL: not written */
     gk_type vec_dot_type;        /* what the activations are quantized to for vec_dot */
-    gk_vec_dot_fn vec_dot;       /* NULL for activation-only types (Q8_1, Q8_K) */
+    gk_vec_dot_fn vec_dot;       /* NULL for activation-only types (Q8_1, Q8_0S, Q8_K) */
     gk_vec_dot_rows_fn vec_dot_rows; /* optional several-rows form (NULL: matmul calls vec_dot per row) */
     int rows_per_dot;                /* how many rows vec_dot_rows computes */
 } gk_type_traits;
@@ -124,6 +129,7 @@ void dequantize_row_q5_0(const void *restrict x, float *restrict y, int64_t n);
 void dequantize_row_q5_1(const void *restrict x, float *restrict y, int64_t n);
 void dequantize_row_q8_0(const void *restrict x, float *restrict y, int64_t n);
 void dequantize_row_q8_1(const void *restrict x, float *restrict y, int64_t n);
+void dequantize_row_q8_0s(const void *restrict x, float *restrict y, int64_t n);
 void dequantize_row_iq4_nl(const void *restrict x, float *restrict y, int64_t n);
 void dequantize_row_q2_K(const void *restrict x, float *restrict y, int64_t n);
 void dequantize_row_q3_K(const void *restrict x, float *restrict y, int64_t n);
@@ -142,6 +148,7 @@ void quantize_row_q5_0(const float *restrict x, void *restrict y, int64_t n);
 void quantize_row_q5_1(const float *restrict x, void *restrict y, int64_t n);
 void quantize_row_q8_0(const float *restrict x, void *restrict y, int64_t n);
 void quantize_row_q8_1(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q8_0s(const float *restrict x, void *restrict y, int64_t n);
 void quantize_row_q8_K(const float *restrict x, void *restrict y, int64_t n);
 void quantize_row_iq4_nl(const float *restrict x, void *restrict y, int64_t n);
 void quantize_row_q2_K(const float *restrict x, void *restrict y, int64_t n);
@@ -155,9 +162,9 @@ void vec_dot_f32_f32(int64_t n, float *restrict s, const void *restrict x, const
 void vec_dot_f16_f32(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_bf16_f32(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_q4_1_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_1_q8_0s(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q5_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_q5_1_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_1_q8_0s(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q8_0_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_iq4_nl_q8_0(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q2_K_q8_K(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
@@ -171,10 +178,10 @@ void vec_dot_f32_f32_avx2(int64_t n, float *restrict s, const void *restrict x, 
 void vec_dot_f16_f32_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_bf16_f32_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q4_1_q8_0s_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q5_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
-void vec_dot_q5_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_q5_1_q8_0s_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_iq4_nl_q8_0_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q2_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
@@ -183,14 +190,14 @@ void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x
 void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_f32_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 #define GK_ROWS_AVX512_DECL(name)                                                                              \
-    void vec_dot_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y); \
-    void vec_dot_rows_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,  \
-                                           const void *restrict y);
-GK_ROWS_AVX512_DECL(q4_0)
-GK_ROWS_AVX512_DECL(q4_1)
-GK_ROWS_AVX512_DECL(q5_0)
-GK_ROWS_AVX512_DECL(q5_1)
-GK_ROWS_AVX512_DECL(iq4_nl)
+    void vec_dot_##name##_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y); \
+    void vec_dot_rows_##name##_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,  \
+                                      const void *restrict y);
+GK_ROWS_AVX512_DECL(q4_0_q8_0)
+GK_ROWS_AVX512_DECL(q4_1_q8_0s)
+GK_ROWS_AVX512_DECL(q5_0_q8_0)
+GK_ROWS_AVX512_DECL(q5_1_q8_0s)
+GK_ROWS_AVX512_DECL(iq4_nl_q8_0)
 int gk_rows_avx512(void);
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 

@@ -64,23 +64,16 @@ void vec_dot_q4_0_q8_0(int64_t n, float *restrict s, const void *restrict vx, co
     *s = sum;
 }
 
-/* m * (sum of the activations): the sum is taken exactly in integers, not from a rounded fp16
- * field as llama.cpp's Q8_1 does, so Q4_1/Q5_1 products lose nothing to it */
-static inline int sum_i8(const int8_t *a, int n) {
-    int sum = 0;
-    for (int l = 0; l < n; l++) sum += a[l];
-    return sum;
-}
-
-void vec_dot_q4_1_q8_0(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+/* d q.a + m sum(a): the activations carry sum(a) exactly (Q8_0S) */
+void vec_dot_q4_1_q8_0s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q4_1 *x = vx;
-    const block_q8_0 *y = vy;
+    const block_q8_0s *y = vy;
     float sum = 0;
     int8_t q[32];
     for (int64_t i = 0; i < n / QK8_0; i++) {
         unpack_nibbles(x[i].qs, 0, q);
         const float dy = gk_fp16_to_fp32(y[i].d);
-        sum += gk_fp16_to_fp32(x[i].d) * dy * dot_i8(q, y[i].qs, 32) + gk_fp16_to_fp32(x[i].m) * dy * sum_i8(y[i].qs, 32);
+        sum += gk_fp16_to_fp32(x[i].d) * dy * dot_i8(q, y[i].qs, 32) + gk_fp16_to_fp32(x[i].m) * dy * y[i].s;
     }
     *s = sum;
 }
@@ -97,15 +90,15 @@ void vec_dot_q5_0_q8_0(int64_t n, float *restrict s, const void *restrict vx, co
     *s = sum;
 }
 
-void vec_dot_q5_1_q8_0(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+void vec_dot_q5_1_q8_0s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q5_1 *x = vx;
-    const block_q8_0 *y = vy;
+    const block_q8_0s *y = vy;
     float sum = 0;
     int8_t q[32];
     for (int64_t i = 0; i < n / QK8_0; i++) {
         unpack_5bit(x[i].qs, x[i].qh, 0, q);
         const float dy = gk_fp16_to_fp32(y[i].d);
-        sum += gk_fp16_to_fp32(x[i].d) * dy * dot_i8(q, y[i].qs, 32) + gk_fp16_to_fp32(x[i].m) * dy * sum_i8(y[i].qs, 32);
+        sum += gk_fp16_to_fp32(x[i].d) * dy * dot_i8(q, y[i].qs, 32) + gk_fp16_to_fp32(x[i].m) * dy * y[i].s;
     }
     *s = sum;
 }

@@ -90,21 +90,20 @@ void vec_dot_q4_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
     *s = hsum_f32_8(_mm256_add_ps(acc[0], acc[1]));
 }
 
-void vec_dot_q4_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+void vec_dot_q4_1_q8_0s_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q4_1 *x = vx;
-    const block_q8_0 *y = vy;
-    const __m256i ones = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
+    const block_q8_0s *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float acc_m = 0;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         PREFETCH_WEIGHTS(x + i);
         const float dy = FP16(y[i].d);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         const __m256 dot = _mm256_cvtepi32_ps(dot_u8_s8(nibbles_to_bytes(x[i].qs), a));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * dy), dot, acc);
-        /* m * sum(a), the sum exact in integers (ones . a) */
-        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].m) * dy), _mm256_cvtepi32_ps(dot_u8_s8(ones, a)), acc_m);
+        acc_m += FP16(x[i].m) * dy * y[i].s; /* m sum(a), the sum carried by the activations */
     }
-    *s = hsum_f32_8(_mm256_add_ps(acc, acc_m));
+    *s = hsum_f32_8(acc) + acc_m;
 }
 
 void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
@@ -237,11 +236,11 @@ void vec_dot_q5_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
     *s = hsum_f32_8(acc);
 }
 
-void vec_dot_q5_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+void vec_dot_q5_1_q8_0s_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q5_1 *x = vx;
-    const block_q8_0 *y = vy;
-    const __m256i ones = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
+    const block_q8_0s *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    float acc_m = 0;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         PREFETCH_WEIGHTS(x + i);
         const float dy = FP16(y[i].d);
@@ -249,9 +248,9 @@ void vec_dot_q5_1_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
         const __m256i q = _mm256_or_si256(nibbles_to_bytes(x[i].qs), high);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * dy), _mm256_cvtepi32_ps(dot_u8_s8(q, a)), acc);
-        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].m) * dy), _mm256_cvtepi32_ps(dot_u8_s8(ones, a)), acc_m);
+        acc_m += FP16(x[i].m) * dy * y[i].s;
     }
-    *s = hsum_f32_8(_mm256_add_ps(acc, acc_m));
+    *s = hsum_f32_8(acc) + acc_m;
 }
 
 void vec_dot_iq4_nl_q8_0_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {

@@ -92,37 +92,47 @@ static inline __mmask64 fifth_bits_x2(const uint8_t *qha, const uint8_t *qhb) {
 
 static inline __attribute__((always_inline)) void rows_dot(const int R, const block_kind kind, int64_t n,
                                                             float *restrict s, const char *restrict x0,
-                                                            int64_t row_bytes, const block_q8_0 *restrict y) {
+                                                            int64_t row_bytes, const char *restrict y) {
     const int has_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
     const int has_fifth = kind == KIND_Q5_0 || kind == KIND_Q5_1;
     const int block_bytes = kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
                           : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0);
     const int qh_offset = has_min ? 4 : 2, qs_offset = (has_min ? 4 : 2) + (has_fifth ? 4 : 0);
+    /* kinds with a min take Q8_0S activations (their block sums come along), the others Q8_0 */
+    const int y_bytes = has_min ? (int)sizeof(block_q8_0s) : (int)sizeof(block_q8_0), y_qs = has_min ? 4 : 2;
     /* levels are made unsigned for dpbusd; this offset is taken back as offset * sum(a) */
     const int offset = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     const int64_t nb = n / QK8_0;
     const __m512i ones = _mm512_set1_epi8(1), fifth = _mm512_set1_epi8(0x10);
     const __m512i table = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gk_kvalues_iq4nl)),
                                           _mm512_set1_epi8((char)128));
-    __m512 acc[MAX_ROWS], acc_m[MAX_ROWS];
-    for (int r = 0; r < R; r++) acc[r] = acc_m[r] = _mm512_setzero_ps();
+    __m512 acc[MAX_ROWS];
+    __m128 acc_m[MAX_ROWS];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_setzero_ps();
+        acc_m[r] = _mm_setzero_ps();
+    }
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
-        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y + i, sizeof(block_q8_0), 0));
-        __m512 d[MAX_ROWS][2], m[MAX_ROWS][2];
+        const char *y4 = y + i * y_bytes;
+        const __m128 dy = _mm_cvtph_ps(halves_of_4_blocks(y4, y_bytes, 0));
+        /* Q8_0S: the four blocks' sums of levels, times their scales: m sum(a) = m * (dy * s) */
+        const __m128 dys = has_min ? _mm_mul_ps(dy, _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_4_blocks(y4, y_bytes, 2))))
+                                   : dy;
+        __m512 d[MAX_ROWS][2];
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             for (int line = 0; line < 4 * block_bytes; line += 64) _mm_prefetch(xr + R * row_bytes + line, _MM_HINT_T0);
             spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 0)), dy), &d[r][0], &d[r][1]);
-            if (has_min)
-                spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 2)), dy), &m[r][0], &m[r][1]);
+            if (has_min) acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 2)), dys, acc_m[r]);
         }
         for (int h = 0; h < 2; h++) {
             const int64_t b = i + 2 * h;
-            const __m512i a = load_x2(y[b].qs, y[b + 1].qs);
-            const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-            const __m512i sa_off = _mm512_mullo_epi32(sa, _mm512_set1_epi32(offset));
-            const __m512 saf = _mm512_cvtepi32_ps(sa);
+            const int8_t *ya = (const int8_t *)(y + b * y_bytes + y_qs);
+            const __m512i a = load_x2(ya, ya + y_bytes);
+            const __m512i sa_off = offset ? _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a),
+                                                               _mm512_set1_epi32(offset))
+                                          : _mm512_setzero_si512();
             for (int r = 0; r < R; r++) {
                 const char *xb = x0 + r * row_bytes + b * block_bytes;
                 __m512i q = nibbles_to_bytes_x2((const uint8_t *)xb + qs_offset, (const uint8_t *)xb + block_bytes + qs_offset);
@@ -133,22 +143,26 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
                 __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
                 if (offset) qa = _mm512_sub_epi32(qa, sa_off);
                 acc[r] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(qa), acc[r]);
-                if (has_min) acc_m[r] = _mm512_fmadd_ps(m[r][h], saf, acc_m[r]); /* m sum(a) */
             }
         }
     }
     for (int r = 0; r < R; r++) {
-        s[r] = _mm512_reduce_add_ps(has_min ? _mm512_add_ps(acc[r], acc_m[r]) : acc[r]);
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+        if (has_min) {
+            const __m128 h2 = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
+            s[r] += _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+        }
         if (i < nb) { /* fewer than four blocks left: the generic way */
             float rest;
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             const int64_t left = (nb - i) * QK8_0;
+            const char *yr = y + i * y_bytes;
             switch (kind) {
-            case KIND_Q4_0: vec_dot_q4_0_q8_0(left, &rest, xr, y + i); break;
-            case KIND_Q4_1: vec_dot_q4_1_q8_0(left, &rest, xr, y + i); break;
-            case KIND_Q5_0: vec_dot_q5_0_q8_0(left, &rest, xr, y + i); break;
-            case KIND_Q5_1: vec_dot_q5_1_q8_0(left, &rest, xr, y + i); break;
-            case KIND_IQ4_NL: vec_dot_iq4_nl_q8_0(left, &rest, xr, y + i); break;
+            case KIND_Q4_0: vec_dot_q4_0_q8_0(left, &rest, xr, yr); break;
+            case KIND_Q4_1: vec_dot_q4_1_q8_0s(left, &rest, xr, yr); break;
+            case KIND_Q5_0: vec_dot_q5_0_q8_0(left, &rest, xr, yr); break;
+            case KIND_Q5_1: vec_dot_q5_1_q8_0s(left, &rest, xr, yr); break;
+            case KIND_IQ4_NL: vec_dot_iq4_nl_q8_0(left, &rest, xr, yr); break;
             }
             s[r] += rest;
         }
@@ -156,18 +170,18 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
 }
 
 #define ROWS_FORM(name, kind)                                                                                 \
-    void vec_dot_rows_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes, \
-                                           const void *restrict y) {                                          \
+    void vec_dot_rows_##name##_avx512(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,  \
+                                      const void *restrict y) {                                               \
         rows_dot(ROWS, kind, n, s, x, row_bytes, y);                                                         \
     }                                                                                                         \
-    void vec_dot_##name##_q8_0_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y) { \
+    void vec_dot_##name##_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y) { \
         rows_dot(1, kind, n, s, x, 0, y);                                                                     \
     }
 
-ROWS_FORM(q4_0, KIND_Q4_0)
-ROWS_FORM(q4_1, KIND_Q4_1)
-ROWS_FORM(q5_0, KIND_Q5_0)
-ROWS_FORM(q5_1, KIND_Q5_1)
-ROWS_FORM(iq4_nl, KIND_IQ4_NL)
+ROWS_FORM(q4_0_q8_0, KIND_Q4_0)
+ROWS_FORM(q4_1_q8_0s, KIND_Q4_1)
+ROWS_FORM(q5_0_q8_0, KIND_Q5_0)
+ROWS_FORM(q5_1_q8_0s, KIND_Q5_1)
+ROWS_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
 
 int gk_rows_avx512(void) { return ROWS; }

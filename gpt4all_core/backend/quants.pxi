@@ -61,10 +61,14 @@ def supported_types():
 
 
 def type_info(ggml_type):
-    """(name, block size, bytes per block, activation type name, can quantize, has a dot product)."""
+    """What the kernels know of a type: name, block size, bytes per block, the activation type its
+    products quantize to (name and id; Q8_0S is ours, not a GGML type), and whether it can be
+    quantized to and used as a weight."""
     cdef const gk_type_traits *t = _traits(ggml_type)
-    return (t.name.decode(), t.block_size, t.type_size, gk_type_traits_get(t.vec_dot_type).name.decode(),
-            t.from_float != NULL, t.vec_dot != NULL)
+    return {"name": t.name.decode(), "block_size": t.block_size, "type_size": t.type_size,
+            "activation_type": gk_type_traits_get(t.vec_dot_type).name.decode(),
+            "activation_type_id": t.vec_dot_type, "can_quantize": t.from_float != NULL,
+            "is_weight_type": t.vec_dot != NULL}
 
 
 cdef int64_t _row_elements(const gk_type_traits *t, int64_t row_bytes, str what) except -1:

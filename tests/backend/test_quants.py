@@ -94,6 +94,23 @@ def test_quantize_bit_exact_with_gguf(name):
     assert np.array_equal(ck.quantize(x, GGMLType[name]), ref)
 
 
+def test_activation_types():
+    """Which activations each weight type's products use (quants.h says why)."""
+    pairs = {name: ck.type_info(GGMLType[name])["activation_type"] for name in READ_TYPES}
+    assert pairs == {"F32": "F32", "F16": "F32", "BF16": "F32", "Q4_0": "Q8_0", "Q4_1": "Q8_0S", "Q5_0": "Q8_0",
+                     "Q5_1": "Q8_0S", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q2_K": "Q8_K", "Q3_K": "Q8_K",
+                     "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K"}
+
+
+def test_q8_0s_is_q8_0_plus_exact_sums():
+    x = np.random.default_rng(8).standard_normal((3, 256)).astype(np.float32)
+    q8_0 = ck.quantize(x, GGMLType.Q8_0).reshape(3, -1, 34)
+    q8_0s = ck.quantize(x, 31).reshape(3, -1, 36)  # 31: Q8_0S, ours
+    assert np.array_equal(q8_0s[..., :2], q8_0[..., :2]) and np.array_equal(q8_0s[..., 4:], q8_0[..., 2:])
+    sums = q8_0s[..., 2:4].copy().view(np.int16)[..., 0]
+    assert np.array_equal(sums, q8_0[..., 2:].view(np.int8).sum(axis=-1))
+
+
 @pytest.mark.parametrize("name", ["Q8_0", "Q8_1", "Q8_K"])
 def test_activation_quantizers_round_trip(name):
     """Q8 activations: within half a step of the input, plus (Q8_0, Q8_1) the fp16 rounding of the
@@ -115,8 +132,9 @@ def check_matmul(name: str, m: int, k: int, n: int, n_threads: int | None = None
     raw = random_blocks(name, m, k, seed)
     x = np.random.default_rng(seed + 1).standard_normal((n, k)).astype(np.float32)
     w = ck.dequantize(raw, GGMLType[name]).astype(np.float64)
-    act = ck.type_info(GGMLType[name])[3]
-    x_q = x if act == "F32" else ck.dequantize(ck.quantize(x, GGMLType[act]), GGMLType[act])
+    info = ck.type_info(GGMLType[name])
+    act = info["activation_type_id"]
+    x_q = x if info["activation_type"] == "F32" else ck.dequantize(ck.quantize(x, act), act)
     y = ck.matmul(raw, GGMLType[name], x, n_threads=n_threads)
     assert y.shape == (n, m) and y.dtype == np.float32
     scale = np.abs(x_q.astype(np.float64)) @ np.abs(w).T
