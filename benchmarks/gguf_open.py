@@ -70,7 +70,8 @@ def measure(path: Path, reader: str, repeats: int) -> dict:
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=HERE, capture_output=True, text=True).stdout.strip())
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", ".", ":!results"], cwd=HERE,  # code, not results
+                                capture_output=True, text=True).stdout.strip())
     from importlib.metadata import version
 
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": version("numpy"),

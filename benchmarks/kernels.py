@@ -62,7 +62,8 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=HERE, capture_output=True, text=True).stdout.strip())
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", ".", ":!results"], cwd=HERE,  # code, not results
+                                capture_output=True, text=True).stdout.strip())
     return {"cpu": cpu, "cores": ck.physical_cores(), "simd": ck.simd_level(),
             "avx512_vnni": "avx512_vnni" in flags, "python": platform.python_version(),
             "commit": commit + ("-dirty" if dirty else ""), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
