@@ -4,15 +4,7 @@
 
 #include "quants.h"
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-
-/* round to nearest, ties to even, for |x| < 2^22 (llama.cpp's nearest_int) */
-static inline int nearest_int(float x) {
-    const float val = x + 12582912.f;
-    int i;
-    memcpy(&i, &val, sizeof(int));
-    return (i & 0x007fffff) - 0x00400000;
-}
+#define MIN GK_MIN
 
 void quantize_row_f32(const float *restrict x, void *restrict y, int64_t n) { memcpy(y, x, n * sizeof(float)); }
 
@@ -24,17 +16,6 @@ void quantize_row_f16(const float *restrict x, void *restrict vy, int64_t n) {
 void quantize_row_bf16(const float *restrict x, void *restrict vy, int64_t n) {
     gk_bf16 *y = vy;
     for (int64_t i = 0; i < n; i++) y[i] = gk_fp32_to_bf16(x[i]);
-}
-
-/* The value of largest magnitude, with its sign. */
-static float signed_absmax(const float *x, int n) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < n; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    return max;
 }
 
 static void min_max(const float *x, int n, float *min, float *max) {
@@ -49,7 +30,7 @@ static void min_max(const float *x, int n, float *min, float *max) {
 void quantize_row_q4_0(const float *restrict x, void *restrict vy, int64_t n) {
     block_q4_0 *y = vy;
     for (int64_t i = 0; i < n / QK4_0; i++, x += QK4_0) {
-        const float d = signed_absmax(x, QK4_0) / -8, id = d ? 1.0f / d : 0.0f;
+        const float d = gk_signed_absmax(x, QK4_0, NULL) / -8, id = d ? 1.0f / d : 0.0f;
         y[i].d = gk_fp32_to_fp16(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
             const uint8_t q0 = MIN(15, (int8_t)(x[j] * id + 8.5f));
@@ -78,7 +59,7 @@ void quantize_row_q4_1(const float *restrict x, void *restrict vy, int64_t n) {
 void quantize_row_q5_0(const float *restrict x, void *restrict vy, int64_t n) {
     block_q5_0 *y = vy;
     for (int64_t i = 0; i < n / QK5_0; i++, x += QK5_0) {
-        const float d = signed_absmax(x, QK5_0) / -16, id = d ? 1.0f / d : 0.0f;
+        const float d = gk_signed_absmax(x, QK5_0, NULL) / -16, id = d ? 1.0f / d : 0.0f;
         y[i].d = gk_fp32_to_fp16(d);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
@@ -155,13 +136,13 @@ void quantize_row_q8_0s(const float *restrict x, void *restrict vy, int64_t n) {
 void quantize_row_q8_K(const float *restrict x, void *restrict vy, int64_t n) {
     block_q8_K *y = vy;
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        const float max = signed_absmax(x, QK_K);
+        const float max = gk_signed_absmax(x, QK_K, NULL);
         if (max == 0.0f) {
             memset(&y[i], 0, sizeof(y[i]));
             continue;
         }
         const float iscale = -127.f / max; /* the largest magnitude maps to -127 exactly */
-        for (int j = 0; j < QK_K; j++) y[i].qs[j] = (int8_t)MIN(127, nearest_int(iscale * x[j]));
+        for (int j = 0; j < QK_K; j++) y[i].qs[j] = (int8_t)MIN(127, gk_nearest_int(iscale * x[j]));
         for (int j = 0; j < QK_K / 16; j++) {
             int sum = 0;
             for (int l = 0; l < 16; l++) sum += y[i].qs[16 * j + l];

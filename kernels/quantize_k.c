@@ -5,33 +5,22 @@
 
 #include "quants.h"
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN GK_MIN
+#define MAX GK_MAX
 #define GROUP_MAX_EPS 1e-15f
-
-static inline int nearest_int(float x) {
-    const float val = x + 12582912.f;
-    int i;
-    memcpy(&i, &val, sizeof(int));
-    return (i & 0x007fffff) - 0x00400000;
-}
 
 /* Signed levels in [-nmax, nmax) for a group without a min, scale chosen by a weighted least-squares
  * search around nmax/max (rmse_type 1: weights x^2). L gets the levels offset by nmax. */
 static float make_qx_quants(int n, int nmax, const float *restrict x, int8_t *restrict L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
+    float amax;
+    const float max = gk_signed_absmax(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, n);
         return 0.f;
     }
     float iscale = -nmax / max, sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        const int l = MAX(-nmax, MIN(nmax - 1, nearest_int(iscale * x[i])));
+        const int l = MAX(-nmax, MIN(nmax - 1, gk_nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
         const float w = x[i] * x[i];
         sumlx += w * x[i] * l;
@@ -43,13 +32,13 @@ static float make_qx_quants(int n, int nmax, const float *restrict x, int8_t *re
         iscale = -(nmax + 0.1f * is) / max;
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
-            const int l = MAX(-nmax, MIN(nmax - 1, nearest_int(iscale * x[i])));
+            const int l = MAX(-nmax, MIN(nmax - 1, gk_nearest_int(iscale * x[i])));
             const float w = x[i] * x[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + MAX(-nmax, MIN(nmax - 1, nearest_int(iscale * x[i]))));
+            for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + MAX(-nmax, MIN(nmax - 1, gk_nearest_int(iscale * x[i]))));
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -78,7 +67,7 @@ static float make_qkx2_quants(int n, int nmax, const float *restrict x, const fl
     }
     float iscale = nmax / (max - min), scale = 1 / iscale, best_mad = 0;
     for (int i = 0; i < n; i++) {
-        L[i] = (uint8_t)MAX(0, MIN(nmax, nearest_int(iscale * (x[i] - min))));
+        L[i] = (uint8_t)MAX(0, MIN(nmax, gk_nearest_int(iscale * (x[i] - min))));
         const float diff = scale * L[i] + min - x[i];
         best_mad += weights[i] * (use_mad ? fabsf(diff) : diff * diff);
     }
@@ -90,7 +79,7 @@ static float make_qkx2_quants(int n, int nmax, const float *restrict x, const fl
         iscale = (rmin + rdelta * is + nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            const int l = MAX(0, MIN(nmax, nearest_int(iscale * (x[i] - min))));
+            const int l = MAX(0, MIN(nmax, gk_nearest_int(iscale * (x[i] - min))));
             Laux[i] = (uint8_t)l;
             sum_l += weights[i] * l;
             sum_l2 += weights[i] * l * l;
@@ -123,12 +112,8 @@ static float make_qkx2_quants(int n, int nmax, const float *restrict x, const fl
 
 /* Signed levels in [-nmax, nmax) refined coordinate-wise (Q3_K); L gets levels offset by nmax. */
 static float make_q3_quants(int n, int nmax, const float *restrict x, int8_t *restrict L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
+    float amax;
+    const float max = gk_signed_absmax(x, n, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, n);
         return 0.f;
@@ -136,7 +121,7 @@ static float make_q3_quants(int n, int nmax, const float *restrict x, int8_t *re
     const float iscale = -nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        const int l = MAX(-nmax, MIN(nmax - 1, nearest_int(iscale * x[i])));
+        const int l = MAX(-nmax, MIN(nmax - 1, gk_nearest_int(iscale * x[i])));
         L[i] = (int8_t)l;
         const float w = x[i] * x[i];
         sumlx += w * x[i] * l;
@@ -149,7 +134,7 @@ static float make_q3_quants(int n, int nmax, const float *restrict x, int8_t *re
             float slx = sumlx - w * x[i] * L[i];
             if (slx > 0) {
                 float sl2 = suml2 - w * L[i] * L[i];
-                const int new_l = MAX(-nmax, MIN(nmax - 1, nearest_int(x[i] * sl2 / slx)));
+                const int new_l = MAX(-nmax, MIN(nmax - 1, gk_nearest_int(x[i] * sl2 / slx)));
                 if (new_l != L[i]) {
                     slx += w * x[i] * new_l;
                     sl2 += w * new_l * new_l;
@@ -190,7 +175,7 @@ void quantize_row_q2_K(const float *restrict x, void *restrict vy, int64_t n) {
         }
         if (max_scale > 0) {
             const float iscale = q4scale / max_scale;
-            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] = (uint8_t)nearest_int(iscale * scales[j]);
+            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] = (uint8_t)gk_nearest_int(iscale * scales[j]);
             y[i].d = gk_fp32_to_fp16(max_scale / q4scale);
         } else {
             memset(y[i].scales, 0, QK_K / 16);
@@ -198,7 +183,7 @@ void quantize_row_q2_K(const float *restrict x, void *restrict vy, int64_t n) {
         }
         if (max_min > 0) {
             const float iscale = q4scale / max_min;
-            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] |= (uint8_t)(nearest_int(iscale * mins[j]) << 4);
+            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] |= (uint8_t)(gk_nearest_int(iscale * mins[j]) << 4);
             y[i].dmin = gk_fp32_to_fp16(max_min / q4scale);
         } else {
             y[i].dmin = gk_fp32_to_fp16(0.f);
@@ -207,7 +192,7 @@ void quantize_row_q2_K(const float *restrict x, void *restrict vy, int64_t n) {
             const float d = gk_fp16_to_fp32(y[i].d) * (y[i].scales[j] & 0xF);
             if (!d) continue;
             const float dm = gk_fp16_to_fp32(y[i].dmin) * (y[i].scales[j] >> 4);
-            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (uint8_t)MAX(0, MIN(3, nearest_int((x[16 * j + ii] + dm) / d)));
+            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (uint8_t)MAX(0, MIN(3, gk_nearest_int((x[16 * j + ii] + dm) / d)));
         }
         pack_2bit(L, y[i].qs);
     }
@@ -230,7 +215,7 @@ void quantize_row_q3_K(const float *restrict x, void *restrict vy, int64_t n) {
         if (max_scale) {
             const float iscale = -32.f / max_scale;
             for (int j = 0; j < QK_K / 16; j++) {
-                int l = MAX(-32, MIN(31, nearest_int(iscale * scales[j]))) + 32;
+                int l = MAX(-32, MIN(31, gk_nearest_int(iscale * scales[j]))) + 32;
                 if (j < 8) y[i].scales[j] = l & 0xF;
                 else y[i].scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
                 l >>= 4;
@@ -245,7 +230,7 @@ void quantize_row_q3_K(const float *restrict x, void *restrict vy, int64_t n) {
             sc = (sc | (((y[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
             const float d = gk_fp16_to_fp32(y[i].d) * sc;
             if (!d) continue;
-            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (int8_t)(MAX(-4, MIN(3, nearest_int(x[16 * j + ii] / d))) + 4);
+            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (int8_t)(MAX(-4, MIN(3, gk_nearest_int(x[16 * j + ii] / d))) + 4);
         }
         memset(y[i].hmask, 0, QK_K / 8);
         int m = 0;
@@ -280,8 +265,8 @@ static void quantize_scales_mins_k4(const float *restrict x, int nmax, float rmi
     }
     const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     for (int j = 0; j < 8; j++) {
-        const uint8_t ls = (uint8_t)MIN(63, nearest_int(inv_scale * scales[j]));
-        const uint8_t lm = (uint8_t)MIN(63, nearest_int(inv_min * mins[j]));
+        const uint8_t ls = (uint8_t)MIN(63, gk_nearest_int(inv_scale * scales[j]));
+        const uint8_t lm = (uint8_t)MIN(63, gk_nearest_int(inv_min * mins[j]));
         if (j < 4) {
             packed[j] = ls;
             packed[j + 4] = lm;
@@ -299,7 +284,7 @@ static void quantize_scales_mins_k4(const float *restrict x, int nmax, float rmi
         const float d = gk_fp16_to_fp32(*d_out) * sc;
         if (!d) continue;
         const float dm = gk_fp16_to_fp32(*dmin_out) * m;
-        for (int ii = 0; ii < 32; ii++) L[32 * j + ii] = (uint8_t)MAX(0, MIN(nmax, nearest_int((x[32 * j + ii] + dm) / d)));
+        for (int ii = 0; ii < 32; ii++) L[32 * j + ii] = (uint8_t)MAX(0, MIN(nmax, gk_nearest_int((x[32 * j + ii] + dm) / d)));
     }
 }
 
@@ -357,11 +342,11 @@ void quantize_row_q6_K(const float *restrict x, void *restrict vy, int64_t n) {
         }
         const float iscale = -128.f / max_scale;
         y[i].d = gk_fp32_to_fp16(1 / iscale);
-        for (int ib = 0; ib < QK_K / 16; ib++) y[i].scales[ib] = (int8_t)MIN(127, nearest_int(iscale * scales[ib]));
+        for (int ib = 0; ib < QK_K / 16; ib++) y[i].scales[ib] = (int8_t)MIN(127, gk_nearest_int(iscale * scales[ib]));
         for (int j = 0; j < QK_K / 16; j++) {
             const float d = gk_fp16_to_fp32(y[i].d) * y[i].scales[j];
             if (!d) continue;
-            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (int8_t)(MAX(-32, MIN(31, nearest_int(x[16 * j + ii] / d))) + 32);
+            for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (int8_t)(MAX(-32, MIN(31, gk_nearest_int(x[16 * j + ii] / d))) + 32);
         }
         uint8_t *ql = y[i].ql, *qh = y[i].qh;
         for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
@@ -396,12 +381,8 @@ void quantize_row_iq4_nl(const float *restrict x, void *restrict vy, int64_t n) 
     uint8_t L[QK4_NL];
     for (int64_t i = 0; i < n / QK4_NL; i++, x += QK4_NL) {
         memset(y[i].qs, 0, QK4_NL / 2);
-        float amax = 0, max = 0, d = 0;
-        for (int j = 0; j < QK4_NL; j++)
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
+        float amax, d = 0;
+        const float max = gk_signed_absmax(x, QK4_NL, &amax);
         if (amax >= GROUP_MAX_EPS) {
             d = -max / values[0];
             float id = 1 / d, sumqx = 0, sumq2 = 0;

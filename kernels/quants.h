@@ -117,6 +117,30 @@ static inline void gk_scales_q3_K(const uint8_t *restrict packed, int8_t scales[
     memcpy(scales, aux, 16);
 }
 
+/* Shared by the quantizers. */
+#define GK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GK_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* round to nearest, ties to even, for |x| < 2^22 (llama.cpp's nearest_int: the same ties) */
+static inline int gk_nearest_int(float x) {
+    const float val = x + 12582912.f;
+    int i;
+    memcpy(&i, &val, sizeof(int));
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* the value of largest magnitude among x[0..n), with its sign (the first one on ties); *amax its magnitude */
+static inline float gk_signed_absmax(const float *x, int n, float *amax_out) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (amax < __builtin_fabsf(x[j])) {
+            amax = __builtin_fabsf(x[j]);
+            max = x[j];
+        }
+    if (amax_out) *amax_out = amax;
+    return max;
+}
+
 static inline int64_t gk_row_size(const gk_type_traits *t, int64_t n) { return n / t->block_size * t->type_size; }
 
 /* Dequantize */

@@ -15,15 +15,6 @@ from gpt4all_core.backend import cpu_kernels
 LEVELS = cpu_kernels.supported_simd_levels()
 
 
-@pytest.fixture(params=LEVELS)
-def simd(request):
-    before = cpu_kernels.simd_level()
-    cpu_kernels.select_simd(request.param)
-    assert cpu_kernels.simd_level() == request.param
-    yield request.param
-    cpu_kernels.select_simd(before)
-
-
 @pytest.mark.parametrize("n", [1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 1000, 4097])
 def test_dot_f32_matches_float64(simd, n):
     rng = np.random.default_rng(n)

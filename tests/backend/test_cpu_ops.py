@@ -21,14 +21,6 @@ EPS = float(np.finfo(np.float32).eps)  # 1.19e-7
 HYPO = settings(derandomize=True, deadline=None, max_examples=200)
 
 
-@pytest.fixture(params=LEVELS)
-def simd(request):
-    before = ck.simd_level()
-    ck.select_simd(request.param)
-    yield request.param
-    ck.select_simd(before)
-
-
 def seed_of(*args):
     """A seed from the test's parameters, the same in every run (str hashes are salted)."""
     return zlib.crc32(repr(args).encode())

@@ -22,14 +22,6 @@ FP16_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0":
 LEVELS = ck.supported_simd_levels()
 
 
-@pytest.fixture(params=LEVELS)
-def simd(request):
-    before = ck.simd_level()
-    ck.select_simd(request.param)
-    yield request.param
-    ck.select_simd(before)
-
-
 def random_blocks(name: str, n_rows: int, k: int, seed: int) -> np.ndarray:
     """Rows of random raw blocks whose fp16 scales are finite (other bytes all random)."""
     t = GGMLType[name]
@@ -59,6 +51,7 @@ def test_dequantize_random_blocks_bit_exact(name):
     assert same_bits(ck.dequantize(raw, GGMLType[name]), reference_dequantize(raw, name))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the reference meets NaN scales too
 @pytest.mark.parametrize("name", ["Q4_0", "Q5_1", "Q2_K", "Q6_K", "IQ4_NL"])
 def test_dequantize_fully_random_bytes(name):
     """Scales may be NaN or Inf here: still the same numbers, NaN where the reference has NaN."""
