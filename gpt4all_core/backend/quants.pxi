@@ -71,6 +71,16 @@ def type_info(ggml_type):
             "is_weight_type": t.vec_dot != NULL}
 
 
+def _raw_rows(data, str name):
+    """2-D data as contiguous uint8 rows of its bytes: typed arrays (a float16 weight from
+    Tensor.data, say) are reinterpreted, never converted value by value."""
+    arr = np.asarray(data)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected 2-D rows of a tensor (raw uint8 blocks or typed values), got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    return arr if arr.dtype == np.uint8 else arr.view(np.uint8)
+
+
 cdef int64_t _row_elements(const gk_type_traits *t, int64_t row_bytes, str what) except -1:
     if row_bytes % t.type_size:
         raise ValueError(f"{what}: rows of {row_bytes} bytes are not whole {t.name.decode()} blocks "
@@ -89,12 +99,12 @@ cdef int _threads(n_threads) except -1:
 def dequantize(data, ggml_type):
     """Rows of raw blocks (uint8 array [..., row bytes]) to float32 [..., row elements]."""
     cdef const gk_type_traits *t = _traits(ggml_type)
-    raw = np.ascontiguousarray(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    if raw.dtype != np.uint8:
-        raw = raw.view(np.uint8)
+    raw = np.ascontiguousarray(np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview))
+                               else np.asarray(data))
     if raw.ndim == 0:
         raise ValueError("data: expected at least one dimension of raw bytes")
-    raw = np.ascontiguousarray(raw)
+    if raw.dtype != np.uint8:
+        raw = raw.view(np.uint8)  # typed values (F16, F32 tensors) are their bytes
     cdef int64_t row_bytes = raw.shape[raw.ndim - 1]
     cdef int64_t k = _row_elements(t, row_bytes, "data")
     cdef const uint8_t[:, ::1] rows = raw.reshape(-1, row_bytes) if raw.size else np.zeros((0, row_bytes), np.uint8)
@@ -132,15 +142,14 @@ def quantize(x, ggml_type):
 
 
 def matmul(w, ggml_type, x, n_threads=None):
-    """y[j, i] = dot(weight row i, x[j]): w is raw blocks uint8 [m, row bytes] of ggml_type, x is
+    """y[j, i] = dot(weight row i, x[j]): w is [m, ...] rows of ggml_type (raw uint8 blocks, or typed
+    values such as a float16 Tensor.data, whose bytes are used as they are), x is
     float32 [n, k] (or [k]); returns float32 [n, m] (or [m]). Activations are quantized to the
     weight type's activation type first, as llama.cpp does."""
     cdef const gk_type_traits *t = _traits(ggml_type)
     if t.vec_dot == NULL:
         raise ValueError(f"{t.name.decode()} is an activation type, not a weight type")
-    cdef const uint8_t[:, ::1] wv = np.ascontiguousarray(w, dtype=np.uint8) if np.ndim(w) == 2 else None
-    if wv is None:
-        raise ValueError(f"w: expected raw weight rows uint8 [m, row bytes], got shape {np.shape(w)}")
+    cdef const uint8_t[:, ::1] wv = _raw_rows(w, "w")
     cdef int64_t m = wv.shape[0], k = _row_elements(t, wv.shape[1], "w")
     xa = np.ascontiguousarray(x, dtype=np.float32)
     vector = xa.ndim == 1
@@ -171,9 +180,7 @@ def matmul(w, ggml_type, x, n_threads=None):
 def get_rows(table, ggml_type, ids, n_threads=None):
     """Embedding lookup: float32 [len(ids), k] from a table of raw rows uint8 [rows, row bytes]."""
     cdef const gk_type_traits *t = _traits(ggml_type)
-    cdef const uint8_t[:, ::1] tv = np.ascontiguousarray(table, dtype=np.uint8) if np.ndim(table) == 2 else None
-    if tv is None:
-        raise ValueError(f"table: expected raw rows uint8 [rows, row bytes], got shape {np.shape(table)}")
+    cdef const uint8_t[:, ::1] tv = _raw_rows(table, "table")
     cdef int64_t k = _row_elements(t, tv.shape[1], "table")
     ida = np.ascontiguousarray(ids, dtype=np.int32).reshape(-1)
     if ida.size and (ida.min() < 0 or ida.max() >= tv.shape[0]):

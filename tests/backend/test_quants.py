@@ -176,6 +176,20 @@ def test_matmul_shapes_hypothesis(name, m, blocks, n, seed):
     check_matmul(name, m, 256 * blocks, n, seed=seed)
 
 
+@pytest.mark.parametrize("name, dtype", [("F32", np.float32), ("F16", np.float16), ("BF16", np.uint16)])
+def test_typed_weights_are_their_bytes(name, dtype):
+    """Tensor.data of a float tensor is typed: products and lookups use its bytes, never cast values."""
+    raw = random_blocks(name, 6, 64, seed=12)
+    typed = raw.view(dtype)
+    x = np.random.default_rng(13).standard_normal((2, 64)).astype(np.float32)
+    t = GGMLType[name]
+    assert np.array_equal(ck.matmul(typed, t, x), ck.matmul(raw, t, x))
+    assert same_bits(ck.get_rows(typed, t, [5, 0]), ck.get_rows(raw, t, [5, 0]))
+    assert same_bits(ck.dequantize(typed, t), ck.dequantize(raw, t))
+    if name != "BF16":
+        assert np.array_equal(ck.dequantize(typed, t), typed.astype(np.float32))
+
+
 def test_get_rows_is_dequantize_of_the_rows():
     raw = random_blocks("Q6_K", 20, 512, seed=4)
     ids = np.array([3, 0, 19, 3], np.int32)
@@ -189,12 +203,13 @@ def test_get_rows_is_dequantize_of_the_rows():
     (lambda: ck.quantize(np.zeros((1, 48), np.float32), GGMLType.Q4_0), "not whole Q4_0 blocks"),
     (lambda: ck.quantize(np.zeros((1, 256), np.float32), GGMLType.Q8_K + 100), "not supported"),
     (lambda: ck.matmul(np.zeros((4, 18), np.uint8), GGMLType.Q4_0, np.zeros((2, 64), np.float32)), "x: expected"),
-    (lambda: ck.matmul(np.zeros(18, np.uint8), GGMLType.Q4_0, np.zeros(32, np.float32)), "w: expected"),
+    (lambda: ck.matmul(np.zeros(18, np.uint8), GGMLType.Q4_0, np.zeros(32, np.float32)), "w: expected 2-D"),
     (lambda: ck.matmul(np.zeros((4, 144), np.uint8), GGMLType.Q8_K, np.zeros(256, np.float32)), "activation type"),
     (lambda: ck.matmul(np.zeros((4, 18), np.uint8), GGMLType.Q4_0, np.zeros(32, np.float32), n_threads=0),
      "n_threads"),
     (lambda: ck.get_rows(np.zeros((4, 18), np.uint8), GGMLType.Q4_0, [4]), r"\[0, 4\)"),
     (lambda: ck.get_rows(np.zeros((4, 18), np.uint8), GGMLType.Q4_0, [-1]), r"\[0, 4\)"),
+    (lambda: ck.get_rows(np.zeros(18, np.uint8), GGMLType.Q4_0, [0]), "table: expected 2-D"),
 ])
 def test_bad_arguments_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
