@@ -1,6 +1,7 @@
 /* AVX2 dot products: 32 weights per step, unpacked to bytes, multiplied with the int8 activations
  * by maddubs (u8 x s8 -> s16 pairs), widened by madd, scaled in float once per block. */
 #include <immintrin.h>
+#include <stddef.h>
 
 #include "quants.h"
 
@@ -142,33 +143,6 @@ static inline int mins_dot_bsums(const uint32_t scales_mins[4], const int16_t bs
     return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
 }
 
-void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const block_q4_K *x = vx;
-    const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float acc_min = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
-        uint32_t scales_mins[4];
-        unpack_scales_mins_k4(x[i].scales, scales_mins);
-        const uint64_t sc = (uint64_t)scales_mins[1] << 32 | scales_mins[0]; /* scale j is byte j */
-        acc_min -= FP16(x[i].dmin) * y[i].d * mins_dot_bsums(scales_mins, y[i].bsums);
-        const uint8_t *q4 = x[i].qs;
-        const int8_t *q8 = y[i].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
-            const __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
-            const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)((sc >> (16 * j)) & 0xFF))));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sc >> (16 * j + 8)) & 0xFF))));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    *s = hsum_f32_8(acc) + acc_min;
-}
 
 void vec_dot_q6_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_q6_K *x = vx;
@@ -269,37 +243,53 @@ void vec_dot_iq4_nl_q8_0_avx2(int64_t n, float *restrict s, const void *restrict
     *s = hsum_f32_8(acc);
 }
 
-void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
-    const block_q5_K *x = vx;
+/* Q4_K and Q5_K: the same super-block (scales, mins, 4-bit levels) and for Q5_K a fifth bit per
+ * level in qh; one body, specialized by has_qh at compile time. */
+static inline __attribute__((always_inline)) void k4_dot(int64_t n, float *restrict s, const void *restrict vx,
+                                                         const void *restrict vy, const int has_qh) {
+    const int block_bytes = has_qh ? (int)sizeof(block_q5_K) : (int)sizeof(block_q4_K);
+    const int qs_offset = has_qh ? (int)offsetof(block_q5_K, qs) : (int)offsetof(block_q4_K, qs);
     const block_q8_K *y = vy;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     float acc_min = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        for (int line = 0; line < (int)sizeof(x[i]); line += 64) PREFETCH_WEIGHTS((const char *)(x + i) + line);
+        /* d, dmin and scales sit alike in both blocks */
+        const block_q4_K *x = (const block_q4_K *)((const char *)vx + i * block_bytes);
+        for (int line = 0; line < block_bytes; line += 64) PREFETCH_WEIGHTS((const char *)x + line);
         uint32_t scales_mins[4];
-        unpack_scales_mins_k4(x[i].scales, scales_mins);
+        unpack_scales_mins_k4(x->scales, scales_mins);
         const uint64_t sc = (uint64_t)scales_mins[1] << 32 | scales_mins[0]; /* scale j is byte j */
-        acc_min -= FP16(x[i].dmin) * y[i].d * mins_dot_bsums(scales_mins, y[i].bsums);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        const uint8_t *q5 = x[i].qs;
+        acc_min -= FP16(x->dmin) * y[i].d * mins_dot_bsums(scales_mins, y[i].bsums);
+        const __m256i qh = has_qh ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)x)->qh) : _mm256_setzero_si256();
+        const uint8_t *q = (const uint8_t *)x + qs_offset;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++, q5 += 32, q8 += 64) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)q5);
-            /* bit 2j of qh[l] tops the low nibble of element l, bit 2j+1 the high one */
-            const __m256i hlo = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), one);
-            const __m256i hhi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), one);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_slli_epi16(hlo, 4));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm256_slli_epi16(hhi, 4));
+        for (int j = 0; j < 4; j++, q += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q);
+            __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (has_qh) { /* bit 2j of qh[l] tops the low nibble of element l, bit 2j+1 the high one */
+                const __m256i hlo = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), one);
+                const __m256i hhi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), one);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(hlo, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(hhi, 4));
+            }
             const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
             const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)((sc >> (16 * j)) & 0xFF))));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sc >> (16 * j + 8)) & 0xFF))));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FP16(x->d) * y[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     *s = hsum_f32_8(acc) + acc_min;
+}
+
+void vec_dot_q4_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    k4_dot(n, s, vx, vy, 0);
+}
+
+void vec_dot_q5_K_q8_K_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    k4_dot(n, s, vx, vy, 1);
 }
 
 /* sum over the 16 sub-blocks of scales[j] * bsums[j] (scales as int8) */
