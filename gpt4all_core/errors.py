@@ -33,3 +33,7 @@ class GGUFError(GPT4AllCoreError, ValueError):
 
 class UnsupportedModelError(GPT4AllCoreError):
     """A model file is valid but uses an architecture or feature we do not run."""
+
+
+class TokenizerError(GPT4AllCoreError, ValueError):
+    """A tokenizer's vocabulary in a GGUF file is missing pieces or contradicts itself."""

@@ -1,0 +1,81 @@
+"""Tokenizer speed: MB/s encoding a large mixed text, gpt4all-core against llama.cpp's tokenizer
+(llama-cpp-python, vocab only), side by side in one run, on the same text and settings.
+
+    python benchmarks/tokenize.py [--mb 2] [-r 5] [--save]
+
+Both tokenize the whole text in one call, without special-token parsing, and must give the same
+tokens (checked). The text mixes English prose, code, numbers, CJK, emoji and whitespace runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import llama_cpp
+
+from gpt4all_core import gguf
+from gpt4all_core.tokenizer import Tokenizer
+
+HERE = Path(__file__).resolve().parent
+DATA = Path(os.environ.get("GPT4ALL_CORE_TEST_DATA", Path.home() / ".cache/gpt4all-core/testdata"))
+VOCABS = {"gemma-3 (SPM)": DATA / "gemma-3-270m-q4_k_m.gguf",
+          "llama-spm (SPM)": DATA / "llama.cpp-models/ggml-vocab-llama-spm.gguf",
+          "phi-3 (SPM)": DATA / "llama.cpp-models/ggml-vocab-phi-3.gguf"}
+SAMPLE = ("The quick brown fox jumps over the lazy dog. It was 3.14159 degrees at 12:45, and 1,024 people "
+          "said “hello”.\n    def f(x):\n        return {'a': x ** 2, \"b\": [1, 2, 3]}  # comment\n"
+          "日本語のテキストと中文文本，还有한국어. Émoji: 🦙🔥👍🏽 — done!\t\t  spaces   and\n\n\nnewlines ")
+
+
+def timed(fn, repeats: int) -> float:
+    fn()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=2.0, help="size of the text in MB")
+    ap.add_argument("-r", "--repeats", type=int, default=5)
+    ap.add_argument("--save", action="store_true")
+    args = ap.parse_args()
+    text = (SAMPLE * int(args.mb * 1e6 / len(SAMPLE.encode()) + 1))
+    nbytes = len(text.encode())
+    rows = []
+    for name, path in VOCABS.items():
+        with gguf.open(path) as f:
+            ours = Tokenizer.from_gguf(f)
+        llama = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        raw = text.encode()
+        ids = ours.encode(text, add_special=False)
+        assert ids == llama.tokenize(raw, add_bos=False, special=False), f"{name}: different tokens"
+        t_ours = timed(lambda: ours.encode(text, add_special=False), args.repeats)
+        t_llama = timed(lambda: llama.tokenize(raw, add_bos=False, special=False), args.repeats)
+        rows.append({"vocab": name, "text_bytes": nbytes, "tokens": len(ids),
+                     "gpt4all_core_MB_per_s": nbytes / t_ours / 1e6, "llama_cpp_MB_per_s": nbytes / t_llama / 1e6,
+                     "ratio": t_llama / t_ours})
+        r = rows[-1]
+        print(f"{name:18s} {len(ids):8d} tokens  ours {r['gpt4all_core_MB_per_s']:6.2f} MB/s  "
+              f"llama.cpp {r['llama_cpp_MB_per_s']:6.2f} MB/s  ratio {r['ratio']:.2f}", flush=True)
+    if args.save:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        out = HERE / "results" / f"tokenize-{commit}.json"
+        out.write_text(json.dumps({"benchmark": "tokenize", "machine": {"cpu": cpu, "python": platform.python_version(),
+                                   "llama_cpp_python": llama_cpp.__version__, "commit": commit,
+                                   "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
+                                   "repeats": args.repeats, "rows": rows}, indent=2) + "\n")
+        print(f"saved {out.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

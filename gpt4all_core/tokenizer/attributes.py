@@ -1,0 +1,76 @@
+"""Token attributes as llama.cpp derives them: from tokenizer.ggml.token_type, then overridden by
+token text and model name (facts taken from llama.cpp's vocabulary loader, which converters rely on:
+e.g. '</s>' or '<end_of_turn>' typed as user-defined or normal still behave as control tokens)."""
+from __future__ import annotations
+
+from enum import IntFlag
+
+import numpy as np
+
+from gpt4all_core.tokenizer.vocab import TokenType, Vocab
+
+
+class Attr(IntFlag):
+    UNKNOWN = 1 << 0
+    UNUSED = 1 << 1
+    NORMAL = 1 << 2
+    CONTROL = 1 << 3
+    USER_DEFINED = 1 << 4
+    BYTE = 1 << 5
+    LSTRIP = 1 << 7
+    RSTRIP = 1 << 8
+
+
+FROM_TYPE = {TokenType.UNDEFINED: 0, TokenType.NORMAL: Attr.NORMAL, TokenType.UNKNOWN: Attr.UNKNOWN,
+             TokenType.CONTROL: Attr.CONTROL, TokenType.USER_DEFINED: Attr.USER_DEFINED,
+             TokenType.UNUSED: Attr.UNUSED, TokenType.BYTE: Attr.BYTE}
+
+# Roles found by text when the metadata names no id: the first match becomes a control token.
+ROLE_TEXTS = {
+    "eot": ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
+            "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"),
+    "eom": ("<|eom_id|>",),
+    "fim_pre": ("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
+                "<|code_prefix|>", "<|prefix|>"),
+    "fim_suf": ("<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+                "<|code_suffix|>", "<|suffix|>"),
+    "fim_mid": ("<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
+                "<|code_middle|>", "<|middle|>"),
+    "fim_pad": ("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"),
+    "fim_rep": ("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"),
+    "fim_sep": ("<|file_sep|>",),
+}
+# End-of-generation texts: every match becomes a control token.
+EOG_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+             "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+             "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+             "<｜end▁of▁sentence｜>", "[e~[")
+
+
+def token_attributes(vocab: Vocab, ids: dict[str, int], model_name: str, pre: str | None, arch: str | None) -> np.ndarray:
+    attrs = np.array([FROM_TYPE[TokenType(t)] for t in vocab.types], dtype=np.int64)
+    for role, texts in ROLE_TEXTS.items():
+        if role in vocab.special:
+            continue
+        found = sorted(ids[t] for t in texts if t in ids)  # llama.cpp takes the first its hash map yields
+        if found:
+            attrs[found[0]] |= Attr.CONTROL
+    for text in EOG_TEXTS:
+        if text in ids:
+            attrs[ids[text]] |= Attr.CONTROL
+    name = model_name.lower()
+    if any(p in (pre or "") for p in ("jina-v2-de", "jina-v2-es", "jina-v2-code")) or \
+            any(a in (arch or "") for a in ("nomic-bert-moe", "jina-bert-v3")):
+        if "<mask>" in ids:
+            attrs[ids["<mask>"]] |= Attr.LSTRIP
+    elif "phi-3" in name or "phi3" in name:
+        special = Attr.CONTROL | Attr.USER_DEFINED | Attr.UNKNOWN
+        attrs[(attrs & special) != 0] |= Attr.RSTRIP
+        if "</s>" in ids:
+            attrs[ids["</s>"]] |= Attr.RSTRIP
+        for text in ("<unk>", "<s>", "<|endoftext|>"):
+            if text in ids:
+                attrs[ids[text]] &= ~Attr.RSTRIP
+    elif "modern-bert" in name and "[MASK]" in ids:
+        attrs[ids["[MASK]"]] |= Attr.LSTRIP
+    return attrs

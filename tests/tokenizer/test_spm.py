@@ -1,0 +1,102 @@
+"""SentencePiece-style tokenizers (llama-spm, phi-3, Gemma 3) exact to llama.cpp: its own test pairs,
+llama.cpp itself (llama-cpp-python, vocab only) on varied and random texts, every token's piece."""
+from __future__ import annotations
+
+import ctypes
+
+import llama_cpp  # test-only oracle; ./dev.sh test installs it
+import pytest
+from fixture_paths import TEST_DATA, need
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpt4all_core import gguf
+from gpt4all_core.tokenizer import Tokenizer
+
+SPM_VOCABS = ["llama-spm", "phi-3"]
+TEXTS = ["", " ", "  ", "\t\n", "Hello world", " Hello  world ", "The capital of France is",
+         "def f(x):\n    return x**2  # square\n", "🦙 llamas 🦙🦙 and 🏳️‍🌈", "日本語のテキスト、中文文本。한국어",
+         "1234567890 3.14159 -42 1e10", "   leading and trailing   ", "multi\n\n\nline\r\nwindows",
+         "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", "<|user|>\nHi<|end|>\n<|assistant|>",
+         "<s>inside</s> text", "Ünïcödé àccents ñ ß ø", "tabs\tand\tspaces", "a" * 300, "<unk><pad>\u2581x"]
+MODES = [(False, False), (True, False), (True, True)]  # (add_special, parse_special)
+
+
+def vocab_path(name: str):
+    return need(TEST_DATA / "llama.cpp-models" / f"ggml-vocab-{name}.gguf")
+
+
+@pytest.fixture(scope="module", params=["gemma-3", "llama-spm", "phi-3"])
+def pair(request):
+    """(our tokenizer, llama.cpp's) for one SPM vocabulary."""
+    path = need(TEST_DATA / "gemma-3-270m-q4_k_m.gguf") if request.param == "gemma-3" else vocab_path(request.param)
+    with gguf.open(path) as f:
+        ours = Tokenizer.from_gguf(f)
+    return ours, llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+
+
+@pytest.mark.parametrize("name", SPM_VOCABS)
+def test_llama_cpp_test_pairs(name):
+    """llama.cpp's own .inp/.out pairs (tokenized there without special tokens)."""
+    path = vocab_path(name)
+    inputs = path.with_name(path.name + ".inp").read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
+    outputs = path.with_name(path.name + ".out").read_text(encoding="utf-8").split("\n")
+    with gguf.open(path) as f:
+        tok = Tokenizer.from_gguf(f)
+    assert len(inputs) >= 40
+    for text, expected in zip(inputs, outputs):
+        assert tok.encode(text, add_special=False) == [int(t) for t in expected.split()], repr(text)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_same_tokens_as_llama_cpp(pair, text):
+    ours, llama = pair
+    for add_special, parse_special in MODES:
+        expected = llama.tokenize(text.encode(), add_bos=add_special, special=parse_special)
+        assert ours.encode(text, add_special, parse_special) == expected, (add_special, parse_special)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_random_text_same_as_llama_cpp(pair, text):
+    ours, llama = pair
+    assert ours.encode(text, add_special=False) == llama.tokenize(text.encode(), add_bos=False, special=False)
+
+
+def llama_piece(llama, token: int, special: bool, buf=ctypes.create_string_buffer(512)) -> bytes:
+    n = llama_cpp.llama_token_to_piece(llama._model.vocab, token, buf, len(buf), 0, special)
+    assert n >= 0
+    return buf.raw[:n]
+
+
+def test_every_token_piece_as_llama_cpp(pair):
+    ours, llama = pair
+    for special in (False, True):
+        for i in range(len(ours)):
+            assert ours.token_to_piece(i, special) == llama_piece(llama, i, special), (i, special)
+
+
+@pytest.mark.parametrize("text", [t for t in TEXTS if "<" not in t])
+def test_decode_round_trip(pair, text):
+    ours, _ = pair
+    assert ours.decode(ours.encode(text, add_special=False)) == text
+    assert ours.decode(ours.encode(text, add_special=True)) == text  # BOS is a control token: empty
+
+
+def test_special_tokens_only_with_parse_special(pair):
+    ours, _ = pair
+    for text in ("<start_of_turn>", "<|user|>"):
+        if text in ours._ids:
+            assert ours.encode(text, add_special=False, parse_special=True) == [ours._ids[text]]
+            assert len(ours.encode(text, add_special=False, parse_special=False)) > 1
+
+
+def test_stream_decoder_emits_only_whole_characters(pair):
+    ours, _ = pair
+    text = " 🦙 日本語 é 🏳️‍🌈 done"
+    ids = ours.encode(text, add_special=False)
+    stream = ours.stream()
+    pieces = [stream.feed(i) for i in ids] + [stream.flush()]
+    assert "".join(pieces) == ours.decode(ids, strip_space_prefix=False)
+    assert all("\ufffd" not in p for p in pieces)
+    assert len(ids) > len([p for p in pieces if p])  # some characters did span several tokens
