@@ -69,6 +69,20 @@ INL __m256 gelu8_avx2(__m256 x) {
     return x_sigmoid_avx2(x, z);
 }
 
+
+/* y[i] = exp(y[i] - shift) in place over n floats; returns their sum (softmax and attention) */
+INL float exp_shift_sum_avx2(float *y, int64_t n, float shift) {
+    const __m256 mv = _mm256_set1_ps(shift);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i m = tail_mask_avx2(n - i);
+        const __m256 e = _mm256_and_ps(exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(y + i, m), mv)), _mm256_castsi256_ps(m));
+        _mm256_maskstore_ps(y + i, m, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    return hsum_avx2(sum);
+}
+
 void rms_norm_f32_avx2(float *y, const float *x, const float *w, int64_t n, float eps) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int64_t i = 0;
@@ -135,15 +149,7 @@ void softmax_f32_avx2(float *y, const float *x, const float *mask, int64_t n, fl
         memset(y, 0, (size_t)n * sizeof(float));
         return;
     }
-    const __m256 mv = _mm256_set1_ps(mxs);
-    __m256 sum = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; i += 8) {
-        const __m256i m = tail_mask_avx2(n - i);
-        const __m256 e = _mm256_and_ps(exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(y + i, m), mv)), _mm256_castsi256_ps(m));
-        _mm256_maskstore_ps(y + i, m, e);
-        sum = _mm256_add_ps(sum, e);
-    }
-    const __m256 inv = _mm256_set1_ps(1.0f / hsum_avx2(sum));
+    const __m256 inv = _mm256_set1_ps(1.0f / exp_shift_sum_avx2(y, n, mxs));
     for (int64_t i = 0; i < n; i += 8) {
         const __m256i m = tail_mask_avx2(n - i);
         _mm256_maskstore_ps(y + i, m, _mm256_mul_ps(_mm256_maskload_ps(y + i, m), inv));
@@ -254,15 +260,7 @@ INL void attn_head_avx2(float *out, const float *q, int32_t qp, int64_t kv0, con
         if (bm == -INFINITY) /* nothing visible here (or only -inf scores) */
             continue;
         const float Mn = bm > M ? bm : M, ms = expf(M - Mn);
-        const __m256 mv = _mm256_set1_ps(Mn);
-        __m256 sum = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b += 8) {
-            const __m256i m = tail_mask_avx2(nb - b);
-            const __m256 e = _mm256_and_ps(exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(sc + b, m), mv)), _mm256_castsi256_ps(m));
-            _mm256_maskstore_ps(sc + b, m, e);
-            sum = _mm256_add_ps(sum, e);
-        }
-        S = S * ms + hsum_avx2(sum);
+        S = S * ms + exp_shift_sum_avx2(sc, nb, Mn);
         M = Mn;
         if (ms != 1.0f) {
             const __m256 msv = _mm256_set1_ps(ms);

@@ -46,6 +46,20 @@ INL __m512 gelu16_avx512(__m512 x) {
     return x_sigmoid_avx512(x, z);
 }
 
+
+/* y[i] = exp(y[i] - shift) in place over n floats; returns their sum (softmax and attention) */
+INL float exp_shift_sum_avx512(float *y, int64_t n, float shift) {
+    const __m512 mv = _mm512_set1_ps(shift);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes_avx512(i, n);
+        const __m512 e = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + i), mv)));
+        _mm512_mask_storeu_ps(y + i, m, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
 void rms_norm_f32_avx512(float *y, const float *x, const float *w, int64_t n, float eps) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int64_t i = 0;
@@ -109,15 +123,7 @@ void softmax_f32_avx512(float *y, const float *x, const float *mask, int64_t n, 
         memset(y, 0, (size_t)n * sizeof(float));
         return;
     }
-    const __m512 mv = _mm512_set1_ps(mxs);
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = lanes_avx512(i, n);
-        const __m512 e = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + i), mv)));
-        _mm512_mask_storeu_ps(y + i, m, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    const __m512 inv = _mm512_set1_ps(1.0f / exp_shift_sum_avx512(y, n, mxs));
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = lanes_avx512(i, n);
         _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + i), inv));
@@ -204,15 +210,7 @@ INL void attn_head_avx512(float *out, const float *q, int32_t qp, int64_t kv0, c
         if (bm == -INFINITY) /* nothing visible here (or only -inf scores) */
             continue;
         const float Mn = bm > M ? bm : M, ms = expf(M - Mn);
-        const __m512 mv = _mm512_set1_ps(Mn);
-        __m512 sum = _mm512_setzero_ps();
-        for (int b = 0; b < nb; b += 16) {
-            const __mmask16 m = lanes_avx512(b, nb);
-            const __m512 e = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + b), mv)));
-            _mm512_mask_storeu_ps(sc + b, m, e);
-            sum = _mm512_add_ps(sum, e);
-        }
-        S = S * ms + _mm512_reduce_add_ps(sum);
+        S = S * ms + exp_shift_sum_avx512(sc, nb, Mn);
         M = Mn;
         if (ms != 1.0f) {
             const __m512 msv = _mm512_set1_ps(ms);
