@@ -14,20 +14,25 @@ size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
     return (size_t)(gk_row_size(a, k) * n);
 }
 
-int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,
-              int n_threads) {
+int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads) {
+    const gk_type_traits *t = gk_type_traits_get(type);
+    if (!t || !t->vec_dot || k % t->block_size) return -1;
+    const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
+    if (k % a->block_size || t->vec_dot_type == GK_TYPE_F32) return -1;
+    const int64_t a_row = gk_row_size(a, k);
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
+    for (int64_t j = 0; j < n; j++) a->from_float(x + j * k, (char *)out + j * a_row, k);
+    return 0;
+}
+
+int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
+                  int n_threads) {
     const gk_type_traits *t = gk_type_traits_get(type);
     if (!t || !t->vec_dot || k % t->block_size) return -1;
     const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
     if (k % a->block_size) return -1;
     const int64_t w_row = gk_row_size(t, k), a_row = gk_row_size(a, k);
-    const char *wb = w;
-    const char *act = (const char *)x;
-    if (t->vec_dot_type != GK_TYPE_F32) {
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
-        for (int64_t j = 0; j < n; j++) a->from_float(x + j * k, (char *)scratch + j * a_row, k);
-        act = scratch;
-    }
+    const char *wb = w, *ab = act;
     const int64_t n_tiles = (m + ROW_TILE - 1) / ROW_TILE;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t tile = 0; tile < n_tiles; tile++) {
@@ -36,11 +41,23 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
             int64_t i = i0;
             if (t->vec_dot_rows) /* y[j*m + i ...] are consecutive: the rows form writes them in place */
                 for (const int r = t->rows_per_dot; i + r <= i1; i += r)
-                    t->vec_dot_rows(k, &y[j * m + i], wb + i * w_row, w_row, act + j * a_row);
-            for (; i < i1; i++) t->vec_dot(k, &y[j * m + i], wb + i * w_row, act + j * a_row);
+                    t->vec_dot_rows(k, &y[j * m + i], wb + i * w_row, w_row, ab + j * a_row);
+            for (; i < i1; i++) t->vec_dot(k, &y[j * m + i], wb + i * w_row, ab + j * a_row);
         }
     }
     return 0;
+}
+
+int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,
+              int n_threads) {
+    const gk_type_traits *t = gk_type_traits_get(type);
+    if (!t || !t->vec_dot) return -1;
+    const void *act = x;
+    if (t->vec_dot_type != GK_TYPE_F32) {
+        if (gk_quantize_activations(type, x, k, n, scratch, n_threads)) return -1;
+        act = scratch;
+    }
+    return gk_matmul_act(type, w, m, k, act, n, y, n_threads);
 }
 
 int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,

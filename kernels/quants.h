@@ -231,6 +231,13 @@ void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x
 size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n);
 int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,
               int n_threads);
+/* The two halves of gk_matmul, so that one quantized activation serves several weights of the
+ * same vec_dot_type (Q, K and V; gate and up): quantize x (n rows of k) into out, which holds
+ * gk_matmul_scratch_size bytes (-1 when the type's activations are F32: pass x itself then), and
+ * the product with activations already in the weight's vec_dot_type. */
+int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
+int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
+                  int n_threads);
 /* out[i] = dequantized row ids[i] of a table of rows of k elements of `type` (embedding lookup). */
 int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
                 float *out, int n_threads);

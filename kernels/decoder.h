@@ -1,0 +1,74 @@
+/* The forward pass of a decoder-only transformer (llama family: Llama, Mistral, Qwen2, SmolLM2;
+ * the switches below also cover Gemma 3), over a batch of tokens and a KV cache, in C: one call
+ * from Python per batch, so nothing but the kernels runs per layer.
+ *
+ * Weights are used where they lie (the GGUF mmap); nothing is dequantized ahead. The graph is
+ * llama.cpp's build_llama: per block RMS norm, Q/K/V (+ bias), RoPE, attention over the cache,
+ * output projection, residual; RMS norm, gated FFN, residual; then the final norm and the
+ * output projection for the tokens whose logits are asked for. */
+#ifndef GK_DECODER_H
+#define GK_DECODER_H
+
+#include "ops.h"
+
+/* A weight matrix: n_out rows of n_in elements of a ggml type, row-major as in GGUF. */
+typedef struct {
+    const void *data;
+    int type;
+    int64_t n_out, n_in;
+} gk_matrix;
+
+typedef struct {
+    const float *attn_norm;                /* [n_embd] */
+    const float *attn_q_norm, *attn_k_norm; /* [head_dim] or NULL (Gemma 3's QK norm) */
+    const float *attn_post_norm;           /* [n_embd] or NULL (Gemma's norm after attention) */
+    gk_matrix wq, wk, wv, wo;
+    const float *bq, *bk, *bv, *bo;        /* biases or NULL (Qwen2 has Q/K/V biases) */
+    const float *ffn_norm, *ffn_post_norm; /* ffn_post_norm NULL unless Gemma */
+    gk_matrix ffn_gate, ffn_up, ffn_down;
+    gk_rope_params rope;                   /* per block: Gemma 3's local blocks have their own base */
+    int32_t window;                        /* sliding-window width, 0: full attention */
+} gk_decoder_block;
+
+enum { GK_ACT_SILU = 0, GK_ACT_GELU = 1 }; /* the gated FFN's activation: silu(gate) * up or gelu */
+
+typedef struct {
+    int64_t n_block, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab;
+    float norm_eps;
+    float attn_scale;    /* q.k multiplier, usually 1/sqrt(head_dim) */
+    float embd_scale;    /* embeddings are multiplied by it (Gemma: sqrt(n_embd)); 1 otherwise */
+    float attn_softcap;  /* 0: none */
+    float final_softcap; /* logits = c * tanh(logits / c); 0: none */
+    int act;             /* GK_ACT_* */
+    gk_matrix tok_embd, output;
+    const float *output_norm;
+    const gk_decoder_block *blocks;
+} gk_decoder;
+
+/* The KV cache: per block K and V of [n_ctx, n_head_kv, head_dim], F32 or F16, and the position
+ * held by each slot (negative: empty). */
+typedef struct {
+    int64_t n_ctx;
+    int f16;
+    void *const *k;
+    void *const *v;
+    int32_t *pos;
+} gk_kv_cache;
+
+/* Bytes of scratch a forward pass over up to n_max tokens needs. */
+size_t gk_decoder_scratch_size(const gk_decoder *m, int64_t n_max);
+
+/* Runs tokens[0..n) at positions pos[], writing their K and V into cache slots slots[] (and
+ * c->pos[slots[t]] = pos[t]) and attending over cache slots [0, n_kv) (n_kv must cover every
+ * slot in use, these included). Writes logits [n_logits, n_vocab] of the last n_logits tokens.
+ * Returns 0, -1 for a bad argument or unsupported weight type, -2 out of memory. */
+int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
+                       const int32_t *slots, int64_t n, int64_t n_kv, float *logits, int64_t n_logits, void *scratch,
+                       int n_threads);
+
+/* Moves the cached K/V of slots [src, src + count) to [dst, dst + count) and shifts their positions
+ * by delta, re-rotating the keys (RoPE composes: R(p + delta) = R(delta) R(p)). Context erase. */
+int gk_kv_cache_shift(const gk_decoder *m, const gk_kv_cache *c, int64_t dst, int64_t src, int64_t count,
+                      int32_t delta, int n_threads);
+
+#endif

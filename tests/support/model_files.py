@@ -1,0 +1,117 @@
+"""Model files the model tests derive, cached under TEST_DATA/derived (made once, then reused):
+
+- SmolLM2 requantized to F16, Q8_0 and Q4_0 with the `gguf` package's quantizer (an independent
+  implementation of the block formats: llama.cpp's Python one);
+- small random-weight llama and Qwen2-shaped files written by our GGUFWriter, with a real
+  tokenizer copied from one of llama.cpp's vocab files so llama.cpp loads them too.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gguf as gguf_py  # the reference quantizer (test-only)
+import numpy as np
+from fixture_paths import MODEL_DIR, TEST_DATA, need
+
+from gpt4all_core import gguf
+from gpt4all_core.gguf import GGMLType, GGUFWriter
+
+DERIVED = TEST_DATA / "derived"
+SMOLLM2 = MODEL_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
+FILE_TYPES = {"F16": 1, "Q8_0": 7, "Q4_0": 2}  # llama.cpp's general.file_type values
+
+
+def _atomic(path: Path, write) -> Path:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+    return path
+
+
+def requantized_smollm2(qtype: str) -> Path:
+    """SmolLM2 with every 2-D weight dequantized and requantized to qtype by the gguf package."""
+    src = need(SMOLLM2)
+    dst = DERIVED / f"SmolLM2-135M-Instruct.{qtype}.gguf"
+
+    def write(path: Path) -> None:
+        target = gguf_py.GGMLQuantizationType[qtype]
+        with gguf.open(src) as f, GGUFWriter(path) as w:
+            w.add_metadata_from(f, skip=("general.file_type",))
+            w.add("general.file_type", FILE_TYPES[qtype])
+            for name, t in f.tensors.items():
+                if len(t.shape) < 2:
+                    w.add_tensor(name, t.data)
+                    continue
+                values = gguf_py.quants.dequantize(t.data, gguf_py.GGMLQuantizationType(int(t.type)))
+                values = values.reshape(t.shape).astype(np.float32)
+                if qtype == "F16":
+                    w.add_tensor(name, values.astype(np.float16))
+                else:
+                    w.add_tensor(name, gguf_py.quants.quantize(values, target), GGMLType[qtype], shape=t.shape)
+
+    return _atomic(dst, write)
+
+
+# Vocabulary donors: llama-spm (32000 SentencePiece tokens) for llama, qwen2's BPE for Qwen2.
+VOCAB_DONORS = {"llama": "ggml-vocab-llama-spm.gguf", "qwen2": "ggml-vocab-qwen2.gguf"}
+
+
+def random_model(arch: str, n_block: int = 2, n_embd: int = 128, n_head: int = 4, n_head_kv: int = 2,
+                 n_ff: int = 256, qtype: str = "Q8_0", seed: int = 0, tied: bool = False) -> Path:
+    """A small model of random weights (scaled so activations stay O(1)) in arch's layout."""
+    donor = need(TEST_DATA / "llama.cpp-models" / VOCAB_DONORS[arch])
+    name = f"random-{arch}-{n_block}x{n_embd}-h{n_head}kv{n_head_kv}-{qtype}-s{seed}{'-tied' if tied else ''}.gguf"
+
+    def write(path: Path) -> None:
+        rng = np.random.default_rng(seed)
+        head_dim = n_embd // n_head
+        with gguf.open(donor) as v, GGUFWriter(path) as w:
+            n_vocab = len(v.metadata["tokenizer.ggml.tokens"])
+            w.add("general.architecture", arch)
+            w.add("general.name", f"random {arch}")
+            for key, value in {"block_count": n_block, "context_length": 4096, "embedding_length": n_embd,
+                               "feed_forward_length": n_ff, "attention.head_count": n_head,
+                               "attention.head_count_kv": n_head_kv, "rope.dimension_count": head_dim}.items():
+                w.add(f"{arch}.{key}", value)
+            w.add(f"{arch}.rope.freq_base", 10000.0 if arch == "llama" else 1000000.0)
+            w.add(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+            w.add_metadata_from(v, skip=tuple(k for k in v.metadata if not k.startswith("tokenizer.")))
+
+            def matrix(name: str, rows: int, cols: int, scale: float) -> None:
+                values = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
+                if qtype == "F16":
+                    w.add_tensor(name, values.astype(np.float16))
+                elif qtype == "F32":
+                    w.add_tensor(name, values)
+                else:
+                    w.add_tensor(name, gguf_py.quants.quantize(values, gguf_py.GGMLQuantizationType[qtype]),
+                                 GGMLType[qtype], shape=(rows, cols))
+
+            def vector(name: str, n: int, center: float, spread: float) -> None:
+                w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))
+
+            matrix("token_embd.weight", n_vocab, n_embd, 1.0)
+            vector("output_norm.weight", n_embd, 1.0, 0.1)
+            if not tied:
+                matrix("output.weight", n_vocab, n_embd, n_embd ** -0.5)
+            q_dim, kv_dim = n_head * head_dim, n_head_kv * head_dim
+            for i in range(n_block):
+                p = f"blk.{i}."
+                vector(p + "attn_norm.weight", n_embd, 1.0, 0.1)
+                vector(p + "ffn_norm.weight", n_embd, 1.0, 0.1)
+                matrix(p + "attn_q.weight", q_dim, n_embd, n_embd ** -0.5)
+                matrix(p + "attn_k.weight", kv_dim, n_embd, n_embd ** -0.5)
+                matrix(p + "attn_v.weight", kv_dim, n_embd, n_embd ** -0.5)
+                matrix(p + "attn_output.weight", n_embd, q_dim, q_dim ** -0.5)
+                matrix(p + "ffn_gate.weight", n_ff, n_embd, n_embd ** -0.5)
+                matrix(p + "ffn_up.weight", n_ff, n_embd, n_embd ** -0.5)
+                matrix(p + "ffn_down.weight", n_embd, n_ff, n_ff ** -0.5)
+                if arch == "qwen2":
+                    vector(p + "attn_q.bias", q_dim, 0.0, 0.5)
+                    vector(p + "attn_k.bias", kv_dim, 0.0, 0.5)
+                    vector(p + "attn_v.bias", kv_dim, 0.0, 0.5)
+
+    return _atomic(DERIVED / name, write)
+
+
+__all__ = ["DERIVED", "SMOLLM2", "random_model", "requantized_smollm2"]
