@@ -90,22 +90,48 @@ static inline __mmask64 fifth_bits_x2(const uint8_t *qha, const uint8_t *qhb) {
     return (uint64_t)(a & 0xFFFF) | (uint64_t)(b & 0xFFFF) << 16 | (uint64_t)(a >> 16) << 32 | (uint64_t)(b >> 16) << 48;
 }
 
-static inline __attribute__((always_inline)) void rows_dot(const int R, const block_kind kind, int64_t n,
-                                                            float *restrict s, const char *restrict x0,
-                                                            int64_t row_bytes, const char *restrict y) {
+/* the fp16 fields of two consecutive blocks in lanes 0, 1 (2, 3 zero): for a leftover pair */
+static inline __m128i halves_of_2_blocks(const void *blocks, int block_bytes, int field_offset) {
+    uint16_t a, b;
+    memcpy(&a, (const char *)blocks + field_offset, 2);
+    memcpy(&b, (const char *)blocks + block_bytes + field_offset, 2);
+    return _mm_setr_epi16((short)a, (short)b, 0, 0, 0, 0, 0, 0);
+}
+
+/* The integer dot of two blocks of one weight row (at xb) with two activation blocks a, per int32
+ * lane in nibble order, as floats: levels made unsigned (dpbusd is u8 x s8), the offset taken back. */
+static inline __attribute__((always_inline)) __m512 pair_dot(const block_kind kind, const char *xb, __m512i a,
+                                                              __m512i sa_off) {
     const int has_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
     const int has_fifth = kind == KIND_Q5_0 || kind == KIND_Q5_1;
     const int block_bytes = kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
                           : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0);
     const int qh_offset = has_min ? 4 : 2, qs_offset = (has_min ? 4 : 2) + (has_fifth ? 4 : 0);
+    const int offset = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
+    __m512i q = nibbles_to_bytes_x2((const uint8_t *)xb + qs_offset, (const uint8_t *)xb + block_bytes + qs_offset);
+    if (has_fifth) /* nibble + 16 = nibble | 16 */
+        q = _mm512_mask_add_epi8(q, fifth_bits_x2((const uint8_t *)xb + qh_offset,
+                                                 (const uint8_t *)xb + block_bytes + qh_offset), q, _mm512_set1_epi8(0x10));
+    if (kind == KIND_IQ4_NL)
+        q = _mm512_shuffle_epi8(_mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gk_kvalues_iq4nl)),
+                                                _mm512_set1_epi8((char)128)), q);
+    __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+    if (offset) qa = _mm512_sub_epi32(qa, sa_off);
+    return _mm512_cvtepi32_ps(qa);
+}
+
+static inline __attribute__((always_inline)) void rows_dot(const int R, const block_kind kind, int64_t n,
+                                                            float *restrict s, const char *restrict x0,
+                                                            int64_t row_bytes, const char *restrict y) {
+    const int has_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+    const int block_bytes = kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
+                          : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0);
     /* kinds with a min take Q8_0S activations (their block sums come along), the others Q8_0 */
     const int y_bytes = has_min ? (int)sizeof(block_q8_0s) : (int)sizeof(block_q8_0), y_qs = has_min ? 4 : 2;
     /* levels are made unsigned for dpbusd; this offset is taken back as offset * sum(a) */
     const int offset = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     const int64_t nb = n / QK8_0;
-    const __m512i ones = _mm512_set1_epi8(1), fifth = _mm512_set1_epi8(0x10);
-    const __m512i table = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gk_kvalues_iq4nl)),
-                                          _mm512_set1_epi8((char)128));
+    const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[MAX_ROWS];
     __m128 acc_m[MAX_ROWS];
     for (int r = 0; r < R; r++) {
@@ -133,17 +159,26 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
             const __m512i sa_off = offset ? _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a),
                                                                _mm512_set1_epi32(offset))
                                           : _mm512_setzero_si512();
-            for (int r = 0; r < R; r++) {
-                const char *xb = x0 + r * row_bytes + b * block_bytes;
-                __m512i q = nibbles_to_bytes_x2((const uint8_t *)xb + qs_offset, (const uint8_t *)xb + block_bytes + qs_offset);
-                if (has_fifth)
-                    q = _mm512_mask_add_epi8(q, fifth_bits_x2((const uint8_t *)xb + qh_offset,
-                                                             (const uint8_t *)xb + block_bytes + qh_offset), q, fifth); /* nibble + 16 = nibble | 16 */
-                if (kind == KIND_IQ4_NL) q = _mm512_shuffle_epi8(table, q);
-                __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-                if (offset) qa = _mm512_sub_epi32(qa, sa_off);
-                acc[r] = _mm512_fmadd_ps(d[r][h], _mm512_cvtepi32_ps(qa), acc[r]);
-            }
+            for (int r = 0; r < R; r++)
+                acc[r] = _mm512_fmadd_ps(d[r][h], pair_dot(kind, x0 + r * row_bytes + b * block_bytes, a, sa_off), acc[r]);
+        }
+    }
+    for (; i + 2 <= nb; i += 2) { /* a pair left over (576 = 4 groups of 4 + a pair): scales gathered one by one */
+        const char *y2 = y + i * y_bytes;
+        const __m128 dy = _mm_cvtph_ps(halves_of_2_blocks(y2, y_bytes, 0));
+        const __m128 dys = has_min ? _mm_mul_ps(dy, _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y2, y_bytes, 2))))
+                                   : dy;
+        const int8_t *ya = (const int8_t *)(y2 + y_qs);
+        const __m512i a = load_x2(ya, ya + y_bytes);
+        const __m512i sa_off = offset ? _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a),
+                                                           _mm512_set1_epi32(offset))
+                                      : _mm512_setzero_si512();
+        for (int r = 0; r < R; r++) {
+            const char *xr = x0 + r * row_bytes + i * block_bytes;
+            __m512 d01, unused;
+            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 0)), dy), &d01, &unused);
+            if (has_min) acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 2)), dys, acc_m[r]);
+            acc[r] = _mm512_fmadd_ps(d01, pair_dot(kind, xr, a, sa_off), acc[r]);
         }
     }
     for (int r = 0; r < R; r++) {
@@ -152,17 +187,17 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
             const __m128 h2 = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
             s[r] += _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
         }
-        if (i < nb) { /* fewer than four blocks left: the generic way */
+        if (i < nb) { /* one block left: the AVX2 single-row form */
             float rest;
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             const int64_t left = (nb - i) * QK8_0;
             const char *yr = y + i * y_bytes;
             switch (kind) {
-            case KIND_Q4_0: vec_dot_q4_0_q8_0(left, &rest, xr, yr); break;
-            case KIND_Q4_1: vec_dot_q4_1_q8_0s(left, &rest, xr, yr); break;
-            case KIND_Q5_0: vec_dot_q5_0_q8_0(left, &rest, xr, yr); break;
-            case KIND_Q5_1: vec_dot_q5_1_q8_0s(left, &rest, xr, yr); break;
-            case KIND_IQ4_NL: vec_dot_iq4_nl_q8_0(left, &rest, xr, yr); break;
+            case KIND_Q4_0: vec_dot_q4_0_q8_0_avx2(left, &rest, xr, yr); break;
+            case KIND_Q4_1: vec_dot_q4_1_q8_0s_avx2(left, &rest, xr, yr); break;
+            case KIND_Q5_0: vec_dot_q5_0_q8_0_avx2(left, &rest, xr, yr); break;
+            case KIND_Q5_1: vec_dot_q5_1_q8_0s_avx2(left, &rest, xr, yr); break;
+            case KIND_IQ4_NL: vec_dot_iq4_nl_q8_0_avx2(left, &rest, xr, yr); break;
             }
             s[r] += rest;
         }

@@ -46,3 +46,14 @@ def vocab_paths() -> list[Path]:
     if len(paths) < 15:
         pytest.fail(f"only {len(paths)} llama.cpp vocab files found: run ./dev.sh test")
     return paths
+
+
+# Lines that tests add to the end-of-run summary (e.g. logits differences against llama.cpp per file).
+from summary_report import REPORT  # noqa: E402
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("measured against references")
+        for line in REPORT:
+            terminalreporter.write_line(line)

@@ -78,13 +78,13 @@ cdef class Decoder:
     """
     cdef gk_decoder m
     cdef gk_decoder_block *blocks
-    cdef list _keep  # the arrays the C pointers point into
+    cdef readonly list arrays  # the arrays the C pointers point into (weights: views of the mmap)
     cdef object _scratch
     cdef readonly dict hparams
 
     def __cinit__(self):
         self.blocks = NULL
-        self._keep = []
+        self.arrays = []
 
     def __dealloc__(self):
         free(self.blocks)
@@ -136,7 +136,7 @@ cdef class Decoder:
         if rows.shape[0] != n_out or _row_elements(t, rows.shape[1], name) != n_in:
             raise ValueError(f"{name}: expected {n_out} rows of {n_in} elements, got {rows.shape[0]} rows of "
                              f"{rows.shape[1]} bytes of {t.name.decode()}")
-        self._keep.append(rows)
+        self.arrays.append(rows)
         cdef const uint8_t[:, ::1] view = rows
         out.data = &view[0, 0]
         out.type, out.n_out, out.n_in = int(ggml_type), n_out, n_in
@@ -147,7 +147,7 @@ cdef class Decoder:
         arr = np.ascontiguousarray(data, dtype=np.float32).reshape(-1)
         if arr.shape[0] != n:
             raise ValueError(f"{name}: expected {n} float32 values, got shape {np.shape(data)}")
-        self._keep.append(arr)
+        self.arrays.append(arr)
         cdef const float[::1] view = arr
         return &view[0]
 
