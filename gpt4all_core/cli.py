@@ -26,6 +26,75 @@ def cmd_inspect(args: argparse.Namespace) -> None:
             print(format_summary(summary))
 
 
+def _sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=int, default=200, help="most tokens to generate (default 200)")
+    p.add_argument("--temp", type=float, default=0.7, help="temperature, 0 = greedy (default 0.7)")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.4)
+    p.add_argument("--min-p", type=float, default=0.0)
+    p.add_argument("--repeat-penalty", type=float, default=1.18)
+    p.add_argument("--n-ctx", type=int, default=2048, help="context length in tokens (default 2048)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
+    p.add_argument("--model-path", default=None, help="folder to look MODEL up in (default ~/.cache/gpt4all)")
+
+
+def _open_model(args: argparse.Namespace):
+    from gpt4all_core.api import GPT4All
+    return GPT4All(args.model, model_path=args.model_path, n_ctx=args.n_ctx, n_threads=args.threads)
+
+
+def _generate_options(args: argparse.Namespace) -> dict:
+    return {"max_tokens": args.max_tokens, "temp": args.temp, "top_k": args.top_k, "top_p": args.top_p,
+            "min_p": args.min_p, "repeat_penalty": args.repeat_penalty}
+
+
+def _stream(pieces) -> None:
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    print()
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    """The model's continuation of the prompt as it is (no chat template), streamed."""
+    with _open_model(args) as model:
+        _stream(model.generate(args.prompt, streaming=True, **_generate_options(args)))
+
+
+def cmd_chat(args: argparse.Namespace) -> None:
+    """A chat loop with streamed replies; /reset starts over, /exit (or end of input) leaves.
+    Without a terminal on stdin it answers the questions it reads (or --question) and exits."""
+    interactive = sys.stdin.isatty() and args.question is None
+    with _open_model(args) as model:
+        while True:
+            with model.chat_session(system_message=args.system):
+                questions = [args.question] if args.question is not None else None
+                if questions is None and not interactive:
+                    questions = [line.strip() for line in sys.stdin if line.strip()][:1] or ["Hello! Who are you?"]
+                reset = False
+                while True:
+                    if questions is not None:
+                        if not questions:
+                            return
+                        text = questions.pop(0)
+                        print(f"> {text}")
+                    else:
+                        try:
+                            text = input("> ").strip()
+                        except EOFError:
+                            print()
+                            return
+                    if text == "/exit":
+                        return
+                    if text == "/reset":
+                        reset = True
+                        break
+                    if text:
+                        _stream(model.generate(text, streaming=True, **_generate_options(args)))
+                if not reset:
+                    return
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpt4all-core", description="Local LLM inference: GGUF models on CPU and Vulkan.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="everything as JSON: summary, full metadata, tensor list")
     p.add_argument("--full-arrays", action="store_true", help="with --json: do not summarize long arrays")
     p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("generate", help="continue a prompt (no chat template), streaming the text")
+    p.add_argument("model", help="a .gguf path, or a file name in --model-path")
+    p.add_argument("prompt")
+    _sampling_args(p)
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("chat", help="chat with a model (/reset starts over, /exit leaves)")
+    p.add_argument("model", help="a .gguf path, or a file name in --model-path")
+    p.add_argument("--system", default=None, help="system message")
+    p.add_argument("--question", default=None, help="ask this one question and exit")
+    _sampling_args(p)
+    p.set_defaults(func=cmd_chat)
     return parser
 
 
@@ -41,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except GPT4AllCoreError as e:
+    except (GPT4AllCoreError, FileNotFoundError, ValueError) as e:
         print(f"gpt4all-core {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head` closed the pipe

@@ -14,6 +14,7 @@ import numpy as np
 from fixture_paths import MODEL_DIR, TEST_DATA, need
 
 from gpt4all_core import gguf
+from gpt4all_core.backend import cpu_kernels
 from gpt4all_core.gguf import GGMLType, GGUFWriter
 
 DERIVED = TEST_DATA / "derived"
@@ -60,7 +61,8 @@ def random_model(arch: str, n_block: int = 2, n_embd: int = 128, n_head: int = 4
                  n_ff: int = 256, qtype: str = "Q8_0", seed: int = 0, tied: bool = False) -> Path:
     """A small model of random weights (scaled so activations stay O(1)) in arch's layout."""
     donor = need(TEST_DATA / "llama.cpp-models" / VOCAB_DONORS[arch])
-    name = f"random-{arch}-{n_block}x{n_embd}-h{n_head}kv{n_head_kv}-{qtype}-s{seed}{'-tied' if tied else ''}.gguf"
+    name = (f"random-{arch}-{n_block}x{n_embd}-ff{n_ff}-h{n_head}kv{n_head_kv}-{qtype}-s{seed}"
+            f"{'-tied' if tied else ''}.gguf")
 
     def write(path: Path) -> None:
         rng = np.random.default_rng(seed)
@@ -78,14 +80,21 @@ def random_model(arch: str, n_block: int = 2, n_embd: int = 128, n_head: int = 4
             w.add_metadata_from(v, skip=tuple(k for k in v.metadata if not k.startswith("tokenizer.")))
 
             def matrix(name: str, rows: int, cols: int, scale: float) -> None:
-                values = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
-                if qtype == "F16":
+                values = rng.standard_normal((rows, cols), dtype=np.float32) * np.float32(scale)
+                kind = qtype
+                if qtype == "Q4_K_M":  # llama-quantize's mix, roughly: more bits where errors hurt most
+                    kind = "Q6_K" if name.endswith(("attn_v.weight", "ffn_down.weight", "output.weight")) else "Q4_K"
+                if kind == "F16":
                     w.add_tensor(name, values.astype(np.float16))
-                elif qtype == "F32":
+                elif kind == "F32":
                     w.add_tensor(name, values)
+                elif values.size > 1 << 22 or kind.endswith("_K"):
+                    # big matrices (benchmark models): our quantizer, byte-exact to llama.cpp and fast
+                    w.add_tensor(name, cpu_kernels.quantize(values, int(GGMLType[kind])), GGMLType[kind],
+                                 shape=(rows, cols))
                 else:
-                    w.add_tensor(name, gguf_py.quants.quantize(values, gguf_py.GGMLQuantizationType[qtype]),
-                                 GGMLType[qtype], shape=(rows, cols))
+                    w.add_tensor(name, gguf_py.quants.quantize(values, gguf_py.GGMLQuantizationType[kind]),
+                                 GGMLType[kind], shape=(rows, cols))
 
             def vector(name: str, n: int, center: float, spread: float) -> None:
                 w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))

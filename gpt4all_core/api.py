@@ -1,0 +1,273 @@
+"""The Python API of the `gpt4all` package (2.8.x and its main branch), on our engine:
+
+    from gpt4all_core import GPT4All
+    model = GPT4All("SmolLM2-135M-Instruct.Q4_1.gguf")
+    with model.chat_session():
+        print(model.generate("What is the capital of France?", max_tokens=32))
+
+and the functional style of GPT4All's Node API: load_model, create_completion.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gpt4all_core import models
+from gpt4all_core.chat import ChatTemplate, ChatTemplateError, Message
+from gpt4all_core.engine.generate import TextStream, end_of_generation_ids, generate_tokens
+from gpt4all_core.engine.sampling import Sampler, SamplingParams
+from gpt4all_core.engine.session import Session
+from gpt4all_core.errors import GPT4AllCoreError
+
+DEFAULT_MODEL_DIRECTORY = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
+DEVICES = ("cpu",)  # the Vulkan backend is not built yet
+ResponseCallback = Callable[[int, str], bool]
+
+
+def empty_response_callback(token_id: int, response: str) -> bool:
+    return True
+
+
+class _ChatSession:
+    def __init__(self, template: ChatTemplate, history: list[Message]):
+        self.template = template
+        self.history = history
+
+
+class GPT4All:
+    """A language model and its context, as `gpt4all.GPT4All`.
+
+    model_name: a file name looked up in model_path (default ~/.cache/gpt4all; '.gguf' is added
+    when missing) or a path to a GGUF file. n_ctx: the context in tokens. device: 'cpu' (None
+    means cpu). ngl and model_type are accepted for compatibility and unused on the CPU.
+    """
+
+    def __init__(self, model_name: str, *, model_path: str | os.PathLike | None = None, model_type: str | None = None,
+                 allow_download: bool = True, n_threads: int | None = None, device: str | None = None,
+                 n_ctx: int = 2048, ngl: int = 100, verbose: bool = False):
+        if not isinstance(n_ctx, int) or n_ctx < 8:
+            raise ValueError(f"n_ctx must be an integer of at least 8, not {n_ctx!r}")
+        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
+            raise ValueError(f"n_threads must be a positive integer or None, not {n_threads!r}")
+        if device not in (None, *DEVICES):
+            raise ValueError(f"device {device!r} is not available; choose one of {', '.join(DEVICES)} "
+                             "(the Vulkan GPU backend is not built yet)")
+        self.model_type = model_type
+        self.config: dict[str, Any] = self.retrieve_model(model_name, model_path, allow_download, verbose)
+        self.model = models.load(self.config["path"])
+        self._n_threads = n_threads
+        self._n_ctx = n_ctx
+        self._session: Session | None = Session(self.model, n_ctx=n_ctx, n_threads=n_threads)
+        self._chat_session: _ChatSession | None = None
+        self._eog = end_of_generation_ids(self.model.tokenizer)
+
+    # ---- model files ----
+
+    @staticmethod
+    def retrieve_model(model_name: str, model_path: str | os.PathLike | None = None, allow_download: bool = True,
+                       verbose: bool = False) -> dict[str, Any]:
+        """{'filename', 'path'} of a model: model_name as a path, else in model_path."""
+        if not isinstance(model_name, (str, os.PathLike)) or not str(model_name):
+            raise ValueError(f"model_name must be a file name or path, not {model_name!r}")
+        name = str(model_name)
+        direct = Path(name).expanduser()
+        if direct.is_file():
+            return {"filename": direct.name, "path": str(direct)}
+        filename = name if name.endswith((".gguf", ".bin")) else name + ".gguf"
+        folder = Path(model_path).expanduser() if model_path is not None else DEFAULT_MODEL_DIRECTORY
+        path = folder / filename
+        if path.is_file():
+            return {"filename": filename, "path": str(path)}
+        hint = " (downloading models is not built yet)" if allow_download else ""
+        raise FileNotFoundError(f"model file not found: {path}{hint}")
+
+    @staticmethod
+    def list_gpus() -> list[str]:
+        """GPU devices this build can use: none yet (the Vulkan backend is not built)."""
+        return []
+
+    @property
+    def backend(self) -> str:
+        return "cpu"
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    # ---- lifetime ----
+
+    def close(self) -> None:
+        """Frees the model and its context; the object is unusable afterwards."""
+        self._session = None
+        if getattr(self, "model", None) is not None:
+            self.model.close()
+
+    def __enter__(self) -> "GPT4All":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _live_session(self) -> Session:
+        if self._session is None:
+            raise GPT4AllCoreError("this model was closed")
+        return self._session
+
+    # ---- chat sessions ----
+
+    @contextmanager
+    def chat_session(self, system_message: str | None = None, chat_template: str | None = None):
+        """Within it, generate() renders the conversation with the chat template (the GGUF's
+        tokenizer.chat_template unless one is given) and keeps the history."""
+        source = chat_template if chat_template is not None else self.model.chat_template
+        if not source:
+            raise ChatTemplateError(f"{self.config['filename']} has no chat template (tokenizer.chat_template): "
+                                    "pass chat_template= to chat_session()")
+        if system_message is not None and not isinstance(system_message, str):
+            raise ValueError(f"system_message must be a string or None, not {type(system_message).__name__}")
+        template = ChatTemplate(source, self._special_token_texts())
+        history: list[Message] = [{"role": "system", "content": system_message}] if system_message else []
+        self._chat_session = _ChatSession(template, history)
+        self._live_session().reset()
+        try:
+            yield self
+        finally:
+            self._chat_session = None
+
+    @property
+    def current_chat_session(self) -> list[Message]:
+        return [] if self._chat_session is None else [dict(m) for m in self._chat_session.history]
+
+    @current_chat_session.setter
+    def current_chat_session(self, history: list[Message]) -> None:
+        if self._chat_session is None:
+            raise ValueError("current_chat_session can only be set inside chat_session()")
+        self._chat_session.template.render(list(history), add_generation_prompt=False)  # checks the messages
+        self._chat_session.history = [dict(m) for m in history]
+
+    def _special_token_texts(self) -> dict[str, str]:
+        vocab = self.model.tokenizer.vocab
+        names = {"bos": "bos_token", "eos": "eos_token", "unknown": "unk_token", "padding": "pad_token",
+                 "separator": "sep_token", "cls": "cls_token", "mask": "mask_token"}
+        return {var: vocab.tokens[vocab.special[k]] for k, var in names.items() if k in vocab.special}
+
+    # ---- generation ----
+
+    def generate(self, prompt: str, *, max_tokens: int = 200, temp: float = 0.7, top_k: int = 40, top_p: float = 0.4,
+                 min_p: float = 0.0, repeat_penalty: float = 1.18, repeat_last_n: int = 64, n_batch: int = 8,
+                 n_predict: int | None = None, streaming: bool = False,
+                 callback: ResponseCallback = empty_response_callback) -> str | Iterator[str]:
+        """The model's continuation of prompt (in a chat session: its reply to the user message
+        prompt). streaming=True returns an iterator of text pieces; callback(token_id, text)
+        returning False stops generation."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be a string, not {type(prompt).__name__}")
+        if n_predict is not None:
+            max_tokens = n_predict
+        if not isinstance(max_tokens, int) or max_tokens < 0:
+            raise ValueError(f"max_tokens must be a non-negative integer, not {max_tokens!r}")
+        if not isinstance(n_batch, int) or n_batch < 1:
+            raise ValueError(f"n_batch must be a positive integer, not {n_batch!r}")
+        params = SamplingParams(temp=temp, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
+                                repeat_last_n=repeat_last_n)
+        session = self._live_session()
+        session.n_batch = n_batch
+        tokens = self._prompt_tokens(prompt)
+        pieces = self._pieces(tokens, params, max_tokens, callback)
+        return pieces if streaming else "".join(pieces)
+
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        tok = self.model.tokenizer
+        if self._chat_session is None:  # as the gpt4all package: the prompt as it is, no template
+            tokens = tok.encode(prompt, add_special=True, parse_special=False)
+            if len(tokens) > self._n_ctx:
+                raise ValueError(f"the prompt is {len(tokens)} tokens, more than n_ctx = {self._n_ctx}")
+            self._live_session().reset()
+            return tokens
+        chat = self._chat_session
+        own = tok.encode(prompt, add_special=False, parse_special=False)
+        if len(own) > self._n_ctx:
+            raise ValueError(f"the prompt is {len(own)} tokens, more than n_ctx = {self._n_ctx}")
+        chat.history.append({"role": "user", "content": prompt})
+        text = chat.template.render(chat.history, add_generation_prompt=True)
+        return tok.encode(text, add_special=not text.startswith(chat.template.special_tokens.get("bos_token") or "\0"),
+                          parse_special=True)
+
+    def _pieces(self, tokens: list[int], params: SamplingParams, max_tokens: int,
+                callback: ResponseCallback) -> Iterator[str]:
+        sampler = Sampler(params)
+        stream = TextStream(self.model.tokenizer)
+        reply: list[str] = []
+        try:
+            for token in generate_tokens(self._live_session(), tokens, sampler, max_tokens, self._eog):
+                text = stream.feed(token)
+                if text:
+                    reply.append(text)
+                    yield text
+                if stream.done or callback(token, text) is False:
+                    break
+            else:
+                rest = stream.flush()
+                if rest:
+                    reply.append(rest)
+                    yield rest
+        finally:
+            if self._chat_session is not None:
+                self._chat_session.history.append({"role": "assistant", "content": "".join(reply)})
+
+
+# ---- the Node API's functional style ----
+
+def load_model(model: str | os.PathLike, **options) -> GPT4All:
+    """GPT4All's Node API loadModel: a model from a path or a name in model_path."""
+    return GPT4All(str(model), **options)
+
+
+def create_completion(model: GPT4All, messages: list[Message] | str, *, system_prompt: str | None = None,
+                      **options) -> dict[str, Any]:
+    """The model's reply to messages (OpenAI chat messages, or one user message as a string), as an
+    OpenAI-shaped chat completion: id, object, created, model, choices[0].message, usage."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if not messages or messages[-1].get("role") != "user":
+        raise ValueError("messages must end with a user message")
+    history = [dict(m) for m in messages[:-1]]
+    if system_prompt and not any(m.get("role") == "system" for m in history):
+        history.insert(0, {"role": "system", "content": system_prompt})
+    counted: list[int] = []
+    callback = options.pop("callback", empty_response_callback)
+
+    def count(token_id: int, text: str) -> bool:
+        counted.append(token_id)
+        return callback(token_id, text)
+
+    max_tokens = options.get("n_predict") or options.get("max_tokens", 200)
+    with model.chat_session():
+        model.current_chat_session = history
+        text = model.generate(messages[-1]["content"], callback=count, **options)
+        prompt_tokens = len(model._live_session().tokens) - len(counted)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+        "model": model.config["filename"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "length" if len(counted) >= max_tokens else "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(counted),
+                  "total_tokens": prompt_tokens + len(counted)},
+    }
+
+
+class Embed4All:
+    """`gpt4all.Embed4All`: text embeddings from a BERT-family GGUF model. The BERT architecture
+    is not built yet, so loading raises UnsupportedModelError naming it."""
+
+    DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2.gguf2.f16.gguf"
+
+    def __init__(self, model_name: str | None = None, *, n_threads: int | None = None, device: str | None = None,
+                 **kwargs):
+        config = GPT4All.retrieve_model(model_name or self.DEFAULT_MODEL_NAME, kwargs.get("model_path"))
+        self.model = models.load(config["path"])  # raises UnsupportedModelError for 'bert' until it is built
