@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two README commands, on a fresh Debian 12 machine or an old checkout alike:
-#   ./dev.sh run          set up what is missing, then run the main job on the default model
+#   ./dev.sh run          set up what is missing, then chat with the default model (SmolLM2)
 #   ./dev.sh test [ARGS]  set up what is missing (and the test fixtures), then pytest ARGS
 # Each step checks before it acts, so a second run with nothing changed takes seconds.
 set -euo pipefail
@@ -104,7 +104,11 @@ case "${1:-}" in
   run)
     setup
     model=$("$PY" tools/fetch_models.py default)
-    exec "$VENV/bin/gpt4all-core" inspect "$model"
+    if [ -t 0 ] && [ -t 1 ]; then
+      exec "$VENV/bin/gpt4all-core" chat "$model"  # interactive: /reset, /exit
+    fi
+    # no terminal attached (CI, a pipe): one question, one streamed answer, done
+    exec "$VENV/bin/gpt4all-core" chat "$model" --question "What is the capital of France?" --max-tokens 64
     ;;
   test)
     shift
