@@ -21,6 +21,7 @@ from gpt4all_core.tokenizer.vocab import BPE_MODELS, TokenType, Vocab  # noqa: F
 
 SUPPORTED_MODELS = ("llama", *BPE_MODELS, "bert")
 C_SPACE = " \t\n\v\f\r"  # what C's isspace() strips for LSTRIP/RSTRIP
+SKIP_UNLESS_PARSED = Attr.CONTROL | Attr.UNKNOWN  # special tokens matched only with parse_special
 # llama.cpp's clean_up_tokenization_spaces, pass by pass (on bytes, as it does)
 CLEAN_SPACES = ((re.compile(rb" ([?!.,])"), rb"\1"), (re.compile(rb" ' "), rb"'"),
                 (re.compile(rb" '(?=[sm]|re|ve)"), rb"'"))
@@ -58,6 +59,9 @@ class Tokenizer:
         # longest first, so a special token that contains another one wins
         self._specials = sorted(specials, key=lambda s: -len(s[0].encode("utf-8", "surrogateescape")))
         self._pieces: dict[tuple[int, bool], bytes] = {}
+        self._eligible = {parse: [(t, i) for t, i in self._specials if parse or not self._attrs[i] & SKIP_UNLESS_PARSED]
+                          for parse in (False, True)}
+        self._finders: dict[bool, re.Pattern | None] = {}
         pre = vocab.pre_tokenizer
         # BERT frames every text with CLS and SEP; the others add BOS/EOS as the vocabulary says
         wpm = vocab.model == "bert"
@@ -80,15 +84,36 @@ class Tokenizer:
     def __len__(self) -> int:
         return len(self.vocab.tokens)
 
+    def _finder(self, parse_special: bool):
+        """One regex alternation of the special tokens eligible in this mode, compiled on first use."""
+        if parse_special not in self._finders:
+            texts = [t for t, _ in self._eligible[parse_special]]
+            self._finders[parse_special] = re.compile("|".join(map(re.escape, texts))) if texts else None
+        return self._finders[parse_special]
+
+    def _present_specials(self, text: str, parse_special: bool) -> list[tuple[str, int]]:
+        """The eligible special tokens that occur in text, longest first; what _partition must split
+        on. One regex pass finds leftmost matches; a token it did not report can only occur
+        overlapping one of them, so only their neighbourhoods are searched for the others."""
+        finder = self._finder(parse_special)
+        spans = [m.span() for m in finder.finditer(text)] if finder else []
+        if not spans:
+            return []
+        eligible = self._eligible[parse_special]
+        if len(spans) > 64:  # many matches: searching each token once over the text is cheaper
+            return eligible
+        found = {text[a:b] for a, b in spans}
+        return [(t, tid) for t, tid in eligible
+                if t in found or any(t in text[max(0, a - len(t) + 1):b + len(t) - 1] for a, b in spans)]
+
     def _partition(self, text: str, parse_special: bool) -> list:
         """text split into raw strings and special token ids, as llama.cpp partitions it: user-defined
         tokens always match; control and unknown ones only with parse_special (so '<|im_start|>' typed
-        by a user stays text); LSTRIP/RSTRIP tokens eat the whitespace beside them."""
+        by a user stays text); LSTRIP/RSTRIP tokens eat the whitespace beside them. Tokens are taken
+        longest first, each splitting what the ones before left."""
         fragments: list = [text] if text else []
-        for token, tid in self._specials:
+        for token, tid in self._present_specials(text, parse_special):
             attr = self._attrs[tid]
-            if not parse_special and attr & (Attr.CONTROL | Attr.UNKNOWN):
-                continue
             split: list = []
             for frag in fragments:
                 if not isinstance(frag, str) or token not in frag:

@@ -174,3 +174,31 @@ def test_pre_tokenizers_llama_cpp_does_not_know_are_refused(tmp_path):
 def test_pre_tokenizers_not_written_yet_are_named(tmp_path):
     with pytest.raises(UnsupportedModelError, match="BPE pre-tokenizer 'tekken' is not supported yet"):
         bpe(tmp_path, tokenizer__ggml__pre="tekken")
+
+
+def partition_reference(tok: Tokenizer, text: str, parse_special: bool) -> list:
+    """llama.cpp's partitioning written plainly: every eligible special token in turn, longest first."""
+    fragments: list = [text] if text else []
+    for token, tid in tok._eligible[parse_special]:
+        split: list = []
+        for frag in fragments:
+            if isinstance(frag, int) or token not in frag:
+                split.append(frag)
+                continue
+            parts = frag.split(token)
+            for k, part in enumerate(parts):
+                split += ([tid] if k else []) + ([part] if part else [])
+        fragments = split
+    return fragments
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(pieces=st.lists(st.sampled_from(["<|im_start|>", "<|im_end|>", "<|im_", "start|>", "end|>", "<|", "|>", "<",
+                                        "<|endoftext|>", "<|endoftext", "x", " ", "\n"]), max_size=12))
+def test_partition_finds_every_overlapping_special_token(pair_for, pieces):
+    """Only the special tokens near a first regex pass's matches are searched for; overlapping and
+    nested occurrences must still come out as searching for every token would."""
+    ours, _ = pair_for("qwen2")
+    text = "".join(pieces)
+    for parse_special in (False, True):
+        assert ours._partition(text, parse_special) == partition_reference(ours, text, parse_special)
