@@ -1,22 +1,43 @@
 """Tokenizers built from GGUF metadata alone, exact to llama.cpp.
 
-Now: SentencePiece-style (`tokenizer.ggml.model = llama`: Llama 2, Mistral, Phi-3, Gemma). BPE
-(`gpt2`) and WordPiece (`bert`) are not built yet and raise UnsupportedModelError by name.
+- SentencePiece-style (`tokenizer.ggml.model = llama`: Llama 2, Mistral, Phi-3, Gemma 3);
+- byte-level BPE (`gpt2`: Llama 3, Qwen 2/2.5/3/3.5, SmolLM, GPT-2, DeepSeek, Falcon, MPT, StarCoder,
+  Refact, Command-R, ...; and Gemma 4's `gemma4`), with the pre-tokenizer `tokenizer.ggml.pre` names
+  (pretok.py lists them; one llama.cpp knows but we do not run yet raises UnsupportedModelError);
+- WordPiece (`bert`: BGE and other BERT embedders).
+
+Other tokenizer models (t5, rwkv, plamo2, ...) raise UnsupportedModelError by name. Each model's
+encoder lives in its own module (spm.py, bpe.py, wpm.py, merge loops in C++); this one holds what
+they share: llama.cpp's special-token partitioning, token pieces, decoding and streaming.
 """
 from __future__ import annotations
 
 import codecs
+import re
 
 from gpt4all_core.errors import TokenizerError, UnsupportedModelError
-from gpt4all_core.tokenizer._spm import SpmModel
 from gpt4all_core.tokenizer.attributes import Attr, token_attributes
-from gpt4all_core.tokenizer.vocab import TokenType, Vocab  # noqa: F401 - re-exported
+from gpt4all_core.tokenizer.vocab import BPE_MODELS, TokenType, Vocab  # noqa: F401 - re-exported
 
-SPACE = "\u2581"  # SentencePiece's visible space
-SUPPORTED_MODELS = ("llama",)
+SUPPORTED_MODELS = ("llama", *BPE_MODELS, "bert")
 C_SPACE = " \t\n\v\f\r"  # what C's isspace() strips for LSTRIP/RSTRIP
+SKIP_UNLESS_PARSED = Attr.CONTROL | Attr.UNKNOWN  # special tokens matched only with parse_special
+# llama.cpp's clean_up_tokenization_spaces, pass by pass (on bytes, as it does)
+CLEAN_SPACES = ((re.compile(rb" ([?!.,])"), rb"\1"), (re.compile(rb" ' "), rb"'"),
+                (re.compile(rb" '(?=[sm]|re|ve)"), rb"'"))
 
 __all__ = ["StreamDecoder", "Tokenizer", "TokenType", "Vocab"]
+
+
+def _encoder(vocab: Vocab, ids: dict[str, int]):
+    if vocab.model == "llama":
+        from gpt4all_core.tokenizer.spm import SpmEncoder
+        return SpmEncoder(vocab, ids)
+    if vocab.model in BPE_MODELS:
+        from gpt4all_core.tokenizer.bpe import BpeEncoder
+        return BpeEncoder(vocab, ids)
+    from gpt4all_core.tokenizer.wpm import WpmEncoder
+    return WpmEncoder(vocab, ids)
 
 
 class Tokenizer:
@@ -31,13 +52,22 @@ class Tokenizer:
         for i, t in enumerate(vocab.tokens):
             ids[t] = i  # the last of duplicates wins, as in llama.cpp
         self._ids = ids
-        byte_tokens = [ids.get(f"<0x{b:02X}>", ids.get(chr(b), -1) if b < 128 else -1) for b in range(256)]
-        self._spm = SpmModel(vocab.tokens, vocab.scores, byte_tokens)
+        self._encoder = _encoder(vocab, ids)
         self._attrs = token_attributes(vocab, ids, model_name, vocab.pre, architecture)
         special = Attr.CONTROL | Attr.UNKNOWN | Attr.USER_DEFINED
         specials = [(t, i) for i, t in enumerate(vocab.tokens) if self._attrs[i] & special and t]
         # longest first, so a special token that contains another one wins
         self._specials = sorted(specials, key=lambda s: -len(s[0].encode("utf-8", "surrogateescape")))
+        self._pieces: dict[tuple[int, bool], bytes] = {}
+        self._eligible = {parse: [(t, i) for t, i in self._specials if parse or not self._attrs[i] & SKIP_UNLESS_PARSED]
+                          for parse in (False, True)}
+        self._finders: dict[bool, re.Pattern | None] = {}
+        pre = vocab.pre_tokenizer
+        # BERT frames every text with CLS and SEP; the others add BOS/EOS as the vocabulary says
+        wpm = vocab.model == "bert"
+        self._first = vocab.special.get("bos") if wpm or vocab.add_bos else None
+        self._last = vocab.special.get("separator") if wpm else vocab.special.get("eos") if vocab.add_eos else None
+        self._clean_spaces = wpm or (pre is not None and pre.clean_spaces)
 
     @classmethod
     def from_gguf(cls, gf) -> "Tokenizer":
@@ -54,15 +84,36 @@ class Tokenizer:
     def __len__(self) -> int:
         return len(self.vocab.tokens)
 
+    def _finder(self, parse_special: bool):
+        """One regex alternation of the special tokens eligible in this mode, compiled on first use."""
+        if parse_special not in self._finders:
+            texts = [t for t, _ in self._eligible[parse_special]]
+            self._finders[parse_special] = re.compile("|".join(map(re.escape, texts))) if texts else None
+        return self._finders[parse_special]
+
+    def _present_specials(self, text: str, parse_special: bool) -> list[tuple[str, int]]:
+        """The eligible special tokens that occur in text, longest first; what _partition must split
+        on. One regex pass finds leftmost matches; a token it did not report can only occur
+        overlapping one of them, so only their neighbourhoods are searched for the others."""
+        finder = self._finder(parse_special)
+        spans = [m.span() for m in finder.finditer(text)] if finder else []
+        if not spans:
+            return []
+        eligible = self._eligible[parse_special]
+        if len(spans) > 64:  # many matches: searching each token once over the text is cheaper
+            return eligible
+        found = {text[a:b] for a, b in spans}
+        return [(t, tid) for t, tid in eligible
+                if t in found or any(t in text[max(0, a - len(t) + 1):b + len(t) - 1] for a, b in spans)]
+
     def _partition(self, text: str, parse_special: bool) -> list:
         """text split into raw strings and special token ids, as llama.cpp partitions it: user-defined
         tokens always match; control and unknown ones only with parse_special (so '<|im_start|>' typed
-        by a user stays text); LSTRIP/RSTRIP tokens eat the whitespace beside them."""
+        by a user stays text); LSTRIP/RSTRIP tokens eat the whitespace beside them. Tokens are taken
+        longest first, each splitting what the ones before left."""
         fragments: list = [text] if text else []
-        for token, tid in self._specials:
+        for token, tid in self._present_specials(text, parse_special):
             attr = self._attrs[tid]
-            if not parse_special and attr & (Attr.CONTROL | Attr.UNKNOWN):
-                continue
             split: list = []
             for frag in fragments:
                 if not isinstance(frag, str) or token not in frag:
@@ -82,52 +133,51 @@ class Tokenizer:
         return fragments
 
     def encode(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
-        """Token ids of text. add_special: BOS/EOS as the vocabulary asks; parse_special: special
-        token texts in text become their single tokens."""
-        v = self.vocab
+        """Token ids of text. add_special: BOS/EOS as the vocabulary asks (CLS/SEP for BERT);
+        parse_special: special token texts in text become their single tokens."""
         out: list[int] = []
-        if add_special and v.add_bos and self.bos_id is not None:
-            out.append(self.bos_id)
-        prev_special = True  # SentencePiece puts a space before the text, and after a special token
-        for frag in self._partition(text, parse_special):
-            if isinstance(frag, int):
-                out.append(frag)
-                prev_special = True
-                continue
-            piece = (" " if v.add_space_prefix and prev_special else "") + frag
-            try:
-                out += self._spm.encode(piece.replace(" ", SPACE))
-            except ValueError as e:
-                raise TokenizerError(f"cannot encode {frag[:40]!r}: {e}") from None
-            prev_special = False
-        if add_special and v.add_eos and self.eos_id is not None:
-            out.append(self.eos_id)
+        if add_special and self._first is not None:
+            out.append(self._first)
+        self._encoder.encode(self._partition(text, parse_special), out)
+        if add_special and self._last is not None:
+            out.append(self._last)
         return out
 
     def token_to_piece(self, token_id: int, special: bool = False) -> bytes:
         """The bytes token_id stands for, as llama.cpp renders it: control and unknown tokens are
-        empty unless special; special and user-defined tokens are their text; normal ones have
-        SentencePiece's visible spaces made spaces again; byte tokens are their byte."""
+        empty unless special; special and user-defined tokens are their text; normal ones their text
+        decoded (visible spaces made spaces, byte-level stand-ins made bytes); byte tokens their byte."""
         if not 0 <= token_id < len(self.vocab.tokens):
             raise TokenizerError(f"token id {token_id} outside the vocabulary of {len(self.vocab.tokens)}")
+        key = (token_id, special)
+        piece = self._pieces.get(key)
+        if piece is None:
+            piece = self._pieces[key] = self._render(token_id, special)
+        return piece
+
+    def _render(self, token_id: int, special: bool) -> bytes:
         text, attr = self.vocab.tokens[token_id], self._attrs[token_id]
         if attr & (Attr.CONTROL | Attr.UNKNOWN):
             return text.encode("utf-8", "surrogateescape") if special else b""
         if attr & Attr.USER_DEFINED:
             return text.encode("utf-8", "surrogateescape")
         if attr & Attr.NORMAL:
-            return text.replace(SPACE, " ").encode("utf-8", "surrogateescape")
+            return self._encoder.normal_piece(text)
         if attr & Attr.BYTE:
             return bytes([int(text[3:5], 16)])
         return b""
 
     def decode(self, ids, special: bool = False, strip_space_prefix: bool = True) -> str:
         """Text of ids. When ids are a whole encoded text, the space SentencePiece put in front of it
-        is taken off again (strip_space_prefix); continuations keep their leading space."""
-        text = b"".join(self.token_to_piece(int(i), special) for i in ids).decode("utf-8", "replace")
-        if strip_space_prefix and self.vocab.add_space_prefix and text.startswith(" "):
-            text = text[1:]
-        return text
+        is taken off again (strip_space_prefix); continuations keep their leading space. Vocabularies
+        that ask for it get llama.cpp's tidying of spaces before punctuation and contractions."""
+        raw = b"".join(self.token_to_piece(int(i), special) for i in ids)
+        if strip_space_prefix and self.vocab.add_space_prefix and raw.startswith(b" "):
+            raw = raw[1:]
+        if self._clean_spaces:
+            for pattern, repl in CLEAN_SPACES:
+                raw = pattern.sub(repl, raw)
+        return raw.decode("utf-8", "replace")
 
     def stream(self, special: bool = False) -> "StreamDecoder":
         return StreamDecoder(self, special)

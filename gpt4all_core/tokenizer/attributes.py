@@ -47,20 +47,58 @@ EOG_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<
              "<｜end▁of▁sentence｜>", "[e~[")
 
 
+# gpt-oss: rendered always, whatever their type says
+ALWAYS_RENDERED = ("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>")
+
+
 def token_attributes(vocab: Vocab, ids: dict[str, int], model_name: str, pre: str | None, arch: str | None) -> np.ndarray:
     attrs = np.array([FROM_TYPE[TokenType(t)] for t in vocab.types], dtype=np.int64)
+    roles = _find_roles(vocab, ids, attrs)
+    for i, text in enumerate(vocab.tokens):  # control tokens named "unused" are unused
+        if attrs[i] & Attr.CONTROL and "unused" in text:
+            attrs[i] |= Attr.UNUSED
+    eog = {roles[r] for r in ("fim_pad", "fim_rep", "fim_sep", "eos", "eot", "eom") if r in roles}
+    for text in EOG_TEXTS:
+        if text in ids:
+            attrs[ids[text]] |= Attr.CONTROL
+            eog.add(ids[text])
+    for text in ALWAYS_RENDERED:
+        if text in ids:
+            attrs[ids[text]] = Attr.USER_DEFINED
+    _fix_end_of_generation(vocab, attrs, eog)
+    _name_overrides(attrs, ids, model_name.lower(), pre or "", arch or "")
+    return attrs
+
+
+def _find_roles(vocab: Vocab, ids: dict[str, int], attrs: np.ndarray) -> dict[str, int]:
+    """Role -> id: the metadata's, else the first token with a role's text, made a control token."""
+    roles = {r: vocab.special[r] for r in ("eos", "eot", "eom") if r in vocab.special}
     for role, texts in ROLE_TEXTS.items():
         if role in vocab.special:
             continue
         found = sorted(ids[t] for t in texts if t in ids)  # llama.cpp takes the first its hash map yields
         if found:
             attrs[found[0]] |= Attr.CONTROL
-    for text in EOG_TEXTS:
-        if text in ids:
-            attrs[ids[text]] |= Attr.CONTROL
-    name = model_name.lower()
-    if any(p in (pre or "") for p in ("jina-v2-de", "jina-v2-es", "jina-v2-code")) or \
-            any(a in (arch or "") for a in ("nomic-bert-moe", "jina-bert-v3")):
+            roles[role] = found[0]
+    return roles
+
+
+def _fix_end_of_generation(vocab: Vocab, attrs: np.ndarray, eog: set[int]) -> None:
+    """llama.cpp's two corrections: with <|return|> and <|call|> (gpt-oss) or <|calls|> and <|flush|>
+    (solar-open), <|end|> is no end of generation but a rendered token; with <|tool_response>
+    (Gemma 4) or <|plamo:eos|>, </s> is a normal token."""
+    texts = {vocab.tokens[i]: i for i in sorted(eog) if 0 <= i < len(vocab.tokens)}
+    has_call = "<|call|>" in texts or "<|calls|>" in texts
+    if "<|end|>" in texts and has_call and ("<|return|>" in texts or "<|flush|>" in texts):
+        attrs[texts["<|end|>"]] = Attr.USER_DEFINED
+    if "</s>" in texts and ("<|tool_response>" in texts or "<|plamo:eos|>" in texts):
+        attrs[texts["</s>"]] = Attr.NORMAL
+
+
+def _name_overrides(attrs: np.ndarray, ids: dict[str, int], name: str, pre: str, arch: str) -> None:
+    """LSTRIP/RSTRIP by model, tokenizer or architecture name."""
+    if any(p in pre for p in ("jina-v2-de", "jina-v2-es", "jina-v2-code")) or \
+            any(a in arch for a in ("nomic-bert-moe", "jina-bert-v3")):
         if "<mask>" in ids:
             attrs[ids["<mask>"]] |= Attr.LSTRIP
     elif "phi-3" in name or "phi3" in name:
@@ -73,4 +111,3 @@ def token_attributes(vocab: Vocab, ids: dict[str, int], model_name: str, pre: st
                 attrs[ids[text]] &= ~Attr.RSTRIP
     elif "modern-bert" in name and "[MASK]" in ids:
         attrs[ids["[MASK]"]] |= Attr.LSTRIP
-    return attrs

@@ -36,8 +36,8 @@ def test_broken_vocabularies(tmp_path, keys, message):
 
 
 def test_unsupported_kind_is_named(tmp_path):
-    f = write(tmp_path, tokenizer__ggml__model="gpt2", tokenizer__ggml__tokens=TOKENS)
-    with pytest.raises(UnsupportedModelError, match="tokenizer model 'gpt2' is not supported yet"):
+    f = write(tmp_path, tokenizer__ggml__model="t5", tokenizer__ggml__tokens=TOKENS)
+    with pytest.raises(UnsupportedModelError, match="tokenizer model 't5' is not supported yet"):
         Tokenizer.from_gguf(f)
 
 

@@ -1,0 +1,78 @@
+"""WordPiece (bert) exact to llama.cpp on BGE's vocabulary: its test pairs, llama.cpp itself on varied
+and random texts in all modes (CLS and SEP around the text), every token's piece, decoding."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from llama_oracle import MODES, TEXTS, llama_detokenize, llama_piece, load_pair, vocab_path, vocab_test_pairs
+
+from gpt4all_core import gguf
+from gpt4all_core.errors import TokenizerError
+from gpt4all_core.tokenizer import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return load_pair(vocab_path("bert-bge"))
+
+
+def test_llama_cpp_test_pairs(pair):
+    tok, _ = pair
+    pairs = vocab_test_pairs("bert-bge")
+    assert len(pairs) >= 40
+    for text, expected in pairs:
+        assert tok.encode(text, add_special=False) == expected, repr(text)
+
+
+def test_same_tokens_as_llama_cpp(pair):
+    ours, llama = pair
+    for text in TEXTS:
+        for add_special, parse_special in MODES:
+            expected = llama.tokenize(text.encode(), add_bos=add_special, special=parse_special)
+            assert ours.encode(text, add_special, parse_special) == expected, (text, add_special, parse_special)
+
+
+def test_cls_and_sep_frame_the_text(pair):
+    ours, _ = pair
+    ids = ours.encode("Hello, world!")
+    assert ids[0] == ours._ids["[CLS]"] and ids[-1] == ours._ids["[SEP]"]
+    assert ids[1:-1] == ours.encode("Hello, world!", add_special=False)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_random_text_same_as_llama_cpp(pair, text):
+    ours, llama = pair
+    assert ours.encode(text, add_special=False) == llama.tokenize(text.encode(), add_bos=False, special=False)
+
+
+def test_every_token_piece_as_llama_cpp(pair):
+    ours, llama = pair
+    for special in (False, True):
+        for i in range(len(ours)):
+            assert ours.token_to_piece(i, special) == llama_piece(llama, i, special), (i, special)
+
+
+def test_decode_as_llama_cpp(pair):
+    ours, llama = pair
+    for text in TEXTS:
+        for special in (False, True):
+            ids = ours.encode(text, add_special=True, parse_special=special)
+            assert ours.decode(ids, special).encode() == llama_detokenize(llama, ids, special), (text, special)
+
+
+def test_a_word_no_token_covers_is_unknown(pair):
+    ours, _ = pair
+    unk = ours.vocab.special["unknown"]
+    assert ours.encode("hello \U0001F999 world", add_special=False)[1] == unk
+
+
+def test_no_unknown_token_is_refused(tmp_path):
+    w = gguf.GGUFWriter(tmp_path / "vocab.gguf")
+    w.add("general.architecture", "bert")
+    w.add("tokenizer.ggml.model", "bert")
+    w.add("tokenizer.ggml.tokens", ["[PAD]", "\u2581a"])
+    w.write()
+    with pytest.raises(TokenizerError, match="needs an unknown token"):
+        Tokenizer.from_gguf(gguf.open(tmp_path / "vocab.gguf"))
