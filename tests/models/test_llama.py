@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from fixture_paths import need
 from llama_reference import ReferenceLlama
-from model_files import SMOLLM2, random_model, requantized_smollm2
+from model_files import SMOLLM2, dequantized, random_model, requantized_smollm2
 from summary_report import REPORT
 
 from gpt4all_core import models
@@ -106,6 +106,27 @@ def test_greedy_continuation(pair, text):
         # a near-tie at the first difference is llama.cpp's own rounding, not a bug: it must be small
         assert margins[k] < 0.3, f"{name}: differs at step {k} where llama.cpp's top-2 margin is {margins[k]:.3f}"
         REPORT.append(f"greedy {name}: {text!r} differs at step {k}, a near-tie (margin {margins[k]:.3f})")
+
+
+@pytest.mark.parametrize("name", ["SmolLM2-Q4_1", pytest.param("SmolLM2-Q8_0", marks=pytest.mark.slow)])
+def test_quantization_noise_is_llama_cpps(name):
+    """Both engines on the quantized file against the same weights dequantized to F32 (no
+    activation quantization there): our distance from that exact product is no larger than
+    llama.cpp's own, so the differences between us are noise of the 8-bit activations."""
+    path = FILES[name]()
+    exact_path = dequantized(path)
+    with models.load(path) as model:
+        tokens = model.tokenizer.encode(PROMPT, add_special=True)[:64]
+        pos = np.arange(len(tokens))
+        ours = model.decoder.forward(model.new_cache(128), np.array(tokens), pos, pos, len(tokens), len(tokens))
+    with models.load(exact_path) as model:
+        exact = model.decoder.forward(model.new_cache(128), np.array(tokens), pos, pos, len(tokens), len(tokens))
+    llama = llama_cpp.Llama(model_path=str(path), n_ctx=128, n_batch=128, logits_all=True, verbose=False, n_threads=2)
+    llama.eval(tokens)
+    theirs = np.array(llama.scores[:len(tokens)])
+    ours_err, theirs_err = np.abs(ours - exact).mean(), np.abs(theirs - exact).mean()
+    REPORT.append(f"{name}: mean |logit - exact| ours {ours_err:.4f}, llama.cpp {theirs_err:.4f}")
+    assert ours_err <= 1.25 * theirs_err
 
 
 def test_decoder_matches_float64_reference():

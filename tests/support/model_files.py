@@ -123,4 +123,22 @@ def random_model(arch: str, n_block: int = 2, n_embd: int = 128, n_head: int = 4
     return _atomic(DERIVED / name, write)
 
 
-__all__ = ["DERIVED", "SMOLLM2", "random_model", "requantized_smollm2"]
+__all__ = ["DERIVED", "SMOLLM2", "dequantized", "random_model", "requantized_smollm2"]
+
+
+def dequantized(src: Path) -> Path:
+    """src with every weight dequantized to F32 (by our kernels; bit-exact to the gguf package's, as
+    tests/backend checks): the same model without weight rounding, so that products with it are
+    exact up to float32 accumulation, the reference for activation-quantization noise."""
+    dst = DERIVED / (Path(src).stem + ".as-F32.gguf")
+
+    def write(path: Path) -> None:
+        with gguf.open(src) as f, GGUFWriter(path) as w:
+            w.add_metadata_from(f, skip=("general.file_type",))
+            w.add("general.file_type", 0)
+            for name, t in f.tensors.items():
+                raw = t.data.reshape(t.shape[0], -1).view(np.uint8) if len(t.shape) >= 2 else None
+                w.add_tensor(name, t.data if raw is None else
+                             cpu_kernels.dequantize(raw, int(t.type)).reshape(t.shape))
+
+    return _atomic(dst, write)
