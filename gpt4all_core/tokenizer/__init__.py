@@ -54,20 +54,29 @@ class Tokenizer:
         self._ids = ids
         self._encoder = _encoder(vocab, ids)
         self._attrs = token_attributes(vocab, ids, model_name, vocab.pre, architecture)
-        special = Attr.CONTROL | Attr.UNKNOWN | Attr.USER_DEFINED
-        specials = [(t, i) for i, t in enumerate(vocab.tokens) if self._attrs[i] & special and t]
-        # longest first, so a special token that contains another one wins
-        self._specials = sorted(specials, key=lambda s: -len(s[0].encode("utf-8", "surrogateescape")))
-        self._pieces: dict[tuple[int, bool], bytes] = {}
+        self._specials = self._special_tokens()
         self._eligible = {parse: [(t, i) for t, i in self._specials if parse or not self._attrs[i] & SKIP_UNLESS_PARSED]
                           for parse in (False, True)}
         self._finders: dict[bool, re.Pattern | None] = {}
+        self._pieces: dict[tuple[int, bool], bytes] = {}
+        self._first, self._last = self._framing()
         pre = vocab.pre_tokenizer
-        # BERT frames every text with CLS and SEP; the others add BOS/EOS as the vocabulary says
-        wpm = vocab.model == "bert"
-        self._first = vocab.special.get("bos") if wpm or vocab.add_bos else None
-        self._last = vocab.special.get("separator") if wpm else vocab.special.get("eos") if vocab.add_eos else None
-        self._clean_spaces = wpm or (pre is not None and pre.clean_spaces)
+        self._clean_spaces = vocab.model == "bert" or (pre is not None and pre.clean_spaces)
+
+    def _special_tokens(self) -> list[tuple[str, int]]:
+        """(text, id) of the tokens partitioning looks for, longest first (so that a special token
+        that contains another one wins)."""
+        special = Attr.CONTROL | Attr.UNKNOWN | Attr.USER_DEFINED
+        found = [(t, i) for i, t in enumerate(self.vocab.tokens) if self._attrs[i] & special and t]
+        return sorted(found, key=lambda s: -len(s[0].encode("utf-8", "surrogateescape")))
+
+    def _framing(self) -> tuple[int | None, int | None]:
+        """The ids add_special puts before and after the text: BERT frames every text with CLS (its
+        BOS) and SEP whatever the file says, as llama.cpp does; the others add BOS/EOS as asked."""
+        v = self.vocab
+        if v.model == "bert":
+            return v.special.get("bos"), v.special.get("separator")
+        return (v.special.get("bos") if v.add_bos else None), (v.special.get("eos") if v.add_eos else None)
 
     @classmethod
     def from_gguf(cls, gf) -> "Tokenizer":
@@ -142,6 +151,12 @@ class Tokenizer:
         if add_special and self._last is not None:
             out.append(self._last)
         return out
+
+    def clear_cache(self) -> None:
+        """Forget the words the BPE and WordPiece encoders remember (for measurements, or memory)."""
+        clear = getattr(self._encoder, "clear_cache", None)
+        if clear is not None:
+            clear()
 
     def token_to_piece(self, token_id: int, special: bool = False) -> bytes:
         """The bytes token_id stands for, as llama.cpp renders it: control and unknown tokens are

@@ -19,6 +19,7 @@ cdef extern from "bpe.hpp" namespace "gk" nogil:
         void add_tokens(const vector[string] &tokens)
         long add_merges(const vector[string] &merges, int &kind)
         void encode(const string &text, vector[int32_t] &out)
+        void clear_cache()
 
     cdef enum SplitRule:
         SPLIT_RULE_COUNT
@@ -67,3 +68,7 @@ cdef class BpeModel:
         with nogil:
             self.tok.encode(raw, out)
         return out
+
+    def clear_cache(self):
+        """Forget the words seen so far (each word's ids are kept, up to 131072 words)."""
+        self.tok.clear_cache()

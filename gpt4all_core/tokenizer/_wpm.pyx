@@ -11,6 +11,7 @@ cdef extern from "wpm.hpp" namespace "gk" nogil:
         WpmTokenizer(cbool lowercase, cbool strip_accents, int32_t unk_id)
         void add_tokens(const vector[string] &tokens)
         void encode(const string &text, vector[int32_t] &out)
+        void clear_cache()
 
 
 cdef class WpmModel:
@@ -34,3 +35,7 @@ cdef class WpmModel:
         with nogil:
             self.tok.encode(raw, out)
         return out
+
+    def clear_cache(self):
+        """Forget the words seen so far (each word's ids are kept, up to 131072 words)."""
+        self.tok.clear_cache()

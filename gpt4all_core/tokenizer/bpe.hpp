@@ -68,6 +68,11 @@ class BpeTokenizer {
         }
     }
 
+    void clear_cache() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cache_.clear();
+    }
+
   private:
     struct Symbol {
         int prev, next;

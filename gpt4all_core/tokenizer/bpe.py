@@ -32,6 +32,9 @@ class BpeEncoder:
             index, why = bad
             raise TokenizerError(f"tokenizer.ggml.merges[{index}] {vocab.merges[index]!r} {why}")
 
+    def clear_cache(self) -> None:
+        self._model.clear_cache()
+
     def encode(self, fragments: list, out: list[int]) -> None:
         for frag in fragments:
             if isinstance(frag, int):

@@ -15,7 +15,8 @@ struct CodepointRange { uint32_t start; uint16_t flags; };
 struct CodepointPair { uint32_t from, to; };
 struct CodepointSpan { uint32_t first, last, to; };
 
-#include "unicode_data.inc"
+#include "unicode_case.inc"
+#include "unicode_flags.inc"
 
 enum CpFlag : uint16_t {
     CP_UNDEFINED = 0x01, CP_NUMBER = 0x02, CP_LETTER = 0x04, CP_SEPARATOR = 0x08, CP_MARK = 0x10,

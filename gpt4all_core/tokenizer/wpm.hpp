@@ -43,6 +43,11 @@ class WpmTokenizer {
         }
     }
 
+    void clear_cache() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cache_.clear();
+    }
+
   private:
     static constexpr size_t kCacheLimit = 1 << 17;
 

@@ -15,6 +15,9 @@ class WpmEncoder:
             raise TokenizerError("a WordPiece vocabulary needs an unknown token (tokenizer.ggml.unknown_token_id)")
         self._model = WpmModel(vocab.tokens, vocab.lowercase, vocab.strip_accents, unk)
 
+    def clear_cache(self) -> None:
+        self._model.clear_cache()
+
     def encode(self, fragments: list, out: list[int]) -> None:
         for frag in fragments:
             if isinstance(frag, int):

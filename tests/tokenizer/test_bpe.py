@@ -58,7 +58,8 @@ def test_same_tokens_as_llama_cpp(pair_for, name):
             assert ours.encode(text, add_special, parse_special) == expected, (text, add_special, parse_special)
 
 
-@pytest.mark.parametrize("name", ["smollm2", "llama-bpe", "qwen35", "gemma-4"])
+@pytest.mark.parametrize("name", ["smollm2", "llama-bpe", "qwen2", "qwen35", "gemma-4", "deepseek-llm", "deepseek-coder",
+                                  "falcon", "gpt-2", "command-r"])
 @settings(max_examples=120, deadline=None, derandomize=True)
 @given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60))
 def test_random_text_same_as_llama_cpp(pair_for, name, text):

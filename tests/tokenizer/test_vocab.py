@@ -6,7 +6,7 @@ import pytest
 
 from gpt4all_core import gguf
 from gpt4all_core.errors import TokenizerError, UnsupportedModelError
-from gpt4all_core.tokenizer import Tokenizer
+from gpt4all_core.tokenizer import Tokenizer, Vocab
 
 
 def write(tmp_path, **keys):
@@ -53,3 +53,25 @@ def test_no_byte_fallback_is_an_error(tmp_path):
     assert tok.encode("A", add_special=False)[-1] == 5  # byte fallback through <0x41>
     with pytest.raises(TokenizerError, match="no token"):
         tok.encode("z", add_special=False)
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("llama", {"bos": 1, "eos": 2, "unknown": 0}),
+    ("bert", {"bos": 101, "unknown": 100, "separator": 102, "padding": 0, "mask": 103}),
+    ("gpt2", {"bos": 11, "eos": 11}),
+])
+def test_llama_cpp_default_special_ids(tmp_path, model, expected):
+    tokens = [f"t{i}" for i in range(200)]
+    f = write(tmp_path, tokenizer__ggml__model=model, tokenizer__ggml__tokens=tokens, tokenizer__ggml__merges=[])
+    assert Vocab.from_gguf(f).special == expected
+
+
+def test_separator_key_is_spelled_as_llama_cpp_spells_it(tmp_path):
+    f = write(tmp_path, tokenizer__ggml__model="bert", tokenizer__ggml__tokens=TOKENS,
+              tokenizer__ggml__seperator_token_id=2, tokenizer__ggml__unknown_token_id=0)
+    assert Vocab.from_gguf(f).special == {"separator": 2, "unknown": 0, "padding": 0}  # BERT's default pad: 0
+
+
+def test_empty_tokens_are_named_after_their_index(tmp_path):
+    f = write(tmp_path, tokenizer__ggml__model="llama", tokenizer__ggml__tokens=["<unk>", "", "a"])
+    assert Vocab.from_gguf(f).tokens == ["<unk>", "[EMPTY_1]", "a"]
