@@ -42,6 +42,14 @@ def load_pair(path) -> tuple[Tokenizer, llama_cpp.Llama]:
     return ours, llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
 
 
+def assert_same_tokens(ours: Tokenizer, llama, texts=TEXTS) -> None:
+    """Our tokens equal llama.cpp's for every text in every (add_special, parse_special) mode."""
+    for text in texts:
+        for add_special, parse_special in MODES:
+            expected = llama.tokenize(text.encode(), add_bos=add_special, special=parse_special)
+            assert ours.encode(text, add_special, parse_special) == expected, (text, add_special, parse_special)
+
+
 def llama_piece(llama, token: int, special: bool, buf=ctypes.create_string_buffer(512)) -> bytes:
     n = llama_cpp.llama_token_to_piece(llama._model.vocab, token, buf, len(buf), 0, special)
     assert n >= 0

@@ -9,11 +9,10 @@ import pytest
 from fixture_paths import TEST_DATA, need
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llama_oracle import MODES, TEXTS
+from llama_oracle import assert_same_tokens, load_pair
 
-from gpt4all_core import gguf
 from gpt4all_core.gguf import GGUFWriter
-from gpt4all_core.tokenizer import Tokenizer, TokenType
+from gpt4all_core.tokenizer import TokenType
 
 
 def phantom_space(token: str) -> str:
@@ -50,18 +49,11 @@ def minilm_vocab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pair(minilm_vocab):
-    import llama_cpp
-    with gguf.open(minilm_vocab) as f:
-        ours = Tokenizer.from_gguf(f)
-    return ours, llama_cpp.Llama(model_path=str(minilm_vocab), vocab_only=True, verbose=False)
+    return load_pair(minilm_vocab)
 
 
 def test_same_tokens_as_llama_cpp(pair):
-    ours, llama = pair
-    for text in TEXTS:
-        for add_special, parse_special in MODES:
-            expected = llama.tokenize(text.encode(), add_bos=add_special, special=parse_special)
-            assert ours.encode(text, add_special, parse_special) == expected, (text, add_special, parse_special)
+    assert_same_tokens(*pair)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)

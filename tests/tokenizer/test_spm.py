@@ -2,16 +2,11 @@
 llama.cpp itself (llama-cpp-python, vocab only) on varied and random texts, every token's piece."""
 from __future__ import annotations
 
-import ctypes
-
-import llama_cpp  # test-only oracle; ./dev.sh test installs it
 import pytest
 from fixture_paths import TEST_DATA, need
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from gpt4all_core import gguf
-from gpt4all_core.tokenizer import Tokenizer
+from llama_oracle import assert_same_tokens, llama_piece, load_pair, vocab_path, vocab_test_pairs
 
 SPM_VOCABS = ["llama-spm", "phi-3"]
 TEXTS = ["", " ", "  ", "\t\n", "Hello world", " Hello  world ", "The capital of France is",
@@ -19,41 +14,28 @@ TEXTS = ["", " ", "  ", "\t\n", "Hello world", " Hello  world ", "The capital of
          "1234567890 3.14159 -42 1e10", "   leading and trailing   ", "multi\n\n\nline\r\nwindows",
          "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", "<|user|>\nHi<|end|>\n<|assistant|>",
          "<s>inside</s> text", "Ünïcödé àccents ñ ß ø", "tabs\tand\tspaces", "a" * 300, "<unk><pad>\u2581x"]
-MODES = [(False, False), (True, False), (True, True)]  # (add_special, parse_special)
-
-
-def vocab_path(name: str):
-    return need(TEST_DATA / "llama.cpp-models" / f"ggml-vocab-{name}.gguf")
 
 
 @pytest.fixture(scope="module", params=["gemma-3", "llama-spm", "phi-3", "baichuan"])
 def pair(request):
     """(our tokenizer, llama.cpp's) for one SPM vocabulary."""
     path = need(TEST_DATA / "gemma-3-270m-q4_k_m.gguf") if request.param == "gemma-3" else vocab_path(request.param)
-    with gguf.open(path) as f:
-        ours = Tokenizer.from_gguf(f)
-    return ours, llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return load_pair(path)
 
 
 @pytest.mark.parametrize("name", SPM_VOCABS)
 def test_llama_cpp_test_pairs(name):
     """llama.cpp's own .inp/.out pairs (tokenized there without special tokens)."""
-    path = vocab_path(name)
-    inputs = path.with_name(path.name + ".inp").read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
-    outputs = path.with_name(path.name + ".out").read_text(encoding="utf-8").split("\n")
-    with gguf.open(path) as f:
-        tok = Tokenizer.from_gguf(f)
-    assert len(inputs) >= 40
-    for text, expected in zip(inputs, outputs):
-        assert tok.encode(text, add_special=False) == [int(t) for t in expected.split()], repr(text)
+    tok, _ = load_pair(vocab_path(name))
+    pairs = vocab_test_pairs(name)
+    assert len(pairs) >= 40
+    for text, expected in pairs:
+        assert tok.encode(text, add_special=False) == expected, repr(text)
 
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_same_tokens_as_llama_cpp(pair, text):
-    ours, llama = pair
-    for add_special, parse_special in MODES:
-        expected = llama.tokenize(text.encode(), add_bos=add_special, special=parse_special)
-        assert ours.encode(text, add_special, parse_special) == expected, (add_special, parse_special)
+    assert_same_tokens(*pair, texts=[text])
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -61,12 +43,6 @@ def test_same_tokens_as_llama_cpp(pair, text):
 def test_random_text_same_as_llama_cpp(pair, text):
     ours, llama = pair
     assert ours.encode(text, add_special=False) == llama.tokenize(text.encode(), add_bos=False, special=False)
-
-
-def llama_piece(llama, token: int, special: bool, buf=ctypes.create_string_buffer(512)) -> bytes:
-    n = llama_cpp.llama_token_to_piece(llama._model.vocab, token, buf, len(buf), 0, special)
-    assert n >= 0
-    return buf.raw[:n]
 
 
 def test_every_token_piece_as_llama_cpp(pair):
