@@ -98,16 +98,33 @@ static inline __m128i halves_of_2_blocks(const void *blocks, int block_bytes, in
     return _mm_setr_epi16((short)a, (short)b, 0, 0, 0, 0, 0, 0);
 }
 
+static inline int block_bytes_of(const block_kind kind) {
+    return kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
+         : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0); /* Q4_0, IQ4_NL: 18 */
+}
+
+/* Levels are made unsigned for dpbusd (u8 x s8) by this offset, taken back as offset * sum(a). */
+static inline int level_offset(const block_kind kind) {
+    return kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
+}
+
+/* offset * (sums of groups of four activations) per int32 lane, for two activation blocks a;
+ * computed once per activation pair and shared by every weight row */
+static inline __attribute__((always_inline)) __m512i offset_sums(const block_kind kind, __m512i a) {
+    const int offset = level_offset(kind);
+    return offset ? _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), a),
+                                       _mm512_set1_epi32(offset))
+                  : _mm512_setzero_si512();
+}
+
 /* The integer dot of two blocks of one weight row (at xb) with two activation blocks a, per int32
  * lane in nibble order, as floats: levels made unsigned (dpbusd is u8 x s8), the offset taken back. */
 static inline __attribute__((always_inline)) __m512 pair_dot(const block_kind kind, const char *xb, __m512i a,
                                                               __m512i sa_off) {
     const int has_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
     const int has_fifth = kind == KIND_Q5_0 || kind == KIND_Q5_1;
-    const int block_bytes = kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
-                          : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0);
+    const int block_bytes = block_bytes_of(kind);
     const int qh_offset = has_min ? 4 : 2, qs_offset = (has_min ? 4 : 2) + (has_fifth ? 4 : 0);
-    const int offset = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     __m512i q = nibbles_to_bytes_x2((const uint8_t *)xb + qs_offset, (const uint8_t *)xb + block_bytes + qs_offset);
     if (has_fifth) /* nibble + 16 = nibble | 16 */
         q = _mm512_mask_add_epi8(q, fifth_bits_x2((const uint8_t *)xb + qh_offset,
@@ -116,7 +133,7 @@ static inline __attribute__((always_inline)) __m512 pair_dot(const block_kind ki
         q = _mm512_shuffle_epi8(_mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)gk_kvalues_iq4nl)),
                                                 _mm512_set1_epi8((char)128)), q);
     __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-    if (offset) qa = _mm512_sub_epi32(qa, sa_off);
+    if (level_offset(kind)) qa = _mm512_sub_epi32(qa, sa_off);
     return _mm512_cvtepi32_ps(qa);
 }
 
@@ -124,14 +141,10 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
                                                             float *restrict s, const char *restrict x0,
                                                             int64_t row_bytes, const char *restrict y) {
     const int has_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
-    const int block_bytes = kind == KIND_Q4_1 ? (int)sizeof(block_q4_1) : kind == KIND_Q5_0 ? (int)sizeof(block_q5_0)
-                          : kind == KIND_Q5_1 ? (int)sizeof(block_q5_1) : (int)sizeof(block_q4_0);
+    const int block_bytes = block_bytes_of(kind);
     /* kinds with a min take Q8_0S activations (their block sums come along), the others Q8_0 */
     const int y_bytes = has_min ? (int)sizeof(block_q8_0s) : (int)sizeof(block_q8_0), y_qs = has_min ? 4 : 2;
-    /* levels are made unsigned for dpbusd; this offset is taken back as offset * sum(a) */
-    const int offset = kind == KIND_Q4_0 ? 8 : kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     const int64_t nb = n / QK8_0;
-    const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[MAX_ROWS];
     __m128 acc_m[MAX_ROWS];
     for (int r = 0; r < R; r++) {
@@ -156,9 +169,7 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
             const int64_t b = i + 2 * h;
             const int8_t *ya = (const int8_t *)(y + b * y_bytes + y_qs);
             const __m512i a = load_x2(ya, ya + y_bytes);
-            const __m512i sa_off = offset ? _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a),
-                                                               _mm512_set1_epi32(offset))
-                                          : _mm512_setzero_si512();
+            const __m512i sa_off = offset_sums(kind, a);
             for (int r = 0; r < R; r++)
                 acc[r] = _mm512_fmadd_ps(d[r][h], pair_dot(kind, x0 + r * row_bytes + b * block_bytes, a, sa_off), acc[r]);
         }
@@ -170,9 +181,7 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
                                    : dy;
         const int8_t *ya = (const int8_t *)(y2 + y_qs);
         const __m512i a = load_x2(ya, ya + y_bytes);
-        const __m512i sa_off = offset ? _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a),
-                                                           _mm512_set1_epi32(offset))
-                                      : _mm512_setzero_si512();
+        const __m512i sa_off = offset_sums(kind, a);
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             __m512 d01, unused;
