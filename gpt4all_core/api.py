@@ -19,7 +19,7 @@ from typing import Any
 
 from gpt4all_core import models
 from gpt4all_core.chat import ChatTemplate, ChatTemplateError, Message
-from gpt4all_core.engine.generate import TextStream, end_of_generation_ids, generate_tokens
+from gpt4all_core.engine.generate import TextStream, generate_tokens
 from gpt4all_core.engine.sampling import Sampler, SamplingParams
 from gpt4all_core.engine.session import Session
 from gpt4all_core.errors import GPT4AllCoreError
@@ -64,7 +64,7 @@ class GPT4All:
         self._n_ctx = n_ctx
         self._session: Session | None = Session(self.model, n_ctx=n_ctx, n_threads=n_threads)
         self._chat_session: _ChatSession | None = None
-        self._eog = end_of_generation_ids(self.model.tokenizer)
+        self._eog = self.model.tokenizer.eog_ids
         # the same markers typed out as text (several tokens) end a reply too
         self._stop_strings = sorted({self.model.tokenizer.vocab.tokens[i] for i in self._eog} - {""})
 

@@ -74,13 +74,13 @@ def test_seeded_sampling_repeats_and_differs():
 def test_chat_session_history_and_prefix_reuse(model):
     fed: list[int] = []
     session = model._live_session()
-    original = session.feed
+    original = session._feed  # what prompt() evaluates after the reused prefix
 
     def counting_feed(tokens, progress=None):
         fed.append(len(tokens))
         return original(tokens, progress)
 
-    session.feed = counting_feed
+    session._feed = counting_feed
     try:
         with model.chat_session("You are terse.", chat_template=TEMPLATE):
             first = model.generate("What is two plus two?", max_tokens=6, temp=0)
@@ -89,7 +89,7 @@ def test_chat_session_history_and_prefix_reuse(model):
             second = model.generate("And three plus three?", max_tokens=6, temp=0)
             history = model.current_chat_session
     finally:
-        session.feed = original
+        session._feed = original
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user", "assistant"]
     assert history[2]["content"] == first and history[4]["content"] == second
     # the second turn evaluated only what follows the first turn's prompt (whose tokens it starts with)

@@ -202,11 +202,14 @@ cdef class Decoder:
     def n_block(self):
         return self.m.n_block
 
+    cdef _check_cache(self, KVCache cache):
+        if cache.n_block != self.m.n_block or cache.kv_dim != self.m.n_head_kv * self.m.head_dim:
+            raise ValueError("cache: made for another model shape")
+
     def forward(self, KVCache cache, tokens, positions, slots, int64_t n_kv, int64_t n_logits=1, n_threads=None):
         """Runs tokens at positions, storing their K/V in cache slots, attending over slots [0, n_kv).
         Returns float32 logits [n_logits, n_vocab] of the last n_logits tokens."""
-        if cache.n_block != self.m.n_block or cache.kv_dim != self.m.n_head_kv * self.m.head_dim:
-            raise ValueError("cache: made for another model shape")
+        self._check_cache(cache)
         tok = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
         cdef int64_t n = tok.shape[0]
         if n == 0:
@@ -245,8 +248,7 @@ cdef class Decoder:
     def shift(self, KVCache cache, int64_t dst, int64_t src, int64_t count, int delta, n_threads=None):
         """Moves the K/V of slots [src, src + count) to [dst, ...) with positions shifted by delta and
         keys re-rotated (context erase without re-evaluation)."""
-        if cache.n_block != self.m.n_block or cache.kv_dim != self.m.n_head_kv * self.m.head_dim:
-            raise ValueError("cache: made for another model shape")
+        self._check_cache(cache)
         if count < 0 or dst < 0 or src < 0 or dst + count > cache.n_ctx or src + count > cache.n_ctx:
             raise ValueError(f"slots [{src}, {src + count}) -> [{dst}, ...) do not fit a cache of {cache.n_ctx}")
         cdef int nt = _threads(n_threads), rc

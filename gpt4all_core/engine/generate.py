@@ -3,21 +3,9 @@ which turns tokens into whole characters and stops at end-of-generation tokens o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from gpt4all_core.engine.session import Session
 from gpt4all_core.tokenizer import Tokenizer
-from gpt4all_core.tokenizer.attributes import EOG_TEXTS
-
-
-def end_of_generation_ids(tokenizer: Tokenizer) -> frozenset[int]:
-    """EOS, end-of-turn and end-of-message ids, and every token llama.cpp counts as ending a
-    generation by its text (<|im_end|>, <end_of_turn>, <|eot_id|>, ...)."""
-    special = tokenizer.vocab.special
-    ids = {special[k] for k in ("eos", "eot", "eom") if k in special}
-    index = {t: i for i, t in enumerate(tokenizer.vocab.tokens) if t in EOG_TEXTS}
-    ids.update(index.values())
-    return frozenset(ids)
 
 
 def generate_tokens(session: Session, prompt: Sequence[int], sampler, max_tokens: int,
@@ -32,12 +20,6 @@ def generate_tokens(session: Session, prompt: Sequence[int], sampler, max_tokens
             return
         yield token
         logits = session.feed([token])
-
-
-@dataclass
-class TextPiece:
-    token_id: int
-    text: str  # complete characters only; may be empty while a character or a stop string is pending
 
 
 class TextStream:

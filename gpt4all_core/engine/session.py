@@ -61,12 +61,14 @@ class Session:
         if common == len(tokens):  # all cached, but the logits of the last one are needed again
             common -= 1
         self._truncate(common)
-        return self.feed(tokens[common:], progress)
+        return self._feed(tokens[common:], progress)
 
     def feed(self, tokens: Sequence[int], progress: Callable[[int, int], object] | None = None) -> np.ndarray:
         """Appends tokens after what the cache holds, n_batch at a time, erasing old context when a
         batch does not fit; returns the logits after the last one."""
-        tokens = self._check_tokens(tokens)
+        return self._feed(self._check_tokens(tokens), progress)
+
+    def _feed(self, tokens: list[int], progress: Callable[[int, int], object] | None) -> np.ndarray:
         if not tokens:
             if self.logits is None:
                 raise ValueError("feed: no tokens, and none evaluated before")

@@ -16,7 +16,7 @@ import codecs
 import re
 
 from gpt4all_core.errors import TokenizerError, UnsupportedModelError
-from gpt4all_core.tokenizer.attributes import Attr, token_attributes
+from gpt4all_core.tokenizer.attributes import EOG_TEXTS, Attr, token_attributes
 from gpt4all_core.tokenizer.vocab import BPE_MODELS, TokenType, Vocab  # noqa: F401 - re-exported
 
 SUPPORTED_MODELS = ("llama", *BPE_MODELS, "bert")
@@ -89,6 +89,14 @@ class Tokenizer:
     @property
     def eos_id(self) -> int | None:
         return self.vocab.special.get("eos")
+
+    @property
+    def eog_ids(self) -> frozenset[int]:
+        """Ids that end a generation, as llama.cpp's vocabulary counts them: EOS, end-of-turn and
+        end-of-message, and every token whose text is one of the end markers (<|im_end|>, ...)."""
+        special = self.vocab.special
+        ids = {special[k] for k in ("eos", "eot", "eom") if k in special}
+        return frozenset(ids | {self._ids[t] for t in EOG_TEXTS if t in self._ids})
 
     def __len__(self) -> int:
         return len(self.vocab.tokens)
