@@ -27,6 +27,7 @@ from gpt4all_core.errors import GPT4AllCoreError
 DEFAULT_MODEL_DIRECTORY = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
 DEVICES = ("cpu",)  # the Vulkan backend is not built yet
 ResponseCallback = Callable[[int, str], bool]
+DEFAULT_MAX_TOKENS = 200
 
 
 def empty_response_callback(token_id: int, response: str) -> bool:
@@ -160,7 +161,7 @@ class GPT4All:
 
     # ---- generation ----
 
-    def generate(self, prompt: str, *, max_tokens: int = 200, temp: float = 0.7, top_k: int = 40, top_p: float = 0.4,
+    def generate(self, prompt: str, *, max_tokens: int = DEFAULT_MAX_TOKENS, temp: float = 0.7, top_k: int = 40, top_p: float = 0.4,
                  min_p: float = 0.0, repeat_penalty: float = 1.18, repeat_last_n: int = 64, n_batch: int = 8,
                  n_predict: int | None = None, streaming: bool = False,
                  callback: ResponseCallback = empty_response_callback) -> str | Iterator[str]:
@@ -248,7 +249,8 @@ def create_completion(model: GPT4All, messages: list[Message] | str, *, system_p
         counted.append(token_id)
         return callback(token_id, text)
 
-    max_tokens = options.get("n_predict") or options.get("max_tokens", 200)
+    n_predict = options.get("n_predict")  # as generate(): n_predict, when given, wins over max_tokens
+    max_tokens = n_predict if n_predict is not None else options.get("max_tokens", DEFAULT_MAX_TOKENS)
     with model.chat_session():
         model.current_chat_session = history
         text = model.generate(messages[-1]["content"], callback=count, **options)
