@@ -1,11 +1,14 @@
-/* Half and bfloat16 conversions in plain C (the generic kernels run on any x86-64, so no F16C here;
- * SIMD variants use _mm*_cvtph_ps). Exact IEEE semantics: round to nearest even, subnormals,
+/* Half and bfloat16 conversions in plain C (the generic kernels run on any x86-64, so no F16C there;
+ * files built with F16C, the SIMD variants, convert single halves with it). Exact IEEE semantics: round to nearest even, subnormals,
  * infinities and NaN kept. */
 #ifndef GK_FP16_H
 #define GK_FP16_H
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 typedef uint16_t gk_fp16;
 typedef uint16_t gk_bf16;
@@ -23,13 +26,21 @@ static inline uint32_t gk_f32_to_bits(float f) {
 }
 
 static inline float gk_fp16_to_fp32(gk_fp16 h) {
-    /* Shift the half's exponent and mantissa into float position, rescale by 2^112 to fix the
-     * exponent bias (this also turns half subnormals into float normals exactly); Inf/NaN map apart. */
+#if defined(__F16C__)
+    return _cvtsh_ss(h); /* the SIMD files are built with F16C */
+#else
+    /* Shift the half's exponent and mantissa into float position and rescale by 2^112 to fix the
+     * exponent bias; Inf/NaN map apart. Half subnormals (K-quant scales often are: Q6_K's d of
+     * real models sits near 1e-5) are their mantissa times 2^-24, computed from the integer: an
+     * fp32 subnormal in a multiply costs a microcode assist (hundreds of cycles) on x86. */
     const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     const uint32_t rest = (uint32_t)(h & 0x7fff) << 13;
     if ((h & 0x7c00) == 0x7c00)
         return gk_bits_to_f32(sign | 0x7f800000 | rest);
+    if ((h & 0x7c00) == 0)
+        return gk_bits_to_f32(sign | gk_f32_to_bits((float)(h & 0x3ff) * 0x1p-24f));
     return gk_bits_to_f32(sign | gk_f32_to_bits(gk_bits_to_f32(rest) * 0x1p112f));
+#endif
 }
 
 static inline gk_fp16 gk_fp32_to_fp16(float f) {

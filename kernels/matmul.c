@@ -2,10 +2,13 @@
  *
  * The activations are quantized once to the weight type's vec_dot_type; the threads then split the
  * weight rows. For a batch, each thread walks tiles of weight rows and, inside a tile, every
- * activation row: the tile stays in cache while the batch streams past it. */
+ * activation row: the tile stays in cache while the batch streams past it. Types with a
+ * matrix-matrix form (gemm) take the whole tile by the batch in one call. */
 #include "quants.h"
 
 enum { ROW_TILE = 16 }; /* weight rows per tile: 16 rows of 4096 Q4_0 weights = 36 KiB */
+/* from this batch size on, the matrix-matrix form (where the type has one) beats dots per row */
+enum { GEMM_MIN_BATCH = 4 };
 
 size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
     const gk_type_traits *t = gk_type_traits_get(type);
@@ -34,9 +37,17 @@ int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act
     const int64_t w_row = gk_row_size(t, k), a_row = gk_row_size(a, k);
     const char *wb = w, *ab = act;
     const int64_t n_tiles = (m + ROW_TILE - 1) / ROW_TILE;
+    int status = 0;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t tile = 0; tile < n_tiles; tile++) {
         const int64_t i0 = tile * ROW_TILE, i1 = i0 + ROW_TILE < m ? i0 + ROW_TILE : m;
+        if (t->gemm && n >= GEMM_MIN_BATCH) {
+            if (t->gemm(k, wb + i0 * w_row, w_row, i1 - i0, ab, a_row, n, &y[i0], m)) {
+#pragma omp atomic write
+                status = -2;
+            }
+            continue;
+        }
         for (int64_t j = 0; j < n; j++) {
             int64_t i = i0;
             if (t->vec_dot_rows) /* y[j*m + i ...] are consecutive: the rows form writes them in place */
@@ -45,7 +56,7 @@ int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act
             for (; i < i1; i++) t->vec_dot(k, &y[j * m + i], wb + i * w_row, ab + j * a_row);
         }
     }
-    return 0;
+    return status;
 }
 
 int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,

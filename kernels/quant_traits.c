@@ -32,26 +32,30 @@ typedef struct {
     gk_vec_dot_fn vec_dot;
     gk_vec_dot_rows_fn vec_dot_rows;
     int (*rows_per_dot)(void);
+    gk_gemm_fn gemm;
 } override;
 
 #if defined(__x86_64__)
 static const override avx2_overrides[] = {
-    {GK_TYPE_F32, vec_dot_f32_f32_avx2, NULL, NULL},   {GK_TYPE_F16, vec_dot_f16_f32_avx2, NULL, NULL},
-    {GK_TYPE_BF16, vec_dot_bf16_f32_avx2, NULL, NULL}, {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx2, NULL, NULL},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx2, NULL, NULL}, {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL},
-    {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL}, {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2, NULL, NULL},
-    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx2, NULL, NULL}, {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx2, NULL, NULL},
-    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx2, NULL, NULL}, {GK_TYPE_Q5_K, vec_dot_q5_K_q8_K_avx2, NULL, NULL},
-    {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2, NULL, NULL}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2, NULL, NULL},
+    {GK_TYPE_F32, vec_dot_f32_f32_avx2, NULL, NULL, NULL},   {GK_TYPE_F16, vec_dot_f16_f32_avx2, NULL, NULL, NULL},
+    {GK_TYPE_BF16, vec_dot_bf16_f32_avx2, NULL, NULL, NULL}, {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx2, NULL, NULL, NULL},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx2, NULL, NULL, NULL}, {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL, NULL},
+    {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL, NULL}, {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2, NULL, NULL, NULL},
+    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx2, NULL, NULL, NULL}, {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx2, NULL, NULL, NULL},
+    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx2, NULL, NULL, NULL}, {GK_TYPE_Q5_K, vec_dot_q5_K_q8_K_avx2, NULL, NULL, NULL},
+    {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2, NULL, NULL, NULL}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2, NULL, NULL, NULL},
 };
 static const override avx512_overrides[] = {
-    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL},
-    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL},
-    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx512, vec_dot_rows_q4_1_q8_0s_avx512, gk_rows_avx512},
-    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512},
-    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512},
-    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512},
+    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL, NULL},
+    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL, NULL},
+    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512, gemm_q4_0_q8_0_avx512},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx512, vec_dot_rows_q4_1_q8_0s_avx512, gk_rows_avx512, gemm_q4_1_q8_0s_avx512},
+    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512, gemm_q5_0_q8_0_avx512},
+    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512, gemm_q5_1_q8_0s_avx512},
+    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512, gemm_iq4_nl_q8_0_avx512},
+    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL, gemm_q8_0_q8_0_avx512},
+    {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL, gemm_q4_K_q8_K_avx512},
+    {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2, NULL, NULL, gemm_q6_K_q8_K_avx512},
 };
 #endif
 
@@ -64,6 +68,7 @@ static void apply(gk_type_traits *table, const override *o, size_t count) {
         /* a level without a rows form drops the lower level's */
         table[o[i].type].vec_dot_rows = o[i].vec_dot_rows;
         table[o[i].type].rows_per_dot = o[i].rows_per_dot ? o[i].rows_per_dot() : 1;
+        table[o[i].type].gemm = o[i].gemm;
     }
 }
 

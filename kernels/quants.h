@@ -75,6 +75,12 @@ typedef void (*gk_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict
 typedef void (*gk_vec_dot_rows_fn)(int64_t n, float *restrict s, const void *restrict x, int64_t row_bytes,
                                    const void *restrict y);
 
+/* out[j * ldy + r] = dot(weight row r, activation row j) for r < m, j < n: weight rows row_bytes
+ * apart, activation rows (in the weight's vec_dot_type) y_row apart. The matrix-matrix form.
+ * Returns 0, or -2 when out of memory. */
+typedef int (*gk_gemm_fn)(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m, const void *restrict y,
+                           int64_t y_row, int64_t n, float *restrict out, int64_t ldy);
+
 typedef struct {
     const char *name;
     int64_t block_size;
@@ -85,6 +91,7 @@ typedef struct {
     gk_vec_dot_fn vec_dot;       /* NULL for activation-only types (Q8_1, Q8_0S, Q8_K) */
     gk_vec_dot_rows_fn vec_dot_rows; /* optional several-rows form (NULL: matmul calls vec_dot per row) */
     int rows_per_dot;                /* how many rows vec_dot_rows computes */
+    gk_gemm_fn gemm;                 /* optional matrix-matrix form for batches (NULL: dots per row) */
 } gk_type_traits;
 
 /* The traits of type t at the active SIMD level (vec_dot and activation quantizers are the
@@ -102,6 +109,18 @@ static inline void gk_scale_min_k4(int j, const uint8_t *restrict q, uint8_t *re
         *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
         *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
     }
+}
+
+/* Q4_K/Q5_K: the 8 scales and 8 mins (6 bits each) of a super-block, unpacked word-wise from the
+ * 12 packed bytes: bytes 0..7 of the result are the scales, 8..15 the mins. */
+static inline void gk_unpack_scales_mins_k4(const uint8_t *packed, uint32_t out[4]) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    memcpy(out, packed, 12);
+    out[3] = ((out[2] >> 4) & kmask2) | (((out[1] >> 6) & kmask3) << 4);
+    const uint32_t mins_lo = out[1] & kmask1;
+    out[1] = (out[2] & kmask2) | (((out[0] >> 6) & kmask3) << 4);
+    out[2] = mins_lo;
+    out[0] &= kmask1;
 }
 
 /* Q3_K: the 16 6-bit scales (still biased by 32) from the 12 packed bytes. */
@@ -223,11 +242,23 @@ GK_ROWS_AVX512_DECL(q5_0_q8_0)
 GK_ROWS_AVX512_DECL(q5_1_q8_0s)
 GK_ROWS_AVX512_DECL(iq4_nl_q8_0)
 int gk_rows_avx512(void);
+#define GK_GEMM_AVX512_DECL(name)                                                                             \
+    int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                \
+                             const void *restrict y, int64_t y_row, int64_t n, float *restrict out, int64_t ldy);
+GK_GEMM_AVX512_DECL(q4_0_q8_0)
+GK_GEMM_AVX512_DECL(q4_1_q8_0s)
+GK_GEMM_AVX512_DECL(q5_0_q8_0)
+GK_GEMM_AVX512_DECL(q5_1_q8_0s)
+GK_GEMM_AVX512_DECL(iq4_nl_q8_0)
+GK_GEMM_AVX512_DECL(q8_0_q8_0)
+GK_GEMM_AVX512_DECL(q4_K_q8_K)
+GK_GEMM_AVX512_DECL(q6_K_q8_K)
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,
  * y is n rows of m floats. Activations are quantized once into `scratch` (gk_matmul_scratch_size
- * bytes). Threads split the weight rows. Returns 0, or -1 for an unsupported type or k not whole blocks. */
+ * bytes). Threads split the weight rows. Returns 0, -1 for an unsupported type or k not whole blocks,
+ * -2 when out of memory. */
 size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n);
 int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int64_t n, float *y, void *scratch,
               int n_threads);

@@ -121,18 +121,6 @@ void vec_dot_q8_0_q8_0_avx2(int64_t n, float *restrict s, const void *restrict v
     *s = hsum_f32_8(acc);
 }
 
-/* Q4_K/Q5_K: the 8 scales and 8 mins (6 bits each) of a super-block, unpacked word-wise from the
- * 12 packed bytes: bytes 0..7 of the result are the scales, 8..15 the mins. */
-static inline void unpack_scales_mins_k4(const uint8_t *packed, uint32_t out[4]) {
-    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-    memcpy(out, packed, 12);
-    out[3] = ((out[2] >> 4) & kmask2) | (((out[1] >> 6) & kmask3) << 4);
-    const uint32_t mins_lo = out[1] & kmask1;
-    out[1] = (out[2] & kmask2) | (((out[0] >> 6) & kmask3) << 4);
-    out[2] = mins_lo;
-    out[0] &= kmask1;
-}
-
 /* sum over the 8 sub-blocks of mins[j] * (bsums[2j] + bsums[2j+1]) */
 static inline int mins_dot_bsums(const uint32_t scales_mins[4], const int16_t bsums[16]) {
     /* built from registers: a vector load across two just-stored words would miss store forwarding */
@@ -258,7 +246,7 @@ static inline __attribute__((always_inline)) void k4_dot(int64_t n, float *restr
         const block_q4_K *x = (const block_q4_K *)((const char *)vx + i * block_bytes);
         for (int line = 0; line < block_bytes; line += 64) PREFETCH_WEIGHTS((const char *)x + line);
         uint32_t scales_mins[4];
-        unpack_scales_mins_k4(x->scales, scales_mins);
+        gk_unpack_scales_mins_k4(x->scales, scales_mins);
         const uint64_t sc = (uint64_t)scales_mins[1] << 32 | scales_mins[0]; /* scale j is byte j */
         acc_min -= FP16(x->dmin) * y[i].d * mins_dot_bsums(scales_mins, y[i].bsums);
         const __m256i qh = has_qh ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)x)->qh) : _mm256_setzero_si256();

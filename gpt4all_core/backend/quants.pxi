@@ -15,6 +15,9 @@ cdef extern from "quants.h" nogil:
         gk_from_float_fn from_float
         int vec_dot_type
         gk_vec_dot_fn vec_dot
+        void *vec_dot_rows
+        int rows_per_dot
+        void *gemm
     int GK_TYPE_COUNT
     const gk_type_traits *gk_type_traits_get(int type)
     size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n)
@@ -63,12 +66,13 @@ def supported_types():
 def type_info(ggml_type):
     """What the kernels know of a type: name, block size, bytes per block, the activation type its
     products quantize to (name and id; Q8_0S is ours, not a GGML type), and whether it can be
-    quantized to and used as a weight."""
+    quantized to and used as a weight; at the active SIMD level, whether batches take a matrix-matrix
+    kernel (from GEMM_MIN_BATCH activation rows on) rather than a dot product per row."""
     cdef const gk_type_traits *t = _traits(ggml_type)
     return {"name": t.name.decode(), "block_size": t.block_size, "type_size": t.type_size,
             "activation_type": gk_type_traits_get(t.vec_dot_type).name.decode(),
             "activation_type_id": t.vec_dot_type, "can_quantize": t.from_float != NULL,
-            "is_weight_type": t.vec_dot != NULL}
+            "is_weight_type": t.vec_dot != NULL, "has_matrix_kernel": t.gemm != NULL}
 
 
 def _raw_rows(data, str name):
@@ -172,6 +176,8 @@ def matmul(w, ggml_type, x, n_threads=None):
     if n and m and k:
         with nogil:
             rc = gk_matmul(type_id, &wv[0, 0], m, k, &xv[0, 0], n, &y[0, 0], &sv[0], threads)
+    if rc == -2:
+        raise MemoryError(f"matmul of {t.name.decode()}: out of memory")
     if rc:
         raise ValueError(f"matmul of {t.name.decode()} with k = {k} failed (code {rc})")
     return out[0] if vector else out

@@ -12,29 +12,13 @@ from hypothesis import strategies as st
 from gpt4all_core import gguf
 from gpt4all_core.backend import cpu_kernels as ck
 from gpt4all_core.gguf import TYPE_TRAITS, GGMLType
+from quant_checks import FP16_FIELDS, check_matmul, random_blocks
 
 READ_TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
               "Q6_K", "IQ4_NL"]
 GGUF_QUANTIZES = ["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"]
 # Where each block keeps its fp16 scales (random bytes there could be NaN or Inf).
-FP16_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0], "IQ4_NL": [0],
-               "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
 LEVELS = ck.supported_simd_levels()
-
-
-def random_blocks(name: str, n_rows: int, k: int, seed: int) -> np.ndarray:
-    """Rows of random raw blocks whose fp16 scales are finite (other bytes all random)."""
-    t = GGMLType[name]
-    block_size, type_size = TYPE_TRAITS[t]
-    rng = np.random.default_rng(seed)
-    if name in ("F32", "F16", "BF16"):
-        x = rng.standard_normal((n_rows, k)).astype(np.float32) * 3
-        return ref_quants.quantize(x, gguf_ref.GGMLQuantizationType[name]).view(np.uint8)
-    raw = rng.integers(0, 256, (n_rows, k // block_size, type_size), dtype=np.uint8)
-    for off in FP16_FIELDS[name]:
-        scale = (rng.standard_normal((n_rows, k // block_size)) * 0.05).astype(np.float16)
-        raw[..., off:off + 2] = scale.view(np.uint8).reshape(n_rows, -1, 2)
-    return raw.reshape(n_rows, -1)
 
 
 def reference_dequantize(raw: np.ndarray, name: str) -> np.ndarray:
@@ -117,26 +101,6 @@ def test_activation_quantizers_round_trip(name):
     assert (np.abs(back - x).reshape(3, -1, block) <= step * slack).all()
 
 
-def check_matmul(name: str, m: int, k: int, n: int, n_threads: int | None = None, seed: int = 0) -> np.ndarray:
-    """matmul against float64 numpy, with bounds derived from the data:
-    - against the exact product of the dequantized weights and the quantized-then-dequantized
-      activations, only float32 summation error: 1e-5 of sum |w||x~|;
-    - against the true float64 product, also the activation rounding: sum |w| |x - x~|."""
-    raw = random_blocks(name, m, k, seed)
-    x = np.random.default_rng(seed + 1).standard_normal((n, k)).astype(np.float32)
-    w = ck.dequantize(raw, GGMLType[name]).astype(np.float64)
-    info = ck.type_info(GGMLType[name])
-    act = info["activation_type_id"]
-    x_q = x if info["activation_type"] == "F32" else ck.dequantize(ck.quantize(x, act), act)
-    y = ck.matmul(raw, GGMLType[name], x, n_threads=n_threads)
-    assert y.shape == (n, m) and y.dtype == np.float32
-    scale = np.abs(x_q.astype(np.float64)) @ np.abs(w).T
-    assert (np.abs(y - x_q.astype(np.float64) @ w.T) <= 1e-5 * scale + 1e-6).all()
-    rounding = np.abs(x.astype(np.float64) - x_q) @ np.abs(w).T
-    assert (np.abs(y - x.astype(np.float64) @ w.T) <= rounding + 1e-5 * scale + 1e-6).all()
-    return y
-
-
 DOT_TYPES = [t for t in READ_TYPES]
 
 
@@ -214,3 +178,20 @@ def test_get_rows_is_dequantize_of_the_rows():
 def test_bad_arguments_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_every_half_converts_exactly_at_every_level():
+    """All 65,536 halves, subnormals included (real Q6_K scales are mostly half subnormals), as
+    numpy converts them; NaN stays NaN."""
+    halves = np.arange(65536, dtype=np.uint16)
+    ref = halves.view(np.float16).astype(np.float32)
+    nan = np.isnan(ref)
+    before = ck.simd_level()
+    try:
+        for level in LEVELS:
+            ck.select_simd(level)
+            got = ck.dequantize(halves.view(np.uint8).reshape(1, -1), GGMLType.F16).ravel()
+            assert np.array_equal(got.view(np.uint32)[~nan], ref.view(np.uint32)[~nan]), level
+            assert np.isnan(got[nan]).all(), level
+    finally:
+        ck.select_simd(before)
