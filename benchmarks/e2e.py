@@ -8,7 +8,8 @@ warms the page cache or the CPU for the other and each reports its own peak RSS.
 512 random tokens in one batch; tg128 then feeds 128 tokens one at a time (each a full forward
 pass with the cache growing from 512). Both are timed as wall time around the calls, Python
 included (llama-cpp-python's Llama.eval; its C-side perf counters are off in its contexts).
-Models: SmolLM2-135M (Q4_1 as shipped; Q8_0 and F16 requantized by the gguf package) and a
+Models: SmolLM2-135M (Q4_1 as shipped; Q8_0 and F16 requantized by the gguf package), Gemma 3
+270M (Q4_K_M as shipped: a 262k-token output projection, sliding-window attention) and a
 ~1.1B random-weight llama (TinyLlama's shape) in Q4_0, Q8_0 and a Q4_K_M-like mix (Q4_K, with
 Q6_K for attn_v, ffn_down and output, as llama-quantize's Q4_K_M does for half of them) written
 by our own quantizers, since llama-quantize is not part of llama-cpp-python.
@@ -66,9 +67,11 @@ print(json.dumps({"pp512": 512 / pp_s, "tg128": 128 / tg_s, "peak_rss": rss}))
 
 
 def model_files() -> dict[str, Path]:
+    from fixture_paths import TEST_DATA
     from model_files import SMOLLM2, random_model, requantized_smollm2
     return {
         "smollm2-q4_1": lambda: SMOLLM2,
+        "gemma3-270m-q4_k_m": lambda: TEST_DATA / "gemma-3-270m-q4_k_m.gguf",
         "smollm2-q8_0": lambda: requantized_smollm2("Q8_0"),
         "smollm2-f16": lambda: requantized_smollm2("F16"),
         "llama1b-q4_0": lambda: random_model("llama", qtype="Q4_0", **BIG),

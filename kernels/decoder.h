@@ -1,11 +1,15 @@
 /* The forward pass of a decoder-only transformer (llama family: Llama, Mistral, Qwen2, SmolLM2;
- * the switches below also cover Gemma 3), over a batch of tokens and a KV cache, in C: one call
+ * with the switches below, Gemma 3), over a batch of tokens and a KV cache, in C: one call
  * from Python per batch, so nothing but the kernels runs per layer.
  *
  * Weights are used where they lie (the GGUF mmap); nothing is dequantized ahead. The graph is
  * llama.cpp's build_llama: per block RMS norm, Q/K/V (+ bias), RoPE, attention over the cache,
  * output projection, residual; RMS norm, gated FFN, residual; then the final norm and the
- * output projection for the tokens whose logits are asked for. */
+ * output projection for the tokens whose logits are asked for. Gemma 3 (llama.cpp's gemma3
+ * graph) adds: embeddings times embd_scale, the Q and K head norms between the projection and
+ * RoPE, the post-attention and post-FFN norms before each residual add, GELU gating, per-block
+ * RoPE and window (its local blocks), and the final soft-cap; tests/models/test_gemma3.py holds
+ * each to llama.cpp and to a float64 reference. */
 #ifndef GK_DECODER_H
 #define GK_DECODER_H
 

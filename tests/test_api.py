@@ -205,6 +205,29 @@ def test_smollm2_q4_1_chat_streams():
     assert pieces and "<|im_end|>" not in "".join(pieces)
 
 
+def test_gemma3_base_model_generates_but_has_no_chat_template(gemma3_path):
+    """Gemma 3 270M is a base model: generate() continues text (greedy: the engine's own greedy
+    tokens, which tests/models/test_gemma3.py holds to llama.cpp's); chat_session() needs a
+    template to be given."""
+    with GPT4All(str(gemma3_path), n_ctx=256) as m:
+        assert m.model.chat_template is None
+        text = m.generate("The capital of France is", max_tokens=24, temp=0, repeat_penalty=1.0)
+        assert text.startswith(" the capital of the country of France. It is the largest city in France.")
+        pieces = list(m.generate("The capital of France is", max_tokens=24, temp=0, repeat_penalty=1.0,
+                                 streaming=True))
+        assert "".join(pieces) == text
+        with pytest.raises(ChatTemplateError, match="gemma-3-270m-q4_k_m.gguf has no chat template.*chat_template="):
+            with m.chat_session():
+                pass
+        gemma_turns = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m.role == 'assistant' "
+                       "else m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"
+                       "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+        with m.chat_session(chat_template=gemma_turns):
+            reply = m.generate("What is the capital of France?", max_tokens=16, temp=0)
+            assert [t["role"] for t in m.current_chat_session] == ["user", "assistant"]
+        assert "<end_of_turn>" not in reply and "<start_of_turn>" not in reply
+
+
 def test_stop_strings_end_the_reply(model):
     """End-of-turn markers typed out as text stop generation like their tokens do."""
     assert "</s>" in model._stop_strings  # the llama-spm vocabulary's EOS text

@@ -1,11 +1,14 @@
 """engine.Session: prefix reuse, batching and GPT4All's context erase, checked against a float64
 reference that keeps keys before RoPE and simply deletes erased entries (so the session's
 move-and-re-rotate shift must be equivalent to it). Random-weight F32 models keep the check
-free of quantization noise."""
+free of quantization noise. The Gemma 3 one has local blocks (a sliding window of 6, smaller than
+most contexts here) rotating with base 10000 and a global block with base 1e6: a shift that
+re-rotated every block alike would fail it."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from gemma3_reference import ReferenceGemma3
 from llama_reference import ReferenceLlama
 from model_files import random_model
 
@@ -15,11 +18,19 @@ from gpt4all_core.engine.session import Session
 TOL = 1e-4  # float32 C against float64 numpy, logits of magnitude ~5
 
 
-@pytest.fixture(scope="module", params=["llama", "qwen2"])
+GEMMA3 = dict(n_block=3, head_dim=48, window=6, swa_pattern=3, tied=True)
+
+
+@pytest.fixture(scope="module", params=["llama", "qwen2", "gemma3"])
 def pair(request):
-    path = random_model(request.param, qtype="F32")
+    if request.param == "gemma3":
+        path = random_model("gemma3", qtype="F32", **GEMMA3)
+        reference = ReferenceGemma3(path)
+    else:
+        path = random_model(request.param, qtype="F32")
+        reference = ReferenceLlama(path)
     model = models.load(path)
-    yield model, ReferenceLlama(path)
+    yield model, reference
     model.close()
 
 

@@ -2,7 +2,7 @@
 
 - SmolLM2 requantized to F16, Q8_0 and Q4_0 with the `gguf` package's quantizer (an independent
   implementation of the block formats: llama.cpp's Python one);
-- small random-weight llama and Qwen2-shaped files written by our GGUFWriter, with a real
+- small random-weight llama, Qwen2 and Gemma 3-shaped files written by our GGUFWriter, with a real
   tokenizer copied from one of llama.cpp's vocab files so llama.cpp loads them too.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fixture_paths import MODEL_DIR, TEST_DATA, need
 
 from gpt4all_core import gguf
 from gpt4all_core.backend import cpu_kernels
-from gpt4all_core.gguf import GGMLType, GGUFWriter
+from gpt4all_core.gguf import GGMLType, GGUFValueType, GGUFWriter
 
 DERIVED = TEST_DATA / "derived"
 SMOLLM2 = MODEL_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -53,30 +53,59 @@ def requantized_smollm2(qtype: str) -> Path:
     return _atomic(dst, write)
 
 
-# Vocabulary donors: llama-spm (32000 SentencePiece tokens) for llama, qwen2's BPE for Qwen2.
-VOCAB_DONORS = {"llama": "ggml-vocab-llama-spm.gguf", "qwen2": "ggml-vocab-qwen2.gguf"}
+# Vocabulary donors: llama-spm (32000 SentencePiece tokens) for llama and Gemma 3 (whose own
+# 262k-token vocabulary would dwarf a small model), qwen2's BPE for Qwen2.
+VOCAB_DONORS = {"llama": "ggml-vocab-llama-spm.gguf", "qwen2": "ggml-vocab-qwen2.gguf",
+                "gemma3": "ggml-vocab-llama-spm.gguf"}
 
 
 def random_model(arch: str, n_block: int = 2, n_embd: int = 128, n_head: int = 4, n_head_kv: int = 2,
-                 n_ff: int = 256, qtype: str = "Q8_0", seed: int = 0, tied: bool = False) -> Path:
-    """A small model of random weights (scaled so activations stay O(1)) in arch's layout."""
+                 n_ff: int = 256, qtype: str = "Q8_0", seed: int = 0, tied: bool = False,
+                 head_dim: int | None = None, window: int = 0, swa_pattern: int | list[bool] | None = None,
+                 rope_base_swa: float | None = None, final_softcap: float = 0.0) -> Path:
+    """A small model of random weights (scaled so activations stay O(1)) in arch's layout.
+
+    Gemma 3 only: head_dim (attention.key_length; n_embd / n_head when None), window
+    (attention.sliding_window, 0: none), swa_pattern (attention.sliding_window_pattern: a period or
+    one flag per block; None: no key), rope_base_swa (rope.freq_base_swa; None: no key) and
+    final_softcap (final_logit_softcapping; 0: no key). Its norm weights are stored as llama.cpp's
+    converter stores them, already (1 + w), and centred on 1 like the others.
+    """
     donor = need(TEST_DATA / "llama.cpp-models" / VOCAB_DONORS[arch])
+    gemma = arch == "gemma3"
+    extra = ""
+    if gemma:
+        pattern = "-".join(str(int(v)) for v in swa_pattern) if isinstance(swa_pattern, list) else swa_pattern
+        extra = f"-hd{head_dim}-w{window}-p{pattern}-b{rope_base_swa}-c{final_softcap}"
     name = (f"random-{arch}-{n_block}x{n_embd}-ff{n_ff}-h{n_head}kv{n_head_kv}-{qtype}-s{seed}"
-            f"{'-tied' if tied else ''}.gguf")
+            f"{'-tied' if tied else ''}{extra}.gguf")
 
     def write(path: Path) -> None:
         rng = np.random.default_rng(seed)
-        head_dim = n_embd // n_head
+        hd = head_dim or n_embd // n_head
         with gguf.open(donor) as v, GGUFWriter(path) as w:
             n_vocab = len(v.metadata["tokenizer.ggml.tokens"])
             w.add("general.architecture", arch)
             w.add("general.name", f"random {arch}")
             for key, value in {"block_count": n_block, "context_length": 4096, "embedding_length": n_embd,
                                "feed_forward_length": n_ff, "attention.head_count": n_head,
-                               "attention.head_count_kv": n_head_kv, "rope.dimension_count": head_dim}.items():
+                               "attention.head_count_kv": n_head_kv, "rope.dimension_count": hd}.items():
                 w.add(f"{arch}.{key}", value)
             w.add(f"{arch}.rope.freq_base", 10000.0 if arch == "llama" else 1000000.0)
             w.add(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+            if gemma:
+                w.add(f"{arch}.attention.key_length", hd)
+                w.add(f"{arch}.attention.value_length", hd)
+                if window:
+                    w.add(f"{arch}.attention.sliding_window", window)
+                if isinstance(swa_pattern, list):  # an array of BOOL, one flag per block (true: local)
+                    w.add(f"{arch}.attention.sliding_window_pattern", [bool(f) for f in swa_pattern])
+                elif swa_pattern is not None:  # a period, read by llama.cpp as UINT32 only
+                    w.add(f"{arch}.attention.sliding_window_pattern", swa_pattern, GGUFValueType.UINT32)
+                if rope_base_swa is not None:
+                    w.add(f"{arch}.rope.freq_base_swa", rope_base_swa)
+                if final_softcap:
+                    w.add(f"{arch}.final_logit_softcapping", final_softcap)
             w.add_metadata_from(v, skip=tuple(k for k in v.metadata if not k.startswith("tokenizer.")))
 
             def matrix(name: str, rows: int, cols: int, scale: float) -> None:
@@ -99,15 +128,22 @@ def random_model(arch: str, n_block: int = 2, n_embd: int = 128, n_head: int = 4
             def vector(name: str, n: int, center: float, spread: float) -> None:
                 w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))
 
-            matrix("token_embd.weight", n_vocab, n_embd, 1.0)
+            # Gemma scales the embeddings by sqrt(n_embd): rows of norm ~3 keep them O(1), and tied
+            # logits of a few units
+            matrix("token_embd.weight", n_vocab, n_embd, 3 * n_embd ** -0.5 if gemma else 1.0)
             vector("output_norm.weight", n_embd, 1.0, 0.1)
             if not tied:
                 matrix("output.weight", n_vocab, n_embd, n_embd ** -0.5)
-            q_dim, kv_dim = n_head * head_dim, n_head_kv * head_dim
+            q_dim, kv_dim = n_head * hd, n_head_kv * hd
             for i in range(n_block):
                 p = f"blk.{i}."
                 vector(p + "attn_norm.weight", n_embd, 1.0, 0.1)
                 vector(p + "ffn_norm.weight", n_embd, 1.0, 0.1)
+                if gemma:
+                    vector(p + "attn_q_norm.weight", hd, 1.0, 0.1)
+                    vector(p + "attn_k_norm.weight", hd, 1.0, 0.1)
+                    vector(p + "post_attention_norm.weight", n_embd, 1.0, 0.1)
+                    vector(p + "post_ffw_norm.weight", n_embd, 1.0, 0.1)
                 matrix(p + "attn_q.weight", q_dim, n_embd, n_embd ** -0.5)
                 matrix(p + "attn_k.weight", kv_dim, n_embd, n_embd ** -0.5)
                 matrix(p + "attn_v.weight", kv_dim, n_embd, n_embd ** -0.5)
