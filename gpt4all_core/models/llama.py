@@ -59,8 +59,9 @@ class LlamaModel(Model):
         """RoPE as llama.cpp reads it: base, linear or YaRN scaling, llama3's frequency factors."""
         rope = {"n_rot": self._key("rope.dimension_count", int, head_dim), "mode": ROPE_MODES[self.architecture],
                 "freq_base": self._key("rope.freq_base", float, 10000.0)}
-        kind = self._key("rope.scaling.type", str, "none")
-        factor = self._key("rope.scaling.factor", float, 0.0) or 1.0 / self._key("rope.scale_linear", float, 1.0)
+        # as llama.cpp: the type defaults to linear, and the old key rope.scale_linear is the factor
+        kind = self._key("rope.scaling.type", str, "linear")
+        factor = self._key("rope.scaling.factor", float, 0.0) or self._key("rope.scale_linear", float, 0.0)
         if kind not in ("none", "linear", "yarn"):
             raise UnsupportedModelError(f"{self.path}: RoPE scaling {kind!r} is not supported (none, linear, yarn)")
         if kind != "none" and factor > 0:

@@ -28,13 +28,13 @@ import numpy as np
 import pytest
 from fixture_paths import TEST_DATA, need
 from gemma3_reference import ReferenceGemma3
-from model_files import dequantized, random_model
+from model_files import dequantized, random_model, write_variant
 from summary_report import REPORT
 
-from gpt4all_core import gguf, models
+from gpt4all_core import models
 from gpt4all_core.engine.session import Session
 from gpt4all_core.errors import UnsupportedModelError
-from gpt4all_core.gguf import GGUFValueType, GGUFWriter
+from gpt4all_core.gguf import GGUFValueType
 
 GEMMA3 = TEST_DATA / "gemma-3-270m-q4_k_m.gguf"
 PROMPT = ("The history of the city begins in the third century, when a small fishing village grew around the "
@@ -282,20 +282,6 @@ def test_context_erase_matches_llama_cpps_shift(real):
 
 
 # ---- loading ----
-
-def write_variant(tmp_path, src, drop=(), metadata=None, remove=()):
-    """A copy of src without the tensors in drop, with metadata replaced or removed."""
-    out = tmp_path / "variant.gguf"
-    metadata = metadata or {}
-    with gguf.open(src) as f, GGUFWriter(out) as w:
-        w.add_metadata_from(f, skip=tuple(metadata) + tuple(remove))
-        for key, value in metadata.items():
-            w.add(key, *value) if isinstance(value, tuple) else w.add(key, value)
-        for name, t in f.tensors.items():
-            if name not in drop:
-                w.add_tensor(name, t.data, t.type, shape=t.shape)
-    return out
-
 
 def test_load_errors(tmp_path):
     src = FILES["random-gemma3-Q8_0-w8"]()

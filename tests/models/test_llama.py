@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 from fixture_paths import need
 from llama_reference import ReferenceLlama
-from model_files import SMOLLM2, dequantized, random_model, requantized_smollm2
+from model_files import SMOLLM2, dequantized, random_model, requantized_smollm2, write_variant
 from summary_report import REPORT
 
 from gpt4all_core import models
 from gpt4all_core.engine.session import Session
 from gpt4all_core.errors import UnsupportedModelError
-from gpt4all_core.gguf import GGUFWriter
 
 PROMPT = ("The history of the city begins in the third century, when a small fishing village grew around the "
           "harbour. Merchants from the south brought olive oil, wine and pottery, and by 1200 the town had "
@@ -142,34 +141,16 @@ def test_decoder_matches_float64_reference():
             assert np.abs(ours - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
 
 
-def write_variant(tmp_path, src, drop=(), reshape=None, arch=None):
-    """A copy of src without the tensors in drop, with one tensor replaced, or another architecture."""
-    from gpt4all_core import gguf
-    out = tmp_path / "variant.gguf"
-    with gguf.open(src) as f, GGUFWriter(out) as w:
-        w.add_metadata_from(f, skip=("general.architecture",) if arch else ())
-        if arch:
-            w.add("general.architecture", arch)
-        for name, t in f.tensors.items():
-            if name in drop:
-                continue
-            if reshape and name == reshape:
-                w.add_tensor(name, np.zeros((3, 32), np.float32))
-            else:
-                w.add_tensor(name, t.data, t.type, shape=t.shape)
-    return out
-
-
 def test_load_errors(tmp_path):
     src = random_model("llama")
     with pytest.raises(FileNotFoundError, match="nowhere.gguf"):
         models.load(tmp_path / "nowhere.gguf")
     with pytest.raises(UnsupportedModelError, match="'gptj'"):
-        models.load(write_variant(tmp_path, src, arch="gptj"))
+        models.load(write_variant(tmp_path, src, metadata={"general.architecture": "gptj"}))
     with pytest.raises(models.ModelFileError, match="blk.1.attn_k.weight"):
         models.load(write_variant(tmp_path, src, drop=("blk.1.attn_k.weight",)))
     with pytest.raises(models.ModelFileError, match="blk.0.ffn_up.weight.*shape"):
-        models.load(write_variant(tmp_path, src, reshape="blk.0.ffn_up.weight"))
+        models.load(write_variant(tmp_path, src, replace={"blk.0.ffn_up.weight": np.zeros((3, 32), np.float32)}))
 
 
 def test_weights_stay_in_the_mmap():
@@ -179,3 +160,32 @@ def test_weights_stay_in_the_mmap():
         matrices = [a for a in model.decoder.arrays if a.dtype == np.uint8]
         assert len(matrices) == 7 * 30 + 2  # every block's seven matrices, the embeddings and the output
         assert all(np.shares_memory(a, mapped) for a in matrices)
+
+
+ROPE_VARIANTS = {  # metadata changes to random-llama-F32, each read as llama.cpp reads it
+    "scaling factor without a type (linear)": ({"llama.rope.scaling.factor": 4.0}, ()),
+    "old key rope.scale_linear (the factor)": ({"llama.rope.scale_linear": 4.0}, ()),
+    "scaling type none: factor ignored": ({"llama.rope.scaling.type": "none", "llama.rope.scaling.factor": 4.0}, ()),
+}
+
+
+@pytest.mark.parametrize("variant", list(ROPE_VARIANTS))
+def test_rope_scaling_keys_against_llama_cpp(tmp_path, variant):
+    """Logits at every position of the prompt agree with llama.cpp on the same file, and (but for
+    "none") differ from the unscaled file's, so the key was not ignored by both."""
+    metadata, remove = ROPE_VARIANTS[variant]
+    src = random_model("llama", qtype="F32")
+    path = write_variant(tmp_path, src, metadata=metadata, remove=remove)
+    pos = np.arange(64)
+    results = []
+    for p in (src, path):
+        with models.load(p) as model:
+            tokens = model.tokenizer.encode(PROMPT, add_special=True)[:64]
+            results.append(model.decoder.forward(model.new_cache(64), np.array(tokens), pos, pos, 64, n_logits=64))
+    base, ours = results
+    llama = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, logits_all=True, verbose=False, n_threads=2)
+    llama.eval(tokens)
+    ref = np.array(llama.scores[:64], dtype=np.float64)
+    assert np.abs(ours - ref).max() < 0.05
+    moved = np.abs(ours - base).max()
+    assert moved == 0 if "none" in variant else moved > 0.1

@@ -178,3 +178,20 @@ def dequantized(src: Path) -> Path:
                              cpu_kernels.dequantize(raw, int(t.type)).reshape(t.shape))
 
     return _atomic(dst, write)
+
+
+def write_variant(tmp_path, src, drop=(), metadata=None, remove=(), replace=None):
+    """A copy of src without the tensors in drop, with metadata replaced or removed, and tensors
+    replaced by the arrays in replace (name -> array)."""
+    out = tmp_path / "variant.gguf"
+    metadata, replace = metadata or {}, replace or {}
+    with gguf.open(src) as f, GGUFWriter(out) as w:
+        w.add_metadata_from(f, skip=tuple(metadata) + tuple(remove))
+        for key, value in metadata.items():
+            w.add(key, *value) if isinstance(value, tuple) else w.add(key, value)
+        for name, t in f.tensors.items():
+            if name in replace:
+                w.add_tensor(name, replace[name])
+            elif name not in drop:
+                w.add_tensor(name, t.data, t.type, shape=t.shape)
+    return out
