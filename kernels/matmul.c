@@ -30,6 +30,11 @@ int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void
 
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads) {
+    return gk_matmul_act_split(type, w, m, k, act, n, n >= GEMM_MIN_BATCH ? n : 0, y, n_threads);
+}
+
+int gk_matmul_act_split(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, int64_t n_matrix,
+                        float *y, int n_threads) {
     const gk_type_traits *t = gk_type_traits_get(type);
     if (!t || !t->vec_dot || k % t->block_size) return -1;
     const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
@@ -41,14 +46,15 @@ int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t tile = 0; tile < n_tiles; tile++) {
         const int64_t i0 = tile * ROW_TILE, i1 = i0 + ROW_TILE < m ? i0 + ROW_TILE : m;
-        if (t->gemm && n >= GEMM_MIN_BATCH) {
-            if (t->gemm(k, wb + i0 * w_row, w_row, i1 - i0, ab, a_row, n, &y[i0], m)) {
+        int64_t j0 = 0;
+        if (t->gemm && n_matrix > 0) {
+            if (t->gemm(k, wb + i0 * w_row, w_row, i1 - i0, ab, a_row, n_matrix, &y[i0], m)) {
 #pragma omp atomic write
                 status = -2;
             }
-            continue;
+            j0 = n_matrix;
         }
-        for (int64_t j = 0; j < n; j++) {
+        for (int64_t j = j0; j < n; j++) {
             int64_t i = i0;
             if (t->vec_dot_rows) /* y[j*m + i ...] are consecutive: the rows form writes them in place */
                 for (const int r = t->rows_per_dot; i + r <= i1; i += r)

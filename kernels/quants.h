@@ -269,6 +269,14 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
 int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads);
+/* gk_matmul_act with the form of each activation row fixed by the caller: rows [0, n_matrix) by the
+ * type's matrix-matrix form (when it has one; any count), the rest by dot products. Either form's
+ * result for a row depends on that row alone, not on the others in the batch, but the two forms
+ * round differently: a batch that mixes several requests (continuous batching) picks the form by
+ * what a row is (prompt or generated token), so a request gets the same numbers whoever it
+ * shares its batches with. gk_matmul_act picks the matrix form from GEMM_MIN_BATCH rows on. */
+int gk_matmul_act_split(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, int64_t n_matrix,
+                        float *y, int n_threads);
 /* out[i] = dequantized row ids[i] of a table of rows of k elements of `type` (embedding lookup). */
 int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
                 float *out, int n_threads);
