@@ -167,7 +167,7 @@ class BatchEngine:
                 raise ValueError(f"prompt: token id {bad[0]} outside the vocabulary of {self.model.n_vocab}")
         with self._cond:
             free = sum(s.job is None for s in self._slots)
-            if len(self._queue) + len(jobs) > self.max_queue + max(0, free - len(self._queue)):
+            if len(self._queue) + len(jobs) - free > self.max_queue:  # those that will find no free slot
                 raise QueueFull(f"{len(self._queue)} requests are waiting for {self.n_slots} slots")
             self._queue.extend(jobs)
             self._cond.notify()
