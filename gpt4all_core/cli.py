@@ -106,7 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from gpt4all_core.server import ServerConfig, create_app
     from gpt4all_core.server.embeddings import Embed4AllEmbedder
 
-    for name in ("parallel", "n_ctx", "port", "max_queue", "n_batch"):
+    for name in ("parallel", "n_ctx", "port", "max_queue", "n_batch", "max_body"):
         value = getattr(args, name)
         if value < (0 if name == "max_queue" else 1):
             raise ValueError(f"--{name.replace('_', '-')} must be positive, not {value}")
@@ -119,7 +119,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     config = ServerConfig(model_path=path, model_id=args.model_id, n_parallel=args.parallel, n_ctx=args.n_ctx,
                           n_batch=args.n_batch, n_threads=args.threads, max_queue=args.max_queue,
                           max_tokens=args.max_tokens, api_key_file=args.api_key_file,
-                          cors_origins=args.cors_origin or [], chat_template=template, embedder=embedder)
+                          cors_origins=args.cors_origin or [], chat_template=template, embedder=embedder,
+                          max_body_bytes=args.max_body)
     app = create_app(config)
     if not args.host.startswith(LOOPBACK) and not args.api_key_file:
         print(f"gpt4all-core serve: warning: listening on {args.host}, beyond this machine, and no --api-key-file "
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-batch", type=int, default=128, help="tokens per forward pass (default 128)")
     p.add_argument("--max-queue", type=int, default=64, help="requests that may wait for a slot before 503 (64)")
     p.add_argument("--max-tokens", type=int, default=None, help="cap on any request's max_tokens")
+    p.add_argument("--max-body", type=int, default=4 << 20, help="largest request body in bytes (default 4 MiB)")
     p.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
                    help="allow browser requests from this origin (repeat; '*' for any)")
     p.add_argument("--model-id", default=None, help="the id clients name (default: the file name)")
