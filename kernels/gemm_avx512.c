@@ -14,7 +14,9 @@
 #include "simd_avx512.h"
 
 /* 12 accumulators. Measured at batch 512, 2048 x 2048: 4 x 3 beats 4 x 4 (which spills), 3 x 4, 3 x 5,
- * 2 x 6, 4 x 2 and 1 x 8. */
+ * 2 x 6, 4 x 2 and 1 x 8. Two activation rows left over take one 4 x 2 tile rather than two 4 x 1
+ * (batches of 8 decoding sequences: 3 + 3 + 2). Each (weight row, activation row) pair is summed in
+ * the order of vec_dot_avx512.c's rows_dot, so both forms give a row the same bits. */
 enum { TILE_R = 4, TILE_J = 3 };
 
 /* lanes 0-3 and 8-11 of a nibble-order pair hold block A's sums, 4-7 and 12-15 block B's: the
@@ -93,44 +95,56 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
     for (int r = 0; r < R; r++)
         for (int j = 0; j < J; j++) {
             float s = _mm512_reduce_add_ps(acc[r][j]);
-            if (i < nb) /* one block left: the AVX2 single-row form */
+            if (i < nb && !has_min) /* one block left: the AVX2 single-row form (with a min: after the mins) */
                 s += block_dot_avx2(kind, QK8_0, x + r * row_bytes + i * bb, y + j * y_row + i * y_bytes);
             out[j * ldy + r] = s;
         }
 }
 
-/* Q4_1, Q5_1: out[j * ldy + r] += sum over blocks b < nb of m(r, b) * d(j, b) * s(j, b), the weight
- * mins times the activations' scaled block sums (Q8_0S). Both sides are widened into floats once
- * per call (each serves every row of the other side), then each pair is a float dot product.
- * Returns -1 when out of memory. */
-static int add_min_terms(int64_t nb, const char *x, int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
-                         int64_t n, float *out, int64_t ldy, int bb) {
-    float *mins = malloc(sizeof(float) * (size_t)(nb * (m + n))), *sums = mins + nb * m;
+/* Q4_1, Q5_1: out[j * ldy + r] += sum over blocks b of m(r, b) * d(j, b) * s(j, b), the weight mins
+ * times the activations' scaled block sums (Q8_0S), then the leftover odd block's whole dot. The
+ * sums are vec_dot_avx512.c's rows_dot ones, in its order (4-lane accumulators over groups of four
+ * blocks, a pair left over in lanes 0-1, the same horizontal sum), so that the matrix form gives
+ * each row bit for bit what the dot gives it. Both sides' group vectors are made once per call (each
+ * serves every row of the other side). Returns -1 when out of memory. */
+static int add_min_terms(const block_kind kind, int64_t nb, const char *x, int64_t row_bytes, int64_t m,
+                         const char *y, int64_t y_row, int64_t n, float *out, int64_t ldy, int bb) {
+    const int64_t n_groups = nb / 4 + (nb % 4 >= 2), y_bytes = sizeof(block_q8_0s);
+    __m128 *mins = _mm_malloc(sizeof(__m128) * (size_t)(n_groups * (m + n)), 64), *dys = mins + n_groups * m;
     if (!mins) return -1;
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t b = 0; b < nb; b++) {
-            gk_fp16 h;
-            memcpy(&h, x + r * row_bytes + b * bb + 2, sizeof h);
-            mins[r * nb + b] = gk_fp16_to_fp32(h);
+    for (int64_t r = 0; r < m; r++) {
+        const char *xr = x + r * row_bytes;
+        int64_t i = 0, g = 0;
+        for (; i + 4 <= nb; i += 4) mins[r * n_groups + g++] = _mm_cvtph_ps(halves_of_4_blocks(xr + i * bb, bb, 2));
+        if (i + 2 <= nb) mins[r * n_groups + g] = _mm_cvtph_ps(halves_of_2_blocks(xr + i * bb, bb, 2));
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const char *yj = y + j * y_row;
+        int64_t i = 0, g = 0;
+        for (; i + 4 <= nb; i += 4) {
+            const char *y4 = yj + i * y_bytes;
+            dys[j * n_groups + g++] = _mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(y4, y_bytes, 0)),
+                                                 _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_4_blocks(y4, y_bytes, 2))));
         }
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t b = 0; b < nb; b++) {
-            const block_q8_0s *yb = (const block_q8_0s *)(y + j * y_row) + b;
-            sums[j * nb + b] = gk_fp16_to_fp32(yb->d) * (float)yb->s;
+        if (i + 2 <= nb) {
+            const char *y2 = yj + i * y_bytes;
+            dys[j * n_groups + g] = _mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(y2, y_bytes, 0)),
+                                               _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y2, y_bytes, 2))));
         }
+    }
+    const int64_t last = nb & ~(int64_t)1;
     for (int64_t j = 0; j < n; j++)
         for (int64_t r = 0; r < m; r++) {
-            const float *mr = mins + r * nb, *sj = sums + j * nb;
-            __m512 acc = _mm512_setzero_ps();
-            int64_t b = 0;
-            for (; b + 16 <= nb; b += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(mr + b), _mm512_loadu_ps(sj + b), acc);
-            if (b < nb) {
-                const __mmask16 left = (__mmask16)((1u << (nb - b)) - 1);
-                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(left, mr + b), _mm512_maskz_loadu_ps(left, sj + b), acc);
-            }
-            out[j * ldy + r] += _mm512_reduce_add_ps(acc);
+            const __m128 *mr = mins + r * n_groups, *dj = dys + j * n_groups;
+            __m128 acc = _mm_setzero_ps();
+            for (int64_t g = 0; g < n_groups; g++) acc = _mm_fmadd_ps(mr[g], dj[g], acc);
+            const __m128 h2 = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
+            float s = out[j * ldy + r] + _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+            if (last < nb) /* one block left: the AVX2 single-row form */
+                s += block_dot_avx2(kind, QK8_0, x + r * row_bytes + last * bb, y + j * y_row + last * y_bytes);
+            out[j * ldy + r] = s;
         }
-    free(mins);
+    _mm_free(mins);
     return 0;
 }
 
@@ -148,6 +162,14 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
         for (; r < m; r++)
             gemm_tile(1, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
     }
+    if (j + 2 <= n) { /* two activation rows left: one tile of two unpacks the weights once for both */
+        int64_t r = 0;
+        for (; r + TILE_R <= m; r += TILE_R)
+            gemm_tile(TILE_R, 2, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+        for (; r < m; r++)
+            gemm_tile(1, 2, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+        j += 2;
+    }
     for (; j < n; j++) {
         int64_t r = 0;
         for (; r + TILE_R <= m; r += TILE_R)
@@ -155,8 +177,8 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
         for (; r < m; r++)
             gemm_tile(1, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
     }
-    /* the tiles took the pairs of blocks; a block left over went through a dot that has its min */
-    if (has_min_of(kind)) return add_min_terms(nb & ~(int64_t)1, x, row_bytes, m, y, y_row, n, out, ldy, block_bytes_of(kind));
+    /* the tiles took the pairs of blocks; the mins (and a block left over) come after them */
+    if (has_min_of(kind)) return add_min_terms(kind, nb, x, row_bytes, m, y, y_row, n, out, ldy, block_bytes_of(kind));
     return 0;
 }
 

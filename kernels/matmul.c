@@ -41,6 +41,8 @@ int gk_matmul_act_split(int type, const void *w, int64_t m, int64_t k, const voi
     if (k % a->block_size) return -1;
     const int64_t w_row = gk_row_size(t, k), a_row = gk_row_size(a, k);
     const char *wb = w, *ab = act;
+    if (t->gemm_exact) /* both forms give the same bits: take the faster one for this batch */
+        n_matrix = n >= GEMM_MIN_BATCH ? n : 0;
     const int64_t n_tiles = (m + ROW_TILE - 1) / ROW_TILE;
     int status = 0;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)

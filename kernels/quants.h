@@ -92,6 +92,8 @@ typedef struct {
     gk_vec_dot_rows_fn vec_dot_rows; /* optional several-rows form (NULL: matmul calls vec_dot per row) */
     int rows_per_dot;                /* how many rows vec_dot_rows computes */
     gk_gemm_fn gemm;                 /* optional matrix-matrix form for batches (NULL: dots per row) */
+    int gemm_exact;                  /* 1: gemm's result for a row is bit for bit vec_dot's (same sums in
+                                      * the same order), so the form may follow the batch size freely */
 } gk_type_traits;
 
 /* The traits of type t at the active SIMD level (vec_dot and activation quantizers are the
@@ -241,6 +243,7 @@ GK_ROWS_AVX512_DECL(q4_1_q8_0s)
 GK_ROWS_AVX512_DECL(q5_0_q8_0)
 GK_ROWS_AVX512_DECL(q5_1_q8_0s)
 GK_ROWS_AVX512_DECL(iq4_nl_q8_0)
+GK_ROWS_AVX512_DECL(q8_0_q8_0)
 int gk_rows_avx512(void);
 #define GK_GEMM_AVX512_DECL(name)                                                                             \
     int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                \
@@ -271,10 +274,12 @@ int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act
                   int n_threads);
 /* gk_matmul_act with the form of each activation row fixed by the caller: rows [0, n_matrix) by the
  * type's matrix-matrix form (when it has one; any count), the rest by dot products. Either form's
- * result for a row depends on that row alone, not on the others in the batch, but the two forms
- * round differently: a batch that mixes several requests (continuous batching) picks the form by
- * what a row is (prompt or generated token), so a request gets the same numbers whoever it
- * shares its batches with. gk_matmul_act picks the matrix form from GEMM_MIN_BATCH rows on. */
+ * result for a row depends on that row alone, not on the others in the batch, but for some types
+ * (gemm_exact 0: the K-quants) the two forms round differently: a batch that mixes several requests
+ * (continuous batching) picks the form by what a row is (prompt or generated token), so a request
+ * gets the same numbers whoever it shares its batches with. Where the forms agree bit for bit
+ * (gemm_exact), the split is ignored and the batch size picks, as in gk_matmul_act, which takes
+ * the matrix form from GEMM_MIN_BATCH rows on. */
 int gk_matmul_act_split(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, int64_t n_matrix,
                         float *y, int n_threads);
 /* out[i] = dequantized row ids[i] of a table of rows of k elements of `type` (embedding lookup). */

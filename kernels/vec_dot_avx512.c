@@ -1,4 +1,6 @@
-/* AVX-512 dot products (the quantized types use the AVX2 ones at this level too, for now). */
+/* AVX-512 dot products. The 32-element block kinds compute exactly the sums of gemm_avx512.c's
+ * microkernels, in the same order (the traits' gemm_exact): a row's result does not depend on
+ * whether it went through the dot or the matrix form. */
 #include "simd_avx512.h"
 
 /* Rows per pass of the rows forms below. Measured on the 2-core Sapphire Rapids VM: 2 rows beat 1 by
@@ -61,13 +63,13 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             for (int line = 0; line < 4 * block_bytes; line += 64) _mm_prefetch(xr + R * row_bytes + line, _MM_HINT_T0);
-            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 0)), dy), &d[r][0], &d[r][1]);
+            spread_x4_kind(kind, _mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 0)), dy), &d[r][0], &d[r][1]);
             if (has_min) acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 2)), dys, acc_m[r]);
         }
         for (int h = 0; h < 2; h++) {
             const int64_t b = i + 2 * h;
             const int8_t *ya = (const int8_t *)(y + b * y_bytes + y_qs);
-            const __m512i a = load_x2(ya, ya + y_bytes);
+            const __m512i a = act_x2(kind, ya, y_bytes);
             const __m512i sa_off = offset_sums(kind, a);
             for (int r = 0; r < R; r++)
                 acc[r] = _mm512_fmadd_ps(d[r][h], pair_dot(kind, x0 + r * row_bytes + b * block_bytes, a, sa_off), acc[r]);
@@ -79,12 +81,12 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
         const __m128 dys = has_min ? _mm_mul_ps(dy, _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y2, y_bytes, 2))))
                                    : dy;
         const int8_t *ya = (const int8_t *)(y2 + y_qs);
-        const __m512i a = load_x2(ya, ya + y_bytes);
+        const __m512i a = act_x2(kind, ya, y_bytes);
         const __m512i sa_off = offset_sums(kind, a);
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             __m512 d01, unused;
-            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 0)), dy), &d01, &unused);
+            spread_x4_kind(kind, _mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 0)), dy), &d01, &unused);
             if (has_min) acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 2)), dys, acc_m[r]);
             acc[r] = _mm512_fmadd_ps(d01, pair_dot(kind, xr, a, sa_off), acc[r]);
         }
@@ -114,5 +116,6 @@ ROWS_FORM(q4_1_q8_0s, KIND_Q4_1)
 ROWS_FORM(q5_0_q8_0, KIND_Q5_0)
 ROWS_FORM(q5_1_q8_0s, KIND_Q5_1)
 ROWS_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
+ROWS_FORM(q8_0_q8_0, KIND_Q8_0)
 
 int gk_rows_avx512(void) { return ROWS; }

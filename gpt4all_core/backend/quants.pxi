@@ -18,6 +18,7 @@ cdef extern from "quants.h" nogil:
         void *vec_dot_rows
         int rows_per_dot
         void *gemm
+        int gemm_exact
     int GK_TYPE_COUNT
     const gk_type_traits *gk_type_traits_get(int type)
     size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n)
@@ -67,12 +68,14 @@ def type_info(ggml_type):
     """What the kernels know of a type: name, block size, bytes per block, the activation type its
     products quantize to (name and id; Q8_0S is ours, not a GGML type), and whether it can be
     quantized to and used as a weight; at the active SIMD level, whether batches take a matrix-matrix
-    kernel (from GEMM_MIN_BATCH activation rows on) rather than a dot product per row."""
+    kernel (from GEMM_MIN_BATCH activation rows on) rather than a dot product per row, and whether
+    that kernel gives each row bit for bit what the dot product gives it (gemm_exact)."""
     cdef const gk_type_traits *t = _traits(ggml_type)
     return {"name": t.name.decode(), "block_size": t.block_size, "type_size": t.type_size,
             "activation_type": gk_type_traits_get(t.vec_dot_type).name.decode(),
             "activation_type_id": t.vec_dot_type, "can_quantize": t.from_float != NULL,
-            "is_weight_type": t.vec_dot != NULL, "has_matrix_kernel": t.gemm != NULL}
+            "is_weight_type": t.vec_dot != NULL, "has_matrix_kernel": t.gemm != NULL,
+            "gemm_exact": bool(t.gemm != NULL and t.gemm_exact)}
 
 
 def _raw_rows(data, str name):

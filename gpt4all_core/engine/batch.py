@@ -10,9 +10,11 @@ then one forward pass carries the next token of every decoding slot plus as much
 prompts as the batch budget leaves, and each slot samples from its own row of logits. A job that
 finishes or is cancelled frees its slot at the next step; a queued job joins at the next step.
 
-Prompt tokens are multiplied by the weights' matrix form and generated tokens by dot products,
-whatever else is in the batch (the decoder's n_matrix): a request gets the same numbers, and so
-the same greedy tokens, whoever shares its batches, as it would running alone.
+A request gets the same numbers, and so the same greedy tokens, whoever shares its batches, as it
+would running alone: each row's product depends on that row only, and where a weight type's matrix
+and dot forms round differently (the K-quants), prompt tokens always take the matrix form and
+generated tokens the dot form, whatever the batch size (the decoder's n_matrix; the 32-element
+block types give the same bits either way, so their batches take the faster form).
 
 One thread (start()) runs the steps; submit() and Job.cancel() may be called from any thread.
 Events reach the job's on_event callback on the engine thread: keep it short (the server only

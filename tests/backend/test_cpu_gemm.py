@@ -66,6 +66,29 @@ def test_matrix_kernel_agrees_with_dot_products(avx512, name):
     assert (np.abs(batch - rows) <= 2e-6 * scale + 1e-6).all()
 
 
+@pytest.mark.parametrize("name", BLOCK32_TYPES)
+@pytest.mark.parametrize("blocks", [18, 17, 7, 4, 2, 1])
+def test_block32_matrix_kernel_equals_dot_products_bit_for_bit(avx512, name, blocks):
+    """For the 32-element block kinds both forms take the same sums in the same order (the mins, and
+    a block left over, after the pairs): a row's result does not depend on the batch it came in,
+    which lets continuous batching use the matrix form for generated tokens too. blocks: groups of
+    four, a pair and a single block left over (18 = SmolLM2's 576, 17, 7 = 4 + 2 + 1)."""
+    assert ck.type_info(GGMLType[name])["gemm_exact"]
+    k = 32 * blocks
+    raw = random_blocks(name, 21, k, seed=blocks)
+    x = np.random.default_rng(blocks).standard_normal((9, k)).astype(np.float32)
+    batch = ck.matmul(raw, GGMLType[name], x)
+    for j in range(len(x)):
+        assert np.array_equal(batch[j], ck.matmul(raw, GGMLType[name], x[j])), f"row {j}"
+    assert np.array_equal(batch, np.concatenate([ck.matmul(raw, GGMLType[name], x[:5]),
+                                                 ck.matmul(raw, GGMLType[name], x[5:])]))
+
+
+def test_super_block_forms_are_not_claimed_exact(avx512):
+    for name in SUPER_BLOCK_TYPES:   # the decoder then keeps each row's form fixed itself (n_matrix)
+        assert not ck.type_info(GGMLType[name])["gemm_exact"]
+
+
 def test_extreme_levels_do_not_overflow(avx512):
     """Activations all -1 quantize to -128 in Q8_K (-127 in Q8_0) and weights of one sign to the
     extreme levels: Q6_K's four-product sums reach 4 * 63 * 128 = 32256, just inside the int16 the
