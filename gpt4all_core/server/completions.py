@@ -216,16 +216,20 @@ class Run:
 
     async def wait(self, request: Request) -> None:
         """All events, for a response sent whole; a client gone meanwhile cancels the jobs."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             while not self.done:
                 try:  # cancelling a queue.get() on timeout loses no event
                     index, ev = await asyncio.wait_for(self.queue.get(), DISCONNECT_POLL_S)
+                    self._apply(index, ev)
                 except asyncio.TimeoutError:
+                    pass
+                if loop.time() - checked >= DISCONNECT_POLL_S:  # events may keep coming: check by the clock
+                    checked = loop.time()
                     if await request.is_disconnected():
                         self.cancel()
                         return
-                    continue
-                self._apply(index, ev)
         finally:
             self.record()
 

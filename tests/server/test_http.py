@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import pytest
 from server_process import MODEL_ID
 
 
@@ -89,3 +90,20 @@ def test_a_client_that_goes_away_frees_its_slot(server):
         time.sleep(0.02)
     health = httpx.get(server.url + "/health").json()
     assert health["busy_slots"] == 0 and health["queued"] == 0
+
+
+def test_a_non_streaming_client_that_goes_away_frees_its_slot(server):
+    """The server notices within a poll interval (0.25 s), though it has sent nothing yet, and cancels
+    the jobs: far fewer tokens are made than the 2 x 48 asked for."""
+    def generated():
+        return httpx.get(server.url + "/health").json()["stats"]["generated_tokens"]
+    before = generated()
+    body = {"model": MODEL_ID, "prompt": "Once upon a time", "max_tokens": 48, "temperature": 0, "n": 2,
+            "stop": ["never appears"]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/v1/completions", json=body, timeout=httpx.Timeout(5, read=0.05))
+    deadline = time.monotonic() + 5
+    while httpx.get(server.url + "/health").json()["busy_slots"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert httpx.get(server.url + "/health").json()["busy_slots"] == 0
+    assert generated() - before < 2 * 48 * 0.8
