@@ -110,7 +110,10 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
 static int add_min_terms(const block_kind kind, int64_t nb, const char *x, int64_t row_bytes, int64_t m,
                          const char *y, int64_t y_row, int64_t n, float *out, int64_t ldy, int bb) {
     const int64_t n_groups = nb / 4 + (nb % 4 >= 2), y_bytes = sizeof(block_q8_0s);
-    __m128 *mins = _mm_malloc(sizeof(__m128) * (size_t)(n_groups * (m + n)), 64), *dys = mins + n_groups * m;
+    /* small batches (decoding) on the stack: this runs once per 16-row weight tile, and malloc showed in profiles */
+    __m128 local[1024];
+    const int64_t need = n_groups * (m + n);
+    __m128 *mins = need <= 1024 ? local : _mm_malloc(sizeof(__m128) * (size_t)need, 64), *dys = mins + n_groups * m;
     if (!mins) return -1;
     for (int64_t r = 0; r < m; r++) {
         const char *xr = x + r * row_bytes;
@@ -144,7 +147,7 @@ static int add_min_terms(const block_kind kind, int64_t nb, const char *x, int64
                 s += block_dot_avx2(kind, QK8_0, x + r * row_bytes + last * bb, y + j * y_row + last * y_bytes);
             out[j * ldy + r] = s;
         }
-    _mm_free(mins);
+    if (mins != local) _mm_free(mins);
     return 0;
 }
 

@@ -34,6 +34,7 @@ typedef struct {
     int (*rows_per_dot)(void);
     gk_gemm_fn gemm;
     int gemm_exact; /* gemm_avx512.c and vec_dot_avx512.c share their block sums and order (the K-quants do not) */
+    gk_from_float_fn from_float; /* a faster quantizer with the same bits, or NULL: keep the lower level's */
 } override;
 
 #if defined(__x86_64__)
@@ -54,7 +55,9 @@ static const override avx512_overrides[] = {
     {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512, gemm_q5_0_q8_0_avx512, 1},
     {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512, gemm_q5_1_q8_0s_avx512, 1},
     {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512, gemm_iq4_nl_q8_0_avx512, 1},
-    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx512, vec_dot_rows_q8_0_q8_0_avx512, gk_rows_avx512, gemm_q8_0_q8_0_avx512, 1},
+    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx512, vec_dot_rows_q8_0_q8_0_avx512, gk_rows_avx512, gemm_q8_0_q8_0_avx512, 1,
+     quantize_row_q8_0_avx512},
+    {GK_TYPE_Q8_0S, NULL, NULL, NULL, NULL, 0, quantize_row_q8_0s_avx512}, /* activations only */
     {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL, gemm_q4_K_q8_K_avx512},
     {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2, NULL, NULL, gemm_q6_K_q8_K_avx512},
 };
@@ -71,6 +74,7 @@ static void apply(gk_type_traits *table, const override *o, size_t count) {
         table[o[i].type].rows_per_dot = o[i].rows_per_dot ? o[i].rows_per_dot() : 1;
         table[o[i].type].gemm = o[i].gemm;
         table[o[i].type].gemm_exact = o[i].gemm_exact;
+        if (o[i].from_float) table[o[i].type].from_float = o[i].from_float;
     }
 }
 
