@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from server_process import MODEL_ID
+from server_process import MODEL_ID, ServerProcess
 
 
 def post(server, path, body, **kw):
@@ -107,3 +107,37 @@ def test_a_non_streaming_client_that_goes_away_frees_its_slot(server):
         time.sleep(0.02)
     assert httpx.get(server.url + "/health").json()["busy_slots"] == 0
     assert generated() - before < 2 * 48 * 0.8
+
+
+def test_a_full_queue_is_a_503_with_retry_after(smollm2_path, tmp_path):
+    """One slot, no waiting room: while a stream holds the slot, the next request is turned away."""
+    s = ServerProcess(smollm2_path, "--parallel", "1", "--max-queue", "0", "--n-ctx", "128", log=tmp_path / "log")
+    try:
+        body = {"model": MODEL_ID, "prompt": "1, 2, 3, 4, 5, 6, 7,", "max_tokens": 100, "stream": True,
+                "temperature": 0, "stop": ["never appears"]}
+        with httpx.stream("POST", s.url + "/v1/completions", json=body, timeout=60) as held:
+            lines = held.iter_lines()   # kept: a dropped line iterator closes the stream, freeing the slot
+            next(lines)
+            r = post(s, "/v1/completions", {"model": MODEL_ID, "prompt": "Hi", "max_tokens": 2})
+            err = assert_openai_error(r, 503)
+            assert err["code"] == "queue_full" and r.headers["retry-after"] == "1"
+    finally:
+        s.stop()
+
+
+def test_a_chat_turn_reuses_the_history_a_slot_holds(server):
+    """Stateless requests, but the second turn resends the first: only what is new is evaluated."""
+    def stats():
+        return httpx.get(server.url + "/health").json()["stats"]
+    first = [{"role": "system", "content": "You are a helpful assistant who answers in one short sentence."},
+             {"role": "user", "content": "Name a fruit that is yellow."}]
+    r = post(server, "/v1/chat/completions", {"model": MODEL_ID, "messages": first, "temperature": 0,
+                                               "max_tokens": 8}).json()
+    before = stats()
+    second = first + [r["choices"][0]["message"], {"role": "user", "content": "And a red one?"}]
+    r2 = post(server, "/v1/chat/completions", {"model": MODEL_ID, "messages": second, "temperature": 0,
+                                                "max_tokens": 8}).json()
+    after = stats()
+    reused = after["prompt_tokens_reused"] - before["prompt_tokens_reused"]
+    evaluated = after["prompt_tokens_evaluated"] - before["prompt_tokens_evaluated"]
+    assert reused >= r["usage"]["prompt_tokens"] and reused + evaluated == r2["usage"]["prompt_tokens"]
