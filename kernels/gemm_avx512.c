@@ -172,3 +172,77 @@ GEMM_FORM(q5_0_q8_0, KIND_Q5_0)
 GEMM_FORM(q5_1_q8_0s, KIND_Q5_1)
 GEMM_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
 GEMM_FORM(q8_0_q8_0, KIND_Q8_0)
+
+/* Float weights (F32, F16, BF16) by F32 activations: the same register tiling, sharing each
+ * weight vector's widening across the activation rows and each activation load across the weight
+ * rows; what is left per pair of rows is one fused multiply-add per 16 elements. */
+typedef enum { FLOAT_F32, FLOAT_F16, FLOAT_BF16 } float_kind;
+
+static inline __attribute__((always_inline)) __m512 load_weights16(const float_kind kind, const char *x, int64_t e) {
+    if (kind == FLOAT_F32) return _mm512_loadu_ps((const float *)x + e);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)x + e));
+    if (kind == FLOAT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); /* bf16: the high half */
+}
+
+static inline __attribute__((always_inline)) void gemm_float_tile(const int R, const int J, const float_kind kind,
+                                                                   int64_t k, const char *restrict x, int64_t row_bytes,
+                                                                   const float *restrict y, int64_t y_row, float *out,
+                                                                   int64_t ldy) {
+    __m512 acc[TILE_R][TILE_J];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+    int64_t e = 0;
+    for (; e + 16 <= k; e += 16) {
+        __m512 w[TILE_R];
+        for (int r = 0; r < R; r++) w[r] = load_weights16(kind, x + r * row_bytes, e);
+        for (int j = 0; j < J; j++) {
+            const __m512 a = _mm512_loadu_ps(y + j * y_row + e);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(w[r], a, acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < J; j++) {
+            float s = _mm512_reduce_add_ps(acc[r][j]);
+            for (int64_t t = e; t < k; t++) { /* elements left over: k need not be a multiple of 16 */
+                const char *xr = x + r * row_bytes;
+                const float wt = kind == FLOAT_F32 ? ((const float *)xr)[t]
+                               : kind == FLOAT_F16 ? gk_fp16_to_fp32(((const uint16_t *)xr)[t])
+                                                   : gk_bf16_to_fp32(((const uint16_t *)xr)[t]);
+                s += wt * y[j * y_row + t];
+            }
+            out[j * ldy + r] = s;
+        }
+}
+
+static inline __attribute__((always_inline)) int gemm_float(const float_kind kind, int64_t k, const char *x,
+                                                             int64_t row_bytes, int64_t m, const float *y,
+                                                             int64_t y_row, int64_t n, float *out, int64_t ldy) {
+    y_row /= (int64_t)sizeof(float); /* rows of floats: y_row comes in bytes */
+    int64_t j = 0;
+    for (; j + TILE_J <= n; j += TILE_J) {
+        int64_t r = 0;
+        for (; r + TILE_R <= m; r += TILE_R)
+            gemm_float_tile(TILE_R, TILE_J, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+        for (; r < m; r++)
+            gemm_float_tile(1, TILE_J, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+    }
+    for (; j < n; j++) {
+        int64_t r = 0;
+        for (; r + TILE_R <= m; r += TILE_R)
+            gemm_float_tile(TILE_R, 1, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+        for (; r < m; r++)
+            gemm_float_tile(1, 1, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+    }
+    return 0;
+}
+
+#define GEMM_FLOAT_FORM(name, kind)                                                                               \
+    int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                     \
+                             const void *restrict y, int64_t y_row, int64_t n, float *restrict out, int64_t ldy) { \
+        return gemm_float(kind, k, x, row_bytes, m, y, y_row, n, out, ldy);                                      \
+    }
+
+GEMM_FLOAT_FORM(f32_f32, FLOAT_F32)
+GEMM_FLOAT_FORM(f16_f32, FLOAT_F16)
+GEMM_FLOAT_FORM(bf16_f32, FLOAT_BF16)

@@ -46,8 +46,9 @@ static const override avx2_overrides[] = {
     {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2, NULL, NULL, NULL}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2, NULL, NULL, NULL},
 };
 static const override avx512_overrides[] = {
-    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL, NULL},
-    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL, NULL},
+    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL, gemm_f32_f32_avx512},
+    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL, gemm_f16_f32_avx512},
+    {GK_TYPE_BF16, vec_dot_bf16_f32_avx2, NULL, NULL, gemm_bf16_f32_avx512},
     {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512, gemm_q4_0_q8_0_avx512},
     {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx512, vec_dot_rows_q4_1_q8_0s_avx512, gk_rows_avx512, gemm_q4_1_q8_0s_avx512},
     {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512, gemm_q5_0_q8_0_avx512},

@@ -253,6 +253,9 @@ GK_GEMM_AVX512_DECL(iq4_nl_q8_0)
 GK_GEMM_AVX512_DECL(q8_0_q8_0)
 GK_GEMM_AVX512_DECL(q4_K_q8_K)
 GK_GEMM_AVX512_DECL(q6_K_q8_K)
+GK_GEMM_AVX512_DECL(f32_f32)
+GK_GEMM_AVX512_DECL(f16_f32)
+GK_GEMM_AVX512_DECL(bf16_f32)
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,

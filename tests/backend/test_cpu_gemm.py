@@ -16,7 +16,8 @@ from quant_checks import check_matmul, random_blocks
 
 BLOCK32_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q8_0"]
 SUPER_BLOCK_TYPES = ["Q4_K", "Q6_K"]
-GEMM_TYPES = BLOCK32_TYPES + SUPER_BLOCK_TYPES
+FLOAT_TYPES = ["F32", "F16", "BF16"]
+GEMM_TYPES = BLOCK32_TYPES + SUPER_BLOCK_TYPES + FLOAT_TYPES
 MIN_BATCH = 4  # kernels/matmul.c GEMM_MIN_BATCH
 
 
@@ -51,6 +52,13 @@ def test_super_block_tiles_and_edges(avx512, name, m, blocks, n):
     check_matmul(name, m, 256 * blocks, n)
 
 
+@pytest.mark.parametrize("name", FLOAT_TYPES)
+@pytest.mark.parametrize("m, k, n", [(4, 16, 3), (5, 40, 4), (13, 100, 7), (1, 7, 5), (8, 256, 12)])
+def test_float_tiles_and_edges(avx512, name, m, k, n):
+    """k need not be a multiple of the 16 lanes"""
+    check_matmul(name, m, k, n)
+
+
 @pytest.mark.parametrize("name", GEMM_TYPES)
 def test_matrix_kernel_agrees_with_dot_products(avx512, name):
     """The batch through the matrix kernel against the same activation rows three at a time (below
@@ -77,7 +85,7 @@ def test_extreme_levels_do_not_overflow(avx512):
     top = np.full(k, 0.97, np.float32)
     top[::16] = -1.0
     w = np.stack([top, -top, np.linspace(-1, 1, k, dtype=np.float32)])
-    for name in GEMM_TYPES:
+    for name in BLOCK32_TYPES + SUPER_BLOCK_TYPES:
         raw = ck.quantize(w, GGMLType[name])
         deq = ck.dequantize(raw, GGMLType[name])[0]
         assert (deq.reshape(-1, 4) == deq.max()).all(axis=1).any(), name
