@@ -6,10 +6,13 @@ import os
 from gpt4all_core import gguf
 from gpt4all_core.errors import UnsupportedModelError
 from gpt4all_core.models.base import Model, ModelFileError
+from gpt4all_core.models.bert import ARCHITECTURES as BERT_ARCHITECTURES
+from gpt4all_core.models.bert import BertModel
 from gpt4all_core.models.llama import ARCHITECTURES as LLAMA_ARCHITECTURES
 from gpt4all_core.models.llama import LlamaModel
 
 MODEL_CLASSES: dict[str, type[Model]] = {arch: LlamaModel for arch in LLAMA_ARCHITECTURES}
+MODEL_CLASSES.update({arch: BertModel for arch in BERT_ARCHITECTURES})
 
 __all__ = ["MODEL_CLASSES", "Model", "ModelFileError", "load"]
 
