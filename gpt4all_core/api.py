@@ -432,7 +432,7 @@ class Embed4All:
                 raise EmbeddingError(f"prefix: unknown model {name}, specify a prefix if applicable or an empty string")
             prefix = spec.doc_prefix
         elif spec and prefix not in (spec.doc_prefix, spec.query_prefix, *spec.other_prefixes):
-            raise EmbeddingError(f"prefix: {prefix!r} is not a valid task type for model {name}")
+            raise EmbeddingError(f'prefix: "{prefix}" is not a valid task type for model {name}')
         return spec, dimensionality, prefix
 
 

@@ -70,8 +70,8 @@ def embed_texts(model, texts: Sequence[str], prefix: str, dimensionality: int, d
         ids = tok.encode(text, add_special=False)
         if atlas and len(ids) > ATLAS_MAX_TOKENS:
             if do_mean:
-                raise EmbeddingError(f"text: the text at index {i} is {len(ids)} tokens, more than atlas mode's "
-                                     f"limit of {ATLAS_MAX_TOKENS} (long_text_mode='truncate' cuts it there)")
+                raise EmbeddingError(f"text: length of text at index {i} is {len(ids)} tokens which exceeds limit "
+                                     f"of {ATLAS_MAX_TOKENS} (atlas mode; long_text_mode='truncate' cuts it there)")
             ids = ids[:ATLAS_MAX_TOKENS]
         elif not ids:
             if not atlas or text:
