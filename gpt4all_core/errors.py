@@ -37,3 +37,21 @@ class UnsupportedModelError(GPT4AllCoreError):
 
 class TokenizerError(GPT4AllCoreError, ValueError):
     """A tokenizer's vocabulary in a GGUF file is missing pieces or contradicts itself."""
+
+
+class ConversionError(GPT4AllCoreError, ValueError):
+    """A model folder cannot be converted to GGUF: a file is missing or unreadable, or it holds a
+    tensor or setting the converter does not know. The message names the file and the key or tensor."""
+
+
+class EmbeddingError(GPT4AllCoreError, RuntimeError, ValueError):
+    """Embed4All refused its input (a prefix or dimensionality the model does not take, a text
+    too long for atlas mode). A RuntimeError as the gpt4all package raises it, and a ValueError."""
+
+
+class CancellationError(GPT4AllCoreError):
+    """Embed4All's cancel_cb asked to stop (gpt4all.CancellationError)."""
+
+
+class ModelNotFoundError(GPT4AllCoreError, FileNotFoundError):
+    """A model is neither on disk nor anywhere it can be made from (the message says how to get it)."""

@@ -17,6 +17,25 @@ def gemma3_path() -> Path:
     return need(TEST_DATA / "gemma-3-270m-q4_k_m.gguf")
 
 
+@pytest.fixture(scope="session")
+def minilm_gguf(tmp_path_factory):
+    """minilm_gguf(type="f16", pooling=None) -> our conversion of all-MiniLM-L6-v2 ("f32", "f16",
+    "q8_0"; pooling None keeps the folder's mean), each made once per session in a temporary folder."""
+    from bert_files import MINILM_NAME, minilm_folder
+
+    from gpt4all_core.convert import convert
+
+    folder, made = tmp_path_factory.mktemp("minilm"), {}
+
+    def get(kind: str = "f16", pooling: str | None = None) -> Path:
+        if (kind, pooling) not in made:
+            out = folder / f"{MINILM_NAME}.{kind}{'.' + pooling if pooling else ''}.gguf"
+            made[kind, pooling] = convert(minilm_folder(), out, kind, pooling=pooling, name=MINILM_NAME)
+        return made[kind, pooling]
+
+    return get
+
+
 def vocab_files() -> list[Path]:
     """llama.cpp's vocab-only GGUF files (collected at import for parametrize)."""
     return sorted((TEST_DATA / "llama.cpp-models").glob("ggml-vocab-*.gguf"))
