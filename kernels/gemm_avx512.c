@@ -16,6 +16,10 @@
 /* 12 accumulators. Measured at batch 512, 2048 x 2048: 4 x 3 beats 4 x 4 (which spills), 3 x 4, 3 x 5,
  * 2 x 6, 4 x 2 and 1 x 8. */
 enum { TILE_R = 4, TILE_J = 3 };
+/* Single activation rows take VEC_R weight rows per pass: from DRAM, 2 row streams beat 4 (as for the
+ * dot products' rows form). Every tile shape computes a row the same way, in the same order, so a
+ * result does not depend on the batch it came in. */
+enum { VEC_R = 2 };
 
 /* lanes 0-3 and 8-11 of a nibble-order pair hold block A's sums, 4-7 and 12-15 block B's: the
  * permutes that spread four block scales over the lanes of the first and of the second pair */
@@ -36,6 +40,11 @@ static inline __attribute__((always_inline)) __m512 spread(const block_kind kind
     return kind == KIND_Q8_0 ? spread_pair_natural(scales4, pair) : spread_pair(scales4, pair);
 }
 
+static inline float hsum4(__m128 v) {
+    const __m128 h2 = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+}
+
 /* The products of R weight rows (row_bytes apart, from x) by J activation rows (y_row apart, from
  * y) over nb blocks, written to out[j * ldy + r]. R and J are constants after inlining. */
 static inline __attribute__((always_inline)) void gemm_tile(const int R, const int J, const block_kind kind,
@@ -44,14 +53,31 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
                                                              int64_t ldy) {
     const int has_min = has_min_of(kind), bb = block_bytes_of(kind);
     const int y_bytes = has_min ? (int)sizeof(block_q8_0s) : (int)sizeof(block_q8_0), y_qs = has_min ? 4 : 2;
+    /* A single activation row (J == 1) adds the min terms here, in registers; wider tiles leave them
+     * to add_min_terms, which sums them in the same order. */
+    const int mins_here = has_min && J == 1;
     __m512 acc[TILE_R][TILE_J];
-    for (int r = 0; r < R; r++)
+    __m128 acc_m[TILE_R];
+    for (int r = 0; r < R; r++) {
+        acc_m[r] = _mm_setzero_ps();
         for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+    }
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
         __m128 dw[TILE_R], dy[TILE_J];
+        if (J == 1) /* a matrix-vector product streams the weights from DRAM once: the rows after these
+                     * (adjacent in memory) are the next to be read, so ask for them, at the same blocks */
+            for (int r = 0; r < R; r++)
+                for (int line = 0; line < 4 * bb; line += 64)
+                    _mm_prefetch(x + (r + R) * row_bytes + i * bb + line, _MM_HINT_T0);
         for (int r = 0; r < R; r++) dw[r] = _mm_cvtph_ps(halves_of_4_blocks(x + r * row_bytes + i * bb, bb, 0));
         for (int j = 0; j < J; j++) dy[j] = _mm_cvtph_ps(halves_of_4_blocks(y + j * y_row + i * y_bytes, y_bytes, 0));
+        if (mins_here) {
+            const __m128i s4 = halves_of_4_blocks(y + i * y_bytes, y_bytes, 2);
+            const __m128 dys = _mm_mul_ps(dy[0], _mm_cvtepi32_ps(_mm_cvtepi16_epi32(s4)));
+            for (int r = 0; r < R; r++)
+                acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_4_blocks(x + r * row_bytes + i * bb, bb, 2)), dys, acc_m[r]);
+        }
         for (int h = 0; h < 2; h++) {
             const int64_t b = i + 2 * h;
             __m512i q[TILE_R];
@@ -74,6 +100,12 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
     for (; i + 2 <= nb; i += 2) { /* a pair left over: scales gathered one by one */
         __m512 dws[TILE_R];
         __m512i q[TILE_R];
+        if (mins_here) {
+            const __m128 d2 = _mm_cvtph_ps(halves_of_2_blocks(y + i * y_bytes, y_bytes, 0));
+            const __m128 dys = _mm_mul_ps(d2, _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y + i * y_bytes, y_bytes, 2))));
+            for (int r = 0; r < R; r++)
+                acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_2_blocks(x + r * row_bytes + i * bb, bb, 2)), dys, acc_m[r]);
+        }
         for (int r = 0; r < R; r++) {
             const char *xr = x + r * row_bytes + i * bb;
             q[r] = weight_bytes_x2(kind, xr);
@@ -95,6 +127,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
             float s = _mm512_reduce_add_ps(acc[r][j]);
             if (i < nb) /* one block left: the AVX2 single-row form */
                 s += block_dot_avx2(kind, QK8_0, x + r * row_bytes + i * bb, y + j * y_row + i * y_bytes);
+            if (mins_here) s += hsum4(acc_m[r]);
             out[j * ldy + r] = s;
         }
 }
@@ -107,28 +140,39 @@ static int add_min_terms(int64_t nb, const char *x, int64_t row_bytes, int64_t m
                          int64_t n, float *out, int64_t ldy, int bb) {
     float *mins = malloc(sizeof(float) * (size_t)(nb * (m + n))), *sums = mins + nb * m;
     if (!mins) return -1;
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t b = 0; b < nb; b++) {
+    /* four blocks' fp16 fields at a time (the gather the dot products use), the rest one by one */
+    const int64_t nb4 = nb & ~(int64_t)3;
+    const int y_bytes = (int)sizeof(block_q8_0s);
+    for (int64_t r = 0; r < m; r++) {
+        const char *xr = x + r * row_bytes;
+        for (int64_t b = 0; b < nb4; b += 4)
+            _mm_storeu_ps(mins + r * nb + b, _mm_cvtph_ps(halves_of_4_blocks(xr + b * bb, bb, 2)));
+        for (int64_t b = nb4; b < nb; b++) {
             gk_fp16 h;
-            memcpy(&h, x + r * row_bytes + b * bb + 2, sizeof h);
+            memcpy(&h, xr + b * bb + 2, sizeof h);
             mins[r * nb + b] = gk_fp16_to_fp32(h);
         }
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t b = 0; b < nb; b++) {
-            const block_q8_0s *yb = (const block_q8_0s *)(y + j * y_row) + b;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const char *yj = y + j * y_row;
+        for (int64_t b = 0; b < nb4; b += 4) {
+            const __m128 d = _mm_cvtph_ps(halves_of_4_blocks(yj + b * y_bytes, y_bytes, 0));
+            const __m128 s = _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_4_blocks(yj + b * y_bytes, y_bytes, 2)));
+            _mm_storeu_ps(sums + j * nb + b, _mm_mul_ps(d, s));
+        }
+        for (int64_t b = nb4; b < nb; b++) {
+            const block_q8_0s *yb = (const block_q8_0s *)yj + b;
             sums[j * nb + b] = gk_fp16_to_fp32(yb->d) * (float)yb->s;
         }
+    }
     for (int64_t j = 0; j < n; j++)
         for (int64_t r = 0; r < m; r++) {
             const float *mr = mins + r * nb, *sj = sums + j * nb;
-            __m512 acc = _mm512_setzero_ps();
-            int64_t b = 0;
-            for (; b + 16 <= nb; b += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(mr + b), _mm512_loadu_ps(sj + b), acc);
-            if (b < nb) {
-                const __mmask16 left = (__mmask16)((1u << (nb - b)) - 1);
-                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(left, mr + b), _mm512_maskz_loadu_ps(left, sj + b), acc);
-            }
-            out[j * ldy + r] += _mm512_reduce_add_ps(acc);
+            __m128 acc = _mm_setzero_ps(); /* four lanes over groups of four blocks, as gemm_tile's own */
+            for (int64_t b = 0; b < nb4; b += 4) acc = _mm_fmadd_ps(_mm_loadu_ps(mr + b), _mm_loadu_ps(sj + b), acc);
+            if (nb4 < nb) /* a pair */
+                acc = _mm_fmadd_ps(_mm_setr_ps(mr[nb4], mr[nb4 + 1], 0, 0), _mm_setr_ps(sj[nb4], sj[nb4 + 1], 0, 0), acc);
+            out[j * ldy + r] += hsum4(acc);
         }
     free(mins);
     return 0;
@@ -148,15 +192,17 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
         for (; r < m; r++)
             gemm_tile(1, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
     }
-    for (; j < n; j++) {
+    const int64_t n_tiled = j; /* activation rows that went through TILE_J-wide tiles */
+    for (; j < n; j++) { /* single activation rows (all of a matrix-vector product): VEC_R rows per pass */
         int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_tile(TILE_R, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
+        for (; r + VEC_R <= m; r += VEC_R)
+            gemm_tile(VEC_R, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
         for (; r < m; r++)
             gemm_tile(1, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
     }
     /* the tiles took the pairs of blocks; a block left over went through a dot that has its min */
-    if (has_min_of(kind)) return add_min_terms(nb & ~(int64_t)1, x, row_bytes, m, y, y_row, n, out, ldy, block_bytes_of(kind));
+    if (has_min_of(kind) && n_tiled > 0)
+        return add_min_terms(nb & ~(int64_t)1, x, row_bytes, m, y, y_row, n_tiled, out, ldy, block_bytes_of(kind));
     return 0;
 }
 
@@ -195,6 +241,9 @@ static inline __attribute__((always_inline)) void gemm_float_tile(const int R, c
     int64_t e = 0;
     for (; e + 16 <= k; e += 16) {
         __m512 w[TILE_R];
+        if (J == 1 && e % 32 == 0) /* streaming from DRAM: ask 2 KiB ahead, a line per row per 64 bytes */
+            for (int r = 0; r < R; r++)
+                _mm_prefetch(x + r * row_bytes + (e * (kind == FLOAT_F32 ? 4 : 2)) + 2048, _MM_HINT_T0);
         for (int r = 0; r < R; r++) w[r] = load_weights16(kind, x + r * row_bytes, e);
         for (int j = 0; j < J; j++) {
             const __m512 a = _mm512_loadu_ps(y + j * y_row + e);

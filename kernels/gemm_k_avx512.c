@@ -111,6 +111,8 @@ static inline __attribute__((always_inline)) void gemm_k_tile(const int R, const
         unpacked u[TILE_R];
         for (int r = 0; r < R; r++) {
             const char *xb = x + r * row_bytes + i * bb;
+            if (J == 1) /* a matrix-vector product streams the weights from DRAM once: ask 2 KiB ahead */
+                for (int line = 0; line < bb; line += 64) _mm_prefetch(xb + 2048 + line, _MM_HINT_T0);
             if (kind == KIND_Q4_K) unpack_q4_K((const block_q4_K *)xb, &u[r]);
             else unpack_q6_K((const block_q6_K *)xb, &u[r]);
         }

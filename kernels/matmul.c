@@ -7,8 +7,8 @@
 #include "quants.h"
 
 enum { ROW_TILE = 16 }; /* weight rows per tile: 16 rows of 4096 Q4_0 weights = 36 KiB */
-/* from this batch size on, the matrix-matrix form (where the type has one) beats dots per row */
-enum { GEMM_MIN_BATCH = 4 };
+/* From this batch size on, types with a matrix-matrix form use it (benchmarks and tests move it). */
+int gk_gemm_min_batch = 1;
 
 size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
     const gk_type_traits *t = gk_type_traits_get(type);
@@ -41,7 +41,7 @@ int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t tile = 0; tile < n_tiles; tile++) {
         const int64_t i0 = tile * ROW_TILE, i1 = i0 + ROW_TILE < m ? i0 + ROW_TILE : m;
-        if (t->gemm && n >= GEMM_MIN_BATCH) {
+        if (t->gemm && n >= gk_gemm_min_batch) {
             if (t->gemm(k, wb + i0 * w_row, w_row, i1 - i0, ab, a_row, n, &y[i0], m)) {
 #pragma omp atomic write
                 status = -2;

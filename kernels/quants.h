@@ -269,6 +269,9 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
  * same vec_dot_type (Q, K and V; gate and up): quantize x (n rows of k) into out, which holds
  * gk_matmul_scratch_size bytes (-1 when the type's activations are F32: pass x itself then), and
  * the product with activations already in the weight's vec_dot_type. */
+/* Batches of at least this many activation rows take a type's matrix-matrix form (default 1: all,
+ * so that a row's result never depends on the batch it came in); smaller ones take dot products. */
+extern int gk_gemm_min_batch;
 int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads);

@@ -26,6 +26,7 @@ cdef extern from "quants.h" nogil:
     int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
                     float *out, int n_threads)
     uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads)
+    int gk_gemm_min_batch
 
 
 def physical_cores():
@@ -61,6 +62,19 @@ cdef const gk_type_traits *_traits(ggml_type) except NULL:
 def supported_types():
     """Names of the types the kernels read (dequantize), in id order."""
     return [gk_type_traits_get(t).name.decode() for t in range(GK_TYPE_COUNT) if gk_type_traits_get(t) != NULL]
+
+
+def matrix_kernel_min_batch(n=None):
+    """The batch size from which matrix products take a type's matrix-matrix kernel (default 1:
+    always, so results do not depend on batching); with n, set it (benchmarks and tests compare
+    the two paths). Returns the value in force before."""
+    global gk_gemm_min_batch
+    before = gk_gemm_min_batch
+    if n is not None:
+        if int(n) < 1:
+            raise ValueError(f"matrix_kernel_min_batch: n must be at least 1, got {n}")
+        gk_gemm_min_batch = int(n)
+    return before
 
 
 def type_info(ggml_type):

@@ -179,14 +179,21 @@ def greedy_ours(model, tokens, n, n_batch=8):
 
 
 def test_greedy_capital_of_france(real):
+    """llama.cpp's 24 greedy tokens. Two of its steps are near-ties (top-2 margins 0.003 at step 15
+    and 0.001 at step 18, while either engine's logits are ~0.2 from exact), so float summation
+    order alone may pick the other token there: the tokens must agree up to the first step where
+    they differ, and that step must be such a tie (margin < 0.01), after the first sentence."""
     llama = llama_cpp_model(GEMMA3, n_ctx=128)
     tokens = prompt_tokens(real, llama, "The capital of France is")
-    expected, _ = greedy_llama_cpp(llama, tokens, 24)
+    expected, margins = greedy_llama_cpp(llama, tokens, 24)
     got = greedy_ours(real, tokens, 24)
     text = real.tokenizer.decode(got)
     REPORT.append(f"gemma3 greedy 'The capital of France is' ->{text!r}")
-    assert got == expected, (text, real.tokenizer.decode(expected))
     assert text.startswith(" the capital of the country of France. It is the largest city in France.")
+    if got != expected:
+        k = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+        assert margins[k] < 0.01, (k, margins[k], text, real.tokenizer.decode(expected))
+        REPORT.append(f"gemma3 greedy differs from llama.cpp at step {k}, where its top-2 margin is {margins[k]:.3f}")
 
 
 @pytest.mark.parametrize("name", list(RANDOM))
