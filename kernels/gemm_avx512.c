@@ -84,7 +84,8 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
             __m512 dws[TILE_R];
             for (int r = 0; r < R; r++) {
                 q[r] = weight_bytes_x2(kind, x + r * row_bytes + b * bb);
-                dws[r] = spread(kind, dw[r], h);
+                /* one activation row: multiply the scales before spreading them (the same products) */
+                dws[r] = spread(kind, J == 1 ? _mm_mul_ps(dw[r], dy[0]) : dw[r], h);
             }
             for (int j = 0; j < J; j++) {
                 const __m512i a = act_x2(kind, (const int8_t *)(y + j * y_row + b * y_bytes + y_qs), y_bytes);
@@ -92,7 +93,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
                 const __m512 dys = spread(kind, dy[j], h);
                 for (int r = 0; r < R; r++) {
                     const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg_off, q[r], a));
-                    acc[r][j] = _mm512_fmadd_ps(dot, _mm512_mul_ps(dws[r], dys), acc[r][j]);
+                    acc[r][j] = _mm512_fmadd_ps(dot, J == 1 ? dws[r] : _mm512_mul_ps(dws[r], dys), acc[r][j]);
                 }
             }
         }
