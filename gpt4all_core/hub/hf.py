@@ -14,10 +14,9 @@ from pathlib import Path
 
 from gpt4all_core.errors import AuthenticationError, DownloadError, ModelNotFoundError
 from gpt4all_core.hub.download import FileTask
-from gpt4all_core.hub.refs import ModelRef, quant_matches, split_parts
+from gpt4all_core.hub.refs import DEFAULT_QUANTS, ModelRef, quant_matches, split_parts
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-DEFAULT_QUANTS = ("Q4_K_M", "Q4_0")  # hf:user/repo without a quant: llama.cpp's default, then GPT4All's
 
 
 def endpoint() -> str:
@@ -47,7 +46,6 @@ class RepoListing:
 
 def repo_listing(repo: str, revision: str = "main", hf_token: str | None = None) -> RepoListing:
     """The repository's files with sizes and LFS sha256, at revision."""
-    import httpx
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
                                         RepositoryNotFoundError, RevisionNotFoundError)
@@ -70,9 +68,11 @@ def repo_listing(repo: str, revision: str = "main", hf_token: str | None = None)
         raise DownloadError(f"{where}: the Hub answered HTTP {status}: {e}", url=f"{ep}/api/models/{repo}") from e
     except OfflineModeIsEnabled as e:
         raise DownloadError(f"{where}: HF_HUB_OFFLINE is set and {repo} is not downloaded", url=ep) from e
-    except httpx.HTTPError as e:
-        from gpt4all_core.hub.http import transport_error
-        raise transport_error(e, f"{ep}/api/models/{repo}") from e
+    except Exception as e:
+        from gpt4all_core.hub import http
+        if http.is_http_library_error(e):  # no network, a timeout: huggingface_hub lets these through
+            raise http.transport_error(e, f"{ep}/api/models/{repo}") from e
+        raise
     files = {}
     for s in info.siblings or []:
         lfs = s.lfs

@@ -26,12 +26,19 @@ def host_of(url: str) -> str:
     return parts.netloc or url
 
 
+def is_http_library_error(e: BaseException) -> bool:
+    """An exception of httpx, or of httpx2 (which huggingface_hub 2.x uses instead)."""
+    return type(e).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+
+
 def transport_error(e: Exception, url: str, path=None) -> DownloadError:
-    """A DownloadError for a network failure (no connection, timeout, dropped connection)."""
-    if isinstance(e, httpx.ConnectError):
+    """A DownloadError for a network failure (no connection, timeout, dropped connection). Told
+    apart by class name, so that httpx and httpx2 errors read the same."""
+    names = {c.__name__ for c in type(e).__mro__}
+    if "ConnectError" in names:
         return DownloadError(f"cannot connect to {host_of(url)} ({e}): no network, or the server is down; "
                              f"while fetching {url}", url=url, path=path)
-    if isinstance(e, httpx.TimeoutException):
+    if "TimeoutException" in names:
         return DownloadError(f"{host_of(url)} did not answer in time ({type(e).__name__}) while fetching {url}",
                              url=url, path=path)
     return DownloadError(f"network error while fetching {url}: {type(e).__name__}: {e}", url=url, path=path)

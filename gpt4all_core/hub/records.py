@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gpt4all_core.hub.refs import ModelRef, quant_matches, split_parts
+from gpt4all_core.hub.refs import DEFAULT_QUANTS, ModelRef, quant_matches, split_parts
 
 RECORD_DIR = ".hub"
 
@@ -74,34 +74,35 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 def find_hf_download(ref: ModelRef, directory: Path) -> Path | None:
     """The local file an hf: reference names, if a download recorded it and every part of it is
-    there: resolved without the network."""
+    there: resolved without the network. hf:user/repo alone picks as the Hub listing would
+    (DEFAULT_QUANTS in turn), else the file such a reference downloaded before."""
     folder = directory / RECORD_DIR
     if not folder.is_dir():
         return None
-    matches = []
+    records = []
     for path in sorted(folder.glob("*.json")):
         rec = read_json(path)
-        if not isinstance(rec, dict) or str(rec.get("repo", "")).lower() != ref.repo.lower():
-            continue
-        if rec.get("revision", "main") != ref.revision:
-            continue
-        repo_path = str(rec.get("path_in_repo", ""))
-        if ref.file is not None:
-            if repo_path != ref.file:
-                continue
-        elif ref.quant is not None:
-            if not quant_matches(repo_path, ref.quant):
-                continue
-        elif not rec.get("default_pick"):  # hf:user/repo alone: the file that reference picked before
-            continue
-        dest = directory / rec["file"]
-        parts = split_parts(dest.name)
-        if parts is not None:
-            dest = directory / parts[0]
-            if not all(read_record(directory / p) is not None for p in parts):
-                continue
-        elif read_record(dest) is None:
-            continue
-        matches.append(dest)
-    # the shortest name: Q4_K_M picks 'x-Q4_K_M.gguf' over 'x-Q4_K_M-imat.gguf', as the Hub listing does
-    return min(matches, key=lambda p: (len(p.name), p.name)) if matches else None
+        if (isinstance(rec, dict) and str(rec.get("repo", "")).lower() == ref.repo.lower()
+                and rec.get("revision", "main") == ref.revision and isinstance(rec.get("file"), str)):
+            records.append(rec)
+    if ref.file is not None:
+        tests = [lambda rec: rec.get("path_in_repo") == ref.file]
+    elif ref.quant is not None:
+        tests = [lambda rec: quant_matches(str(rec.get("path_in_repo", "")), ref.quant)]
+    else:
+        tests = [lambda rec, q=q: quant_matches(str(rec.get("path_in_repo", "")), q) for q in DEFAULT_QUANTS]
+        tests.append(lambda rec: bool(rec.get("default_pick")))
+    for test in tests:
+        found = [d for rec in records if test(rec) and (d := _complete(directory, rec["file"])) is not None]
+        if found:
+            # the shortest name: Q4_K_M picks 'x-Q4_K_M.gguf' over 'x-Q4_K_M-imat.gguf', as the Hub listing does
+            return min(found, key=lambda p: (len(p.name), p.name))
+    return None
+
+
+def _complete(directory: Path, name: str) -> Path | None:
+    """The (first part's) path if the file, or every part of a split one, is there as recorded."""
+    parts = split_parts(name) or [name]
+    if all(read_record(directory / p) is not None for p in parts):
+        return directory / parts[0]
+    return None

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 HF_PREFIX = "hf:"
 DEFAULT_REVISION = "main"
+DEFAULT_QUANTS = ("Q4_K_M", "Q4_0")  # hf:user/repo without a quant: llama.cpp's default, then GPT4All's
 MODEL_EXTENSIONS = (".gguf", ".bin")
 _REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # A split model's parts: name-00001-of-00003.gguf (llama.cpp's gguf-split naming)

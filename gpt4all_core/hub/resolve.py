@@ -81,7 +81,8 @@ def resolve_model_file(uri: str | os.PathLike | ModelRef, directory: str | os.Pa
     if ref.kind == "path":
         raise ModelNotFoundError(f"model file not found: {ref.path}")
     if not allow_download:
-        raise ModelNotFoundError(f"model {ref} is not in {folder} and downloading is off (allow_download=False)")
+        shown = ref.name if ref.kind == "name" else ref.text
+        raise ModelNotFoundError(f"model {shown} is not in {folder} and downloading is off (allow_download=False)")
     tasks = plan(ref, folder)
     Downloader(tasks, progress=progress, connections=connections).run()
     return tasks[0].dest
