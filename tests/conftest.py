@@ -76,3 +76,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measured against references")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_model_hub():
+    """No test reaches the internet: model names that are not on disk would make the API look them
+    up in GPT4All's live catalog or on the Hub, so both point at a closed local port unless a test
+    starts its own server (tests/support/fake_hub.py)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GPT4ALL_CATALOG_URL", "http://127.0.0.1:9/models3.json")
+        mp.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        yield
