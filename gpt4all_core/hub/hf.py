@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gpt4all_core.errors import AuthenticationError, DownloadError, ModelNotFoundError
 from gpt4all_core.hub.download import FileTask
-from gpt4all_core.hub.refs import DEFAULT_QUANTS, ModelRef, quant_matches, split_parts
+from gpt4all_core.hub.refs import DEFAULT_QUANTS, ModelRef, quant_matches, safe_filename, split_parts
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -127,6 +127,7 @@ def tasks_for(ref: ModelRef, directory: Path, hf_token: str | None = None) -> li
         f = listing.files[p]
         info = {"source": "hf", "repo": listing.repo, "revision": listing.revision, "commit": listing.commit,
                 "path_in_repo": p, "quant": ref.quant, "default_pick": ref.quant is None and ref.file is None}
-        tasks.append(FileTask(url=file_url(listing.repo, p, listing.revision), dest=directory / posixpath.basename(p),
+        name = safe_filename(posixpath.basename(p), f"{listing.repo} listing")
+        tasks.append(FileTask(url=file_url(listing.repo, p, listing.revision), dest=directory / name,
                               size=f.size, sha256=f.sha256, token=hf_token, info=info))
     return tasks

@@ -88,11 +88,20 @@ def _parse_hf(text: str) -> ModelRef:
                     revision=revision or DEFAULT_REVISION)
 
 
+def safe_filename(name: str, source: str) -> str:
+    """name, if it is a plain file name: a downloaded file's name comes from a URL, a catalog or a
+    repository listing, and must not climb out of the models folder ('..', '%2F')."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"{source}: {name!r} is not a plain file name")
+    return name
+
+
 def _parse_url(text: str, hf_endpoint: str | None) -> ModelRef:
     parts = urlsplit(text)
     filename = unquote(parts.path.rsplit("/", 1)[-1])
     if not filename:
         raise ValueError(f"{text!r}: the URL does not end in a file name")
+    safe_filename(filename, text)
     endpoint = urlsplit(hf_endpoint) if hf_endpoint else None
     if endpoint is not None and (parts.scheme, parts.netloc) == (endpoint.scheme, endpoint.netloc):
         # https://huggingface.co/<user>/<repo>/resolve/<rev>/<path>: the Hub states a sha256 for it

@@ -9,7 +9,7 @@ from model_files import random_model
 
 from gpt4all_core import GPT4All
 from gpt4all_core import hub as g
-from gpt4all_core.errors import ChecksumError, ModelNotFoundError
+from gpt4all_core.errors import ChecksumError, DownloadError, ModelNotFoundError
 
 
 def catalog_entry(hub, name: str, data: bytes, **extra) -> dict:
@@ -85,3 +85,17 @@ def test_download_model_controller(hub, models):
     assert again.result(timeout=30) == models / "c.gguf" and again.fetched == []
     with pytest.raises(ValueError, match="expected hf:<user>/<repo>"):  # a malformed reference fails at once
         g.download_model("hf:x", models)
+
+
+def test_nothing_leaves_this_machine(models, monkeypatch):
+    """The bundled catalog's URLs are real; the test suite's guard (tests/conftest.py) stops them."""
+    with pytest.raises(DownloadError, match="cannot connect to gpt4all.io .*tests may not reach gpt4all.io"):
+        g.resolve_model_file("all-MiniLM-L6-v2.gguf2.f16.gguf", models)
+    assert list(models.iterdir()) == []
+
+
+def test_unsafe_file_names(hub, models):
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        g.resolve_model_file(f"{hub.url}/files/..%2F..%2Fescape.gguf", models)
+    with pytest.raises(ValueError, match="not a clean path"):
+        g.resolve_model_file("hf:evil/repo/../x-Q4_0.gguf", models)
