@@ -63,8 +63,11 @@ def plan(ref: ModelRef, directory: Path, *, url: str | None = None, md5sum: str 
         raise ModelNotFoundError(f"model {ref.name!r} is neither in {directory} nor in the GPT4All catalog; "
                                  "name a file path, an hf:<user>/<repo>:<quant> reference or a URL")
     entry = entry or {}
-    return [FileTask(url or entry["url"], directory / ref.name, size=catalog.expected_size(entry),
-                     md5=md5sum or entry.get("md5sum") or None, sha256=sha256,
+    source = url or entry["url"]
+    # GPT4All's catalog points at the Hub for many models: a gated one needs the token there too
+    on_hub = urlsplit(source)[:2] == urlsplit(hf.endpoint())[:2]
+    return [FileTask(source, directory / ref.name, size=catalog.expected_size(entry),
+                     md5=md5sum or entry.get("md5sum") or None, sha256=sha256, token=hf.token() if on_hub else None,
                      info={"source": "catalog", "name": entry.get("name")})]
 
 
@@ -121,6 +124,9 @@ def download_model(model: str | os.PathLike | ModelRef, directory: str | os.Path
         if not ctl.future.set_running_or_notify_cancel():
             return
         try:
+            if ref.kind == "path":  # nothing to fetch: there, or an error naming it
+                ctl.future.set_result(resolve_model_file(ref, folder, allow_download=False))
+                return
             tasks = plan(ref, folder, url=url, md5sum=md5sum, sha256=sha256)
             d = Downloader(tasks, progress=progress, cancel=ctl._cancel, connections=connections)
             d.run()

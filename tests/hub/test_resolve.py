@@ -58,6 +58,7 @@ def test_local_path_and_default_folder(models, monkeypatch):
     f = models / "here.gguf"
     f.write_bytes(b"GGUF")
     assert g.resolve_model_file(str(f)) == f
+    assert g.download_model(str(f)).result(timeout=10) == f  # `pull ./file`: nothing to fetch
     assert g.resolve_model_file("here") == f  # GPT4ALL_MODEL_DIR (conftest) is the default folder
     assert g.resolve_model_file("here.gguf", allow_download=False) == f
 
@@ -99,3 +100,13 @@ def test_unsafe_file_names(hub, models):
         g.resolve_model_file(f"{hub.url}/files/..%2F..%2Fescape.gguf", models)
     with pytest.raises(ValueError, match="not a clean path"):
         g.resolve_model_file("hf:evil/repo/../x-Q4_0.gguf", models)
+
+
+def test_catalog_urls_on_the_hub_get_the_token(hub, models, monkeypatch):
+    from fake_hub import TOKEN
+    hub.add_repo("corp/gated", {"c-Q4_0.gguf": b"q" * 500}, gated=True)
+    entry = catalog_entry(hub, "c-Q4_0.gguf", b"q" * 500)
+    entry["url"] = hub.resolve_url("corp/gated", "c-Q4_0.gguf")
+    hub.set_catalog([entry])
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert g.resolve_model_file("c-Q4_0.gguf", models).read_bytes() == b"q" * 500
