@@ -27,7 +27,7 @@ from gpt4all_core.engine.embedding import CancelCallback, embed_texts
 from gpt4all_core.engine.generate import TextStream, generate_tokens
 from gpt4all_core.engine.sampling import Sampler, SamplingParams
 from gpt4all_core.engine.session import Session
-from gpt4all_core.errors import CancellationError, EmbeddingError, GPT4AllCoreError, UnsupportedModelError
+from gpt4all_core.errors import CancellationError, DownloadError, EmbeddingError, GPT4AllCoreError, UnsupportedModelError
 
 DEFAULT_MODEL_DIRECTORY = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
 DEVICES = ("cpu",)  # the Vulkan backend is not built yet
@@ -352,7 +352,7 @@ class Embed4All:
             return {"filename": path.name, "path": str(path)}
         try:
             return GPT4All.retrieve_model(model_name, model_path, allow_download, verbose)
-        except FileNotFoundError:
+        except (FileNotFoundError, DownloadError):  # not on disk, and GPT4All's copy cannot be fetched
             if model_name != self.DEFAULT_MODEL_NAME:
                 raise
             path = default_embedding_model(progress=verbose)  # our own conversion of the same model
