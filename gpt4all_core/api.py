@@ -27,7 +27,7 @@ from gpt4all_core.engine.embedding import CancelCallback, embed_texts
 from gpt4all_core.engine.generate import TextStream, generate_tokens
 from gpt4all_core.engine.sampling import Sampler, SamplingParams
 from gpt4all_core.engine.session import Session
-from gpt4all_core.errors import CancellationError, EmbeddingError, GPT4AllCoreError, UnsupportedModelError
+from gpt4all_core.errors import CancellationError, DownloadError, EmbeddingError, GPT4AllCoreError, UnsupportedModelError
 
 DEFAULT_MODEL_DIRECTORY = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
 DEVICES = ("cpu",)  # the Vulkan backend is not built yet
@@ -83,20 +83,19 @@ class GPT4All:
     @staticmethod
     def retrieve_model(model_name: str, model_path: str | os.PathLike | None = None, allow_download: bool = True,
                        verbose: bool = False) -> dict[str, Any]:
-        """{'filename', 'path'} of a model: model_name as a path, else in model_path."""
+        """The model's config ('filename', 'path', and its catalog entry when it has one). model_name:
+        a path, a file name in model_path or GPT4All's catalog (downloaded when allow_download), an
+        hf:<user>/<repo>:<quant> reference or a URL; see gpt4all_core.hub."""
         if not isinstance(model_name, (str, os.PathLike)) or not str(model_name):
             raise ValueError(f"model_name must be a file name or path, not {model_name!r}")
-        name = str(model_name)
-        direct = Path(name).expanduser()
-        if direct.is_file():
-            return {"filename": direct.name, "path": str(direct)}
-        filename = name if name.endswith((".gguf", ".bin")) else name + ".gguf"
-        folder = Path(model_path).expanduser() if model_path is not None else DEFAULT_MODEL_DIRECTORY
-        path = folder / filename
-        if path.is_file():
-            return {"filename": filename, "path": str(path)}
-        hint = " (downloading models is not built yet)" if allow_download else ""
-        raise FileNotFoundError(f"model file not found: {path}{hint}")
+        from gpt4all_core import hub
+        return hub.retrieve_model(model_name, model_path, allow_download, verbose)
+
+    @staticmethod
+    def list_models() -> list[dict[str, Any]]:
+        """GPT4All's model catalog (models3.json); offline, the last fetched or the bundled copy."""
+        from gpt4all_core import hub
+        return hub.list_models()
 
     @staticmethod
     def list_gpus() -> list[str]:
@@ -353,7 +352,7 @@ class Embed4All:
             return {"filename": path.name, "path": str(path)}
         try:
             return GPT4All.retrieve_model(model_name, model_path, allow_download, verbose)
-        except FileNotFoundError:
+        except (FileNotFoundError, DownloadError):  # not on disk, and GPT4All's copy cannot be fetched
             if model_name != self.DEFAULT_MODEL_NAME:
                 raise
             path = default_embedding_model(progress=verbose)  # our own conversion of the same model

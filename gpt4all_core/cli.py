@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import sys
 
@@ -9,10 +10,16 @@ from gpt4all_core.errors import GPT4AllCoreError
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from gpt4all_core import gguf
+    """A local file, or any model reference: a URL or an hf: reference not on disk has only its
+    header read, through Range requests."""
+    from gpt4all_core import gguf, hub
     from gpt4all_core.gguf.summary import format_summary, metadata_json, summarize
 
-    with gguf.open(args.file) as gf:
+    if hub.parse(args.file).kind == "path":  # a path: the file's own errors (cannot open, bad header)
+        gf = gguf.open(args.file)
+    else:
+        gf = hub.open_headers(args.file, args.dir, all_parts=False)[0]
+    with gf:
         summary = summarize(gf)
         if args.json:
             summary["metadata"] = metadata_json(gf, array_head=None if args.full_arrays else 8)
@@ -24,6 +31,112 @@ def cmd_inspect(args: argparse.Namespace) -> None:
             print()
         else:
             print(format_summary(summary))
+
+
+def _size(n: float) -> str:
+    for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def cmd_pull(args: argparse.Namespace) -> None:
+    """Fetches each model into --dir: missing files, and files whose source changed; the rest stay."""
+    from tqdm import tqdm
+
+    from gpt4all_core import hub
+
+    for uri in args.uri:
+        bar = tqdm(desc=uri, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, disable=None, leave=False)
+
+        def progress(done: int, total: int, bar=bar) -> None:
+            bar.total = total or None
+            bar.update(done - bar.n)
+
+        ctl = hub.download_model(uri, args.dir, progress=progress, connections=args.connections)
+        try:
+            while True:
+                try:
+                    path = ctl.result(timeout=0.2)
+                    break
+                except concurrent.futures.TimeoutError:
+                    continue
+        except KeyboardInterrupt:
+            ctl.cancel()  # the workers stop after their current chunk; what they wrote is recorded
+            try:
+                ctl.result()
+            except Exception:
+                pass
+            bar.close()
+            print(f"gpt4all-core pull: interrupted; the partial download is kept (.part) and "
+                  f"`gpt4all-core pull {uri}` resumes it", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+        state = "downloaded" if ctl.fetched else "up to date"
+        print(f"{uri}: {path} ({state})")
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """GPT4All's catalog, with what is downloaded already, and the other models in --dir."""
+    from gpt4all_core import hub
+    from gpt4all_core.hub import catalog
+
+    models, source = catalog.load_catalog()
+    folder = hub.models_dir(args.dir)
+    local = sorted(p.name for p in folder.glob("*.gguf")) if folder.is_dir() else []
+    if args.json:
+        json.dump({"source": source, "directory": str(folder), "catalog": models,
+                   "local": local}, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return
+    print(f"catalog: {source}")
+    known = set()
+    for m in models:
+        known.add(m["filename"])
+        size = catalog.expected_size(m)
+        mark = "*" if m["filename"] in local else " "
+        print(f"{mark} {m['filename']:<48} {m.get('name', ''):<28} {_size(size) if size else '?':>10}  "
+              f"RAM {m.get('ramrequired', '?')} GB")
+    others = [n for n in local if n not in known]
+    if others:
+        print(f"other models in {folder}:")
+        for n in others:
+            print(f"* {n}")
+    print(f"(* = in {folder})")
+
+
+def cmd_estimate(args: argparse.Namespace) -> None:
+    """Memory for the model at --ctx: weights, KV cache, working memory; what fits."""
+    from gpt4all_core import hub
+    from gpt4all_core.hub.estimate import estimate
+
+    files = hub.open_headers(args.model, args.dir)
+    try:
+        est = estimate(files, args.ctx, n_batch=args.batch)
+    finally:
+        for f in files:
+            f.close()
+    if args.json:
+        json.dump(est.as_dict(), sys.stdout, indent=2)
+        print()
+        return
+    hp = est.hparams
+    rows = [("model", f"{args.model} ({hp.architecture}, {hp.n_block} blocks, trained context {hp.n_ctx_train})"),
+            ("context", f"{est.n_ctx} tokens (batch {est.n_batch})"),
+            ("weights", _size(est.weights)),
+            ("KV cache", f"{_size(est.kv_cache)} (F16, {_size(est.kv_cache / est.n_ctx)} per token)"),
+            ("working", _size(est.working)),
+            ("total (CPU)", _size(est.total))]
+    if est.available_ram is not None:
+        rows.append(("available RAM", _size(est.available_ram)))
+        rows.append(("largest context", f"{est.max_ctx_ram} tokens fit in available RAM"))
+    for d in est.devices:
+        rows.append((f"GPU {d.device.name}", f"{d.n_gpu_layers} of {hp.n_block + 1} layers fit ({_size(d.bytes_used)})"))
+    for line in (f"{k:<16} {v}" for k, v in rows):
+        print(line)
+    for note in est.notes:
+        print(f"note: {note}")
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
@@ -124,8 +237,9 @@ def cmd_embed(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpt4all-core", description="Local LLM inference: GGUF models on CPU and Vulkan.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("inspect", help="show what a GGUF file holds")
-    p.add_argument("file", help="path of a .gguf file")
+    p = sub.add_parser("inspect", help="show what a GGUF file holds (a URL or hf: reference: its header only)")
+    p.add_argument("file", help="a .gguf path, a model name, an hf:<user>/<repo>[:<quant>] reference or a URL")
+    p.add_argument("--dir", default=None, help="models folder (default ~/.cache/gpt4all)")
     p.add_argument("--json", action="store_true", help="everything as JSON: summary, full metadata, tensor list")
     p.add_argument("--full-arrays", action="store_true", help="with --json: do not summarize long arrays")
     p.set_defaults(func=cmd_inspect)
@@ -160,6 +274,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="print every component")
     p.add_argument("--json", action="store_true", help="print {embeddings, n_prompt_tokens} as JSON")
     p.set_defaults(func=cmd_embed)
+    p = sub.add_parser("pull", help="download models (only missing or changed files; resumes)")
+    p.add_argument("uri", nargs="+", help="catalog name, hf:<user>/<repo>[:<quant>], hf:<user>/<repo>/<file>[#<branch>] "
+                   "or URL")
+    p.add_argument("--dir", default=None, help="models folder (default ~/.cache/gpt4all)")
+    p.add_argument("--connections", type=int, default=4, help="parallel connections for a large file (default 4)")
+    p.set_defaults(func=cmd_pull)
+    p = sub.add_parser("list", help="GPT4All's model catalog and the models downloaded")
+    p.add_argument("--dir", default=None, help="models folder (default ~/.cache/gpt4all)")
+    p.add_argument("--json", action="store_true", help="the catalog as JSON")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("estimate", help="memory a model needs: weights, KV cache, working memory; what fits")
+    p.add_argument("model", help="a .gguf path or any model reference (not downloaded: its header is read remotely)")
+    p.add_argument("--ctx", type=int, default=None, help="context length (default 2048 or the trained one if smaller)")
+    p.add_argument("--batch", type=int, default=8, help="prompt batch size (default 8, as generate())")
+    p.add_argument("--dir", default=None, help="models folder (default ~/.cache/gpt4all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_estimate)
     return parser
 
 
@@ -174,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `| head` closed the pipe
         return 0
+    except KeyboardInterrupt:
+        print(f"gpt4all-core {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

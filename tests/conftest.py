@@ -76,3 +76,27 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measured against references")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_model_hub():
+    """No test reaches the internet. Model names that are not on disk would make the API look them
+    up in GPT4All's live catalog or on the Hub, so both point at a closed local port unless a test
+    starts its own server (tests/support/fake_hub.py); and the hub's HTTP client refuses any host
+    but this machine, so that a URL from the bundled catalog cannot slip out either."""
+    import httpx
+
+    from gpt4all_core.hub import http
+
+    class LoopbackOnly(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.host not in ("127.0.0.1", "localhost", "::1"):
+                raise httpx.ConnectError(f"tests may not reach {request.url.host}", request=request)
+            return super().handle_request(request)
+
+    real_client = http.client
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GPT4ALL_CATALOG_URL", "http://127.0.0.1:9/models3.json")
+        mp.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        mp.setattr(http, "client", lambda **kw: real_client(transport=LoopbackOnly(), **kw))
+        yield
