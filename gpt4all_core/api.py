@@ -45,6 +45,17 @@ class _ChatSession:
         self.history = history
 
 
+def _check_options(n_ctx, n_threads, device) -> None:
+    """The constructor options GPT4All and Embed4All share, each named when wrong."""
+    if not isinstance(n_ctx, int) or n_ctx < 8:
+        raise ValueError(f"n_ctx must be an integer of at least 8, not {n_ctx!r}")
+    if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
+        raise ValueError(f"n_threads must be a positive integer or None, not {n_threads!r}")
+    if device not in (None, *DEVICES):
+        raise ValueError(f"device {device!r} is not available; choose one of {', '.join(DEVICES)} "
+                         "(the Vulkan GPU backend is not built yet)")
+
+
 class GPT4All:
     """A language model and its context, as `gpt4all.GPT4All`.
 
@@ -56,13 +67,7 @@ class GPT4All:
     def __init__(self, model_name: str, *, model_path: str | os.PathLike | None = None, model_type: str | None = None,
                  allow_download: bool = True, n_threads: int | None = None, device: str | None = None,
                  n_ctx: int = 2048, ngl: int = 100, verbose: bool = False):
-        if not isinstance(n_ctx, int) or n_ctx < 8:
-            raise ValueError(f"n_ctx must be an integer of at least 8, not {n_ctx!r}")
-        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
-            raise ValueError(f"n_threads must be a positive integer or None, not {n_threads!r}")
-        if device not in (None, *DEVICES):
-            raise ValueError(f"device {device!r} is not available; choose one of {', '.join(DEVICES)} "
-                             "(the Vulkan GPU backend is not built yet)")
+        _check_options(n_ctx, n_threads, device)
         self.model_type = model_type
         self.config: dict[str, Any] = self.retrieve_model(model_name, model_path, allow_download, verbose)
         self.model = models.load(self.config["path"])
@@ -329,13 +334,7 @@ class Embed4All:
     def __init__(self, model_name: str | None = None, *, n_threads: int | None = None, device: str | None = None,
                  model_path: str | os.PathLike | None = None, model_type: str | None = None,
                  allow_download: bool = True, n_ctx: int = 2048, ngl: int = 100, verbose: bool = False):
-        if not isinstance(n_ctx, int) or n_ctx < 8:
-            raise ValueError(f"n_ctx must be an integer of at least 8, not {n_ctx!r}")
-        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
-            raise ValueError(f"n_threads must be a positive integer or None, not {n_threads!r}")
-        if device not in (None, *DEVICES):
-            raise ValueError(f"device {device!r} is not available; choose one of {', '.join(DEVICES)} "
-                             "(the Vulkan GPU backend is not built yet)")
+        _check_options(n_ctx, n_threads, device)
         self.config = self._find(model_name, model_path, allow_download, verbose)
         model = models.load(self.config["path"])
         if not getattr(model, "is_embedding_model", False):

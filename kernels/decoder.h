@@ -22,6 +22,19 @@ typedef struct {
     int64_t n_out, n_in;
 } gk_matrix;
 
+/* The activations last quantized into a scratch buffer. Q, K and V (and gate and up) read the same
+ * input: the later ones pass same_input and reuse it when their vec_dot_type matches (a pointer
+ * alone cannot say so: inputs are rewritten in place between sub-layers). */
+typedef struct {
+    void *buf;
+    const float *src;
+    int type; /* the vec_dot_type src was quantized to */
+} gk_act_cache;
+
+/* y[n, n_out] = x[n, n_in] times w's rows, with x quantized through the cache. Returns 0 or -1. */
+int gk_matrix_product(const gk_matrix *w, const float *x, int64_t n, float *y, gk_act_cache *a, int same_input,
+                      int n_threads);
+
 typedef struct {
     const float *attn_norm;                /* [n_embd] */
     const float *attn_q_norm, *attn_k_norm; /* [head_dim] or NULL (Gemma 3's QK norm) */

@@ -51,29 +51,10 @@ size_t gk_encoder_scratch_size(const gk_encoder *m, int64_t n_tokens) { return l
 
 /* ---- matrix products ---- */
 
-/* Q, K and V read the same input: K and V pass same_input and reuse the activations Q quantized
- * (a pointer alone cannot say so: x is rewritten in place between sub-layers). The decoder does the
- * same; its helper is private to decoder.c. */
-typedef struct {
-    void *buf;
-    const float *src;
-    int type; /* the vec_dot_type src was quantized to */
-} act_cache;
-
-static int matmul(const gk_matrix *w, const float *bias, const float *x, int64_t n, float *y, act_cache *a,
+/* a product (kernels/decoder.c's, reusing quantized activations), then the bias */
+static int matmul(const gk_matrix *w, const float *bias, const float *x, int64_t n, float *y, gk_act_cache *a,
                   int same_input, int nt) {
-    const gk_type_traits *t = gk_type_traits_get(w->type);
-    if (!t || !t->vec_dot) return -1;
-    const void *act = x;
-    if (t->vec_dot_type != GK_TYPE_F32) {
-        if (!same_input || a->src != x || a->type != (int)t->vec_dot_type) {
-            if (gk_quantize_activations(w->type, x, w->n_in, n, a->buf, nt)) return -1;
-            a->src = x;
-            a->type = t->vec_dot_type;
-        }
-        act = a->buf;
-    }
-    if (gk_matmul_act(w->type, w->data, w->n_out, w->n_in, act, n, y, nt)) return -1;
+    if (gk_matrix_product(w, x, n, y, a, same_input, nt)) return -1;
     if (bias) gk_add(y, y, bias, n, 1, w->n_out, nt);
     return 0;
 }
@@ -83,7 +64,7 @@ static int matmul(const gk_matrix *w, const float *bias, const float *x, int64_t
 static int block(const gk_encoder *m, const gk_encoder_block *b, const int64_t *seq_start, int64_t n_seq, int64_t n,
                  scratch_layout *s, int nt) {
     const int64_t e = m->n_embd;
-    act_cache a = {.buf = s->act, .src = NULL, .type = -1};
+    gk_act_cache a = {.buf = s->act, .src = NULL, .type = -1};
     if (matmul(&b->wq, b->bq, s->x, n, s->q, &a, 0, nt) || matmul(&b->wk, b->bk, s->x, n, s->k, &a, 1, nt) ||
         matmul(&b->wv, b->bv, s->x, n, s->v, &a, 1, nt))
         return -1;

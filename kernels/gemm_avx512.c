@@ -185,22 +185,11 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
                                                         int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                         int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK8_0;
-    int64_t j = 0;
-    for (; j + TILE_J <= n; j += TILE_J) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_tile(TILE_R, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_tile(1, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
-    const int64_t n_tiled = j; /* activation rows that went through TILE_J-wide tiles */
-    for (; j < n; j++) { /* single activation rows (all of a matrix-vector product): VEC_R rows per pass */
-        int64_t r = 0;
-        for (; r + VEC_R <= m; r += VEC_R)
-            gemm_tile(VEC_R, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_tile(1, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
+#define TILE(R, J, r, j) \
+    gemm_tile(R, J, kind, nb, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
+    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, VEC_R, TILE);
+#undef TILE
+    const int64_t n_tiled = n / TILE_J * TILE_J; /* activation rows that went through TILE_J-wide tiles */
     /* the tiles took the pairs of blocks; a block left over went through a dot that has its min */
     if (has_min_of(kind) && n_tiled > 0)
         return add_min_terms(nb & ~(int64_t)1, x, row_bytes, m, y, y_row, n_tiled, out, ldy, block_bytes_of(kind));
@@ -269,21 +258,10 @@ static inline __attribute__((always_inline)) int gemm_float(const float_kind kin
                                                              int64_t row_bytes, int64_t m, const float *y,
                                                              int64_t y_row, int64_t n, float *out, int64_t ldy) {
     y_row /= (int64_t)sizeof(float); /* rows of floats: y_row comes in bytes */
-    int64_t j = 0;
-    for (; j + TILE_J <= n; j += TILE_J) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_float_tile(TILE_R, TILE_J, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_float_tile(1, TILE_J, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
-    for (; j < n; j++) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_float_tile(TILE_R, 1, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_float_tile(1, 1, kind, k, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
+#define TILE(R, J, r, j) \
+    gemm_float_tile(R, J, kind, k, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
+    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, TILE_R, TILE);
+#undef TILE
     return 0;
 }
 

@@ -142,21 +142,10 @@ static inline __attribute__((always_inline)) int gemm_k(const k_kind kind, int64
                                                          int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                          int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK_K;
-    int64_t j = 0;
-    for (; j + TILE_J <= n; j += TILE_J) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_k_tile(TILE_R, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_k_tile(1, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
-    for (; j < n; j++) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_k_tile(TILE_R, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_k_tile(1, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
+#define TILE(R, J, r, j) \
+    gemm_k_tile(R, J, kind, nb, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
+    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, TILE_R, TILE);
+#undef TILE
     return 0;
 }
 

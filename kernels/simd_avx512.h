@@ -141,4 +141,22 @@ static inline float block_dot_avx2(const block_kind kind, int64_t n, const char 
     return s;
 }
 
+/* Walks an m x n product (weight rows by activation rows) in register tiles: TILE_R x TILE_J, then
+ * activation rows left over one at a time in VEC_R-row tiles, weight rows left over one at a time.
+ * TILE(R, J, r, j) computes the tile whose first weight row is r and first activation row j. */
+#define GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, VEC_R, TILE)                          \
+    do {                                                                              \
+        int64_t j_ = 0;                                                               \
+        for (; j_ + (TILE_J) <= (n); j_ += (TILE_J)) {                                \
+            int64_t r_ = 0;                                                           \
+            for (; r_ + (TILE_R) <= (m); r_ += (TILE_R)) TILE(TILE_R, TILE_J, r_, j_); \
+            for (; r_ < (m); r_++) TILE(1, TILE_J, r_, j_);                           \
+        }                                                                             \
+        for (; j_ < (n); j_++) {                                                      \
+            int64_t r_ = 0;                                                           \
+            for (; r_ + (VEC_R) <= (m); r_ += (VEC_R)) TILE(VEC_R, 1, r_, j_);        \
+            for (; r_ < (m); r_++) TILE(1, 1, r_, j_);                                \
+        }                                                                             \
+    } while (0)
+
 #endif

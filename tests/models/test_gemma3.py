@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from fixture_paths import TEST_DATA, need
 from gemma3_reference import ReferenceGemma3
+from llama_oracle import greedy_llama_cpp
 from model_files import dequantized, random_model, write_variant
 from summary_report import REPORT
 
@@ -153,20 +154,6 @@ def test_long_prompt_past_the_window(real):
     diff, top1 = compare(f"real, last 64 of {n} tokens", ours, ref)
     # without the window, the same comparison gives mean ~5, top-1 ~0.6
     assert diff.mean() < 0.5 and diff.max() < 8 and top1 >= 0.9
-
-
-def greedy_llama_cpp(llama, tokens, n):
-    """llama.cpp's greedy tokens, and its top-2 margin at each step."""
-    llama.reset()
-    llama.eval(tokens)
-    out, margins = [], []
-    for _ in range(n):
-        logits = np.array(llama.scores[llama.n_tokens - 1])
-        top2 = np.sort(logits)[-2:]
-        out.append(int(logits.argmax()))
-        margins.append(float(top2[1] - top2[0]))
-        llama.eval([out[-1]])
-    return out, margins
 
 
 def greedy_ours(model, tokens, n, n_batch=8):
