@@ -88,3 +88,8 @@ class ChecksumError(DownloadError):
 
 class DownloadCancelled(DownloadError):
     """A download was cancelled (cancel() or Ctrl-C); its ``.part`` file is kept to resume from."""
+
+
+class LocalDocsError(GPT4AllCoreError, ValueError):
+    """A LocalDocs request names a collection that does not exist, a folder that is not one, or a
+    database made with another embedding model; the message names it."""
