@@ -40,9 +40,13 @@ def empty_response_callback(token_id: int, response: str) -> bool:
 
 
 class _ChatSession:
-    def __init__(self, template: ChatTemplate, history: list[Message]):
+    def __init__(self, template: ChatTemplate, history: list[Message], localdocs: list[str] | None = None,
+                 localdocs_k: int = 3, localdocs_db: Any = None):
         self.template = template
         self.history = history
+        self.localdocs = localdocs  # collection names, or None
+        self.localdocs_k = localdocs_k
+        self.localdocs_db = localdocs_db  # a LocalDocs, a database path, or None for the default database
 
 
 def _check_options(n_ctx, n_threads, device) -> None:
@@ -79,6 +83,7 @@ class GPT4All:
         self._n_ctx = n_ctx
         self._session: Session | None = Session(self.model, n_ctx=n_ctx, n_threads=n_threads)
         self._chat_session: _ChatSession | None = None
+        self.last_references: list = []  # LocalDocs references (localdocs.Reference) of the last reply
         self._eog = self.model.tokenizer.eog_ids
         # the same markers typed out as text (several tokens) end a reply too
         self._stop_strings = sorted({self.model.tokenizer.vocab.tokens[i] for i in self._eog} - {""})
@@ -137,18 +142,32 @@ class GPT4All:
     # ---- chat sessions ----
 
     @contextmanager
-    def chat_session(self, system_message: str | None = None, chat_template: str | None = None):
+    def chat_session(self, system_message: str | None = None, chat_template: str | None = None, *,
+                     localdocs: list[str] | None = None, localdocs_k: int = 3, localdocs_db: Any = None):
         """Within it, generate() renders the conversation with the chat template (the GGUF's
-        tokenizer.chat_template unless one is given) and keeps the history."""
+        tokenizer.chat_template unless one is given) and keeps the history.
+
+        localdocs: names of LocalDocs collections (see gpt4all_core.localdocs). Each user message
+        then gets the localdocs_k chunks nearest it put before it, as GPT4All does ("### Context:",
+        then "Collection: ...\nPath: ...\nExcerpt: ..." per chunk, a blank line, the message); the
+        history keeps the message as the model saw it, and self.last_references the chunks used.
+        localdocs_db: a LocalDocs or a database path (default: the default database)."""
         source = chat_template if chat_template is not None else self.model.chat_template
         if not source:
             raise ChatTemplateError(f"{self.config['filename']} has no chat template (tokenizer.chat_template): "
                                     "pass chat_template= to chat_session()")
         if system_message is not None and not isinstance(system_message, str):
             raise ValueError(f"system_message must be a string or None, not {type(system_message).__name__}")
+        if localdocs is not None:
+            if isinstance(localdocs, str) or not all(isinstance(n, str) for n in localdocs):
+                raise ValueError(f"localdocs must be a list of collection names, not {localdocs!r}")
+            localdocs = list(localdocs) or None
+        if not isinstance(localdocs_k, int) or isinstance(localdocs_k, bool) or localdocs_k < 1:
+            raise ValueError(f"localdocs_k must be a positive integer, not {localdocs_k!r}")
         template = ChatTemplate(source, self._special_token_texts())
         history: list[Message] = [{"role": "system", "content": system_message}] if system_message else []
-        self._chat_session = _ChatSession(template, history)
+        self._chat_session = _ChatSession(template, history, localdocs, localdocs_k, localdocs_db)
+        self.last_references = []
         self._live_session().reset()
         try:
             yield self
@@ -209,10 +228,20 @@ class GPT4All:
         own = tok.encode(prompt, add_special=False, parse_special=False)
         if len(own) > self._n_ctx:
             raise ValueError(f"the prompt is {len(own)} tokens, more than n_ctx = {self._n_ctx}")
+        if chat.localdocs:
+            prompt = self._with_localdocs(chat, prompt)
         chat.history.append({"role": "user", "content": prompt})
         text = chat.template.render(chat.history, add_generation_prompt=True)
         return tok.encode(text, add_special=not text.startswith(chat.template.special_tokens.get("bos_token") or "\0"),
                           parse_special=True)
+
+    def _with_localdocs(self, chat: _ChatSession, prompt: str) -> str:
+        from gpt4all_core import localdocs
+        db = chat.localdocs_db
+        if not isinstance(db, localdocs.LocalDocs):
+            db = localdocs.shared(db)
+        self.last_references = db.search(chat.localdocs, prompt, chat.localdocs_k) if prompt.strip() else []
+        return localdocs.format_context(self.last_references) + prompt
 
     def _pieces(self, tokens: list[int], params: SamplingParams, max_tokens: int,
                 callback: ResponseCallback) -> Iterator[str]:

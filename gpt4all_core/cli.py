@@ -234,6 +234,64 @@ def cmd_embed(args: argparse.Namespace) -> None:
         print(f"{result['n_prompt_tokens']} prompt tokens, model {model.config['filename']}")
 
 
+def _docs_index(db, name: str | None, folder: str | None) -> None:
+    """docs add / docs update: a tqdm bar over the files; skipped files listed once, at the end."""
+    import warnings
+
+    from tqdm import tqdm
+
+    bar = tqdm(unit="file", file=sys.stderr, disable=None, leave=False)
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        if path:
+            bar.set_postfix_str(path[-40:], refresh=False)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LocalDocs: skipped")
+        try:
+            stats = db.add(name, folder, progress=progress) if folder is not None else db.update(name, progress=progress)
+        finally:
+            bar.close()
+    for path, reason in stats.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(stats.summary())
+
+
+def cmd_docs(args: argparse.Namespace) -> None:
+    """LocalDocs collections: add, update, list, remove, search."""
+    from gpt4all_core.localdocs import LocalDocs
+
+    with LocalDocs(args.db) as db:
+        if args.docs_command == "add":
+            _docs_index(db, args.name, args.folder)
+        elif args.docs_command == "update":
+            _docs_index(db, args.name, None)
+        elif args.docs_command == "remove":
+            db.remove(args.name)
+            print(f"removed collection {args.name!r}")
+        elif args.docs_command == "list":
+            cols = db.collections()
+            if args.json:
+                json.dump(cols, sys.stdout, indent=2)
+                print()
+            for c in [] if args.json else cols:
+                print(f"{c['name']}: {c['documents']} documents, {c['chunks']} chunks; {', '.join(c['folders'])}")
+            if not cols and not args.json:
+                print(f"no collections in {db.path}")
+        elif args.docs_command == "search":
+            refs = db.search(args.name, args.query, args.k)
+            if args.json:
+                json.dump([{**r.to_dict(), "path": r.path, "score": r.score} for r in refs], sys.stdout, indent=2)
+                print()
+                return
+            for r in refs:
+                where = f"page {r.page}" if r.page > 0 else f"lines {r.from_}-{r.to}"
+                print(f"{r.score:.3f}  {r.path} ({where})")
+                print("    " + " ".join(r.text.split())[:300])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpt4all-core", description="Local LLM inference: GGUF models on CPU and Vulkan.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -291,6 +349,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=None, help="models folder (default ~/.cache/gpt4all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_estimate)
+    p = sub.add_parser("docs", help="LocalDocs: collections of document folders, indexed for retrieval")
+    p.add_argument("--db", default=None, help="the database (default $GPT4ALL_CORE_LOCALDOCS_DB or "
+                   "localdocs.db in the user data dir)")
+    docs = p.add_subparsers(dest="docs_command", required=True)
+    d = docs.add_parser("add", help="add a folder to a collection (made if new) and index it")
+    d.add_argument("name")
+    d.add_argument("folder")
+    d = docs.add_parser("update", help="re-index changed, new and removed files (one collection or all)")
+    d.add_argument("name", nargs="?", default=None)
+    d = docs.add_parser("list", help="the collections, their folders and sizes")
+    d.add_argument("--json", action="store_true")
+    d = docs.add_parser("remove", help="drop a collection and its index (the files stay)")
+    d.add_argument("name")
+    d = docs.add_parser("search", help="the chunks of a collection nearest a query")
+    d.add_argument("name")
+    d.add_argument("query")
+    d.add_argument("-k", type=int, default=3, help="how many chunks (default 3)")
+    d.add_argument("--json", action="store_true", help="GPT4All's references entries, with path and score")
+    p.set_defaults(func=cmd_docs)
     return parser
 
 
