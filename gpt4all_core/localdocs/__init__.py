@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gpt4all_core.localdocs.chunking import Chunk, chunk_text
 from gpt4all_core.localdocs.extract import SUPPORTED_EXTENSIONS, SkipFile, extract
+from gpt4all_core.errors import LocalDocsError
 from gpt4all_core.localdocs.store import IndexStats, LocalDocs, Reference, default_db_path
 
 DEFAULT_K = 3  # GPT4All's default "LocalDocs retrieval size"
@@ -56,5 +57,5 @@ def format_context(refs: Sequence[Reference]) -> str:
     return "### Context:\n" + "\n\n".join(parts) + "\n\n"
 
 
-__all__ = ["DEFAULT_K", "Chunk", "IndexStats", "LocalDocs", "Reference", "SUPPORTED_EXTENSIONS", "SkipFile",
+__all__ = ["DEFAULT_K", "Chunk", "IndexStats", "LocalDocs", "LocalDocsError", "Reference", "SUPPORTED_EXTENSIONS", "SkipFile",
            "chunk_text", "default_db_path", "extract", "format_context", "retrieve", "shared"]
