@@ -368,10 +368,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-k", type=int, default=3, help="how many chunks (default 3)")
     d.add_argument("--json", action="store_true", help="GPT4All's references entries, with path and score")
     p.set_defaults(func=cmd_docs)
+    p = sub.add_parser("bench", add_help=False, help="tokens/s of models (llama-bench style), kernels against the "
+                       "roofline, plots; `gpt4all-core bench --help`")
+    p.add_argument("args", nargs=argparse.REMAINDER)  # main() hands these to gpt4all_core.bench.cli
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # three forms (MODEL..., kernels, plot), each with its own parser
+        from gpt4all_core.bench.cli import main as bench_main
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "embed" and args.model is None and len(args.texts) > 1 and args.texts[0].endswith(".gguf"):
         args.model, args.texts = args.texts[0], args.texts[1:]  # gpt4all-core embed MODEL TEXT...
