@@ -52,7 +52,7 @@ ensure_venv() {
     "$PY" -m pip install -q "numpy<2" "meson-python>=0.16" "meson>=1.3" ninja "cython>=3.0" setuptools wheel
     # An absolute CYTHON goes into build.ninja, so rebuilds on import work without the venv on PATH.
     rm -rf build
-    CYTHON="$VENV/bin/cython" "$PY" -m pip install -q --no-build-isolation -e ".[test]"
+    CYTHON="$VENV/bin/cython" "$PY" -m pip install -q --no-build-isolation -e ".[test,bench]"
     echo "$want" >"$stamp"
   fi
 }

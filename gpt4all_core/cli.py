@@ -290,6 +290,39 @@ def cmd_docs(args: argparse.Namespace) -> None:
                 where = f"page {r.page}" if r.page > 0 else f"lines {r.from_}-{r.to}"
                 print(f"{r.score:.3f}  {r.path} ({where})")
                 print("    " + " ".join(r.text.split())[:300])
+LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """The OpenAI-compatible server (see README: Serving)."""
+    import uvicorn
+
+    from gpt4all_core.api import GPT4All
+    from gpt4all_core.server import ServerConfig, create_app
+    from gpt4all_core.server.embeddings import Embed4AllEmbedder
+
+    for name in ("parallel", "n_ctx", "port", "max_queue", "n_batch", "max_body"):
+        value = getattr(args, name)
+        if value < (0 if name == "max_queue" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, not {value}")
+    path = GPT4All.retrieve_model(args.model, args.model_path)["path"]
+    template = None
+    if args.chat_template:
+        with open(args.chat_template, encoding="utf-8") as f:
+            template = f.read()
+    embedder = Embed4AllEmbedder(args.embedding_model, args.threads) if args.embedding_model else None
+    config = ServerConfig(model_path=path, model_id=args.model_id, n_parallel=args.parallel, n_ctx=args.n_ctx,
+                          n_batch=args.n_batch, n_threads=args.threads, max_queue=args.max_queue,
+                          max_tokens=args.max_tokens, api_key_file=args.api_key_file,
+                          cors_origins=args.cors_origin or [], chat_template=template, embedder=embedder,
+                          max_body_bytes=args.max_body)
+    app = create_app(config)
+    if not args.host.startswith(LOOPBACK) and not args.api_key_file:
+        print(f"gpt4all-core serve: warning: listening on {args.host}, beyond this machine, and no --api-key-file "
+              "is set: anyone who can reach the port can use the model", file=sys.stderr)
+    print(f"gpt4all-core serve: {config.model_id or path} on http://{args.host}:{args.port}/v1 "
+          f"({args.parallel} slot{'s' if args.parallel > 1 else ''} of {args.n_ctx} tokens)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,6 +404,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", add_help=False, help="tokens/s of models (llama-bench style), kernels against the "
                        "roofline, plots; `gpt4all-core bench --help`")
     p.add_argument("args", nargs=argparse.REMAINDER)  # main() hands these to gpt4all_core.bench.cli
+    p = sub.add_parser("serve", help="an OpenAI-compatible HTTP API (chat, completions, embeddings)")
+    p.add_argument("model", help="a .gguf path, or a file name in --model-path")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=4891, help="default 4891, as GPT4All")
+    p.add_argument("--api-key-file", default=None, help="JSON file of API keys and their limits (see README)")
+    p.add_argument("--parallel", type=int, default=4, help="requests decoding together (default 4)")
+    p.add_argument("--n-ctx", type=int, default=2048, help="context per request slot, in tokens (default 2048)")
+    p.add_argument("--n-batch", type=int, default=128, help="tokens per forward pass (default 128)")
+    p.add_argument("--max-queue", type=int, default=64, help="requests that may wait for a slot before 503 (64)")
+    p.add_argument("--max-tokens", type=int, default=None, help="cap on any request's max_tokens")
+    p.add_argument("--max-body", type=int, default=4 << 20, help="largest request body in bytes (default 4 MiB)")
+    p.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
+                   help="allow browser requests from this origin (repeat; '*' for any)")
+    p.add_argument("--model-id", default=None, help="the id clients name (default: the file name)")
+    p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template overriding the GGUF's")
+    p.add_argument("--embedding-model", default=None, metavar="FILE", help="GGUF embedding model for /v1/embeddings")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
+    p.add_argument("--model-path", default=None, help="folder to look MODEL up in (default ~/.cache/gpt4all)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

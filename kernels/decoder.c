@@ -77,8 +77,8 @@ static void add_bias(float *y, const float *bias, int64_t n, int64_t dim, int nt
 /* ---- one block ---- */
 
 static int attention_block(const gk_decoder *m, const gk_decoder_block *b, const gk_kv_cache *c, int64_t l,
-                           const int32_t *pos, const int32_t *slots, int64_t n, int64_t n_kv, scratch_layout *s,
-                           gk_act_cache *a, int nt) {
+                           const int32_t *pos, const int32_t *slots, const int32_t *kv_range, int64_t n,
+                           int64_t n_kv, scratch_layout *s, gk_act_cache *a, int nt) {
     const int64_t hd = m->head_dim, q_dim = m->n_head * hd, kv_dim = m->n_head_kv * hd;
     gk_rms_norm(s->xb, s->x, b->attn_norm, n, m->n_embd, m->norm_eps, nt);
     if (gk_matrix_product(&b->wq, s->xb, n, s->q, a, 0, nt) || gk_matrix_product(&b->wk, s->xb, n, s->k, a, 1, nt) ||
@@ -96,6 +96,7 @@ static int attention_block(const gk_decoder *m, const gk_decoder_block *b, const
     const gk_attn_params p = {
         .k = c->k[l], .v = c->v[l], .f16 = c->f16, .n_kv = n_kv, .n_head_kv = m->n_head_kv, .head_dim = hd,
         .kv_pos = c->pos, .causal = 1, .window = b->window, .scale = m->attn_scale, .softcap = m->attn_softcap,
+        .kv_range = kv_range,
     };
     gk_attention(s->att, s->q, pos, n, m->n_head, &p, nt);
     if (gk_matrix_product(&b->wo, s->att, n, s->xb, a, 0, nt)) return -1;
@@ -128,9 +129,18 @@ static int ffn_block(const gk_decoder *m, const gk_decoder_block *b, int64_t n, 
 int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                        const int32_t *slots, int64_t n, int64_t n_kv, float *logits, int64_t n_logits, void *scratch,
                        int n_threads) {
+    return gk_decoder_forward_batch(m, c, tokens, pos, slots, NULL, n, n_kv, logits, NULL, n_logits, -1, scratch,
+                                    n_threads);
+}
+
+int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
+                             const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *logits,
+                             const int32_t *logit_rows, int64_t n_logits, int64_t n_matrix, void *scratch,
+                             int n_threads) {
     if (n <= 0 || n_logits < 0 || n_logits > n || n_kv > c->n_ctx) return -1;
     scratch_layout s;
     layout(m, n, scratch, &s);
+    (void)n_matrix; /* every product is batch-invariant now (kernels/matmul.c): nothing to fix */
     gk_act_cache a = {.buf = s.act, .src = NULL, .type = -1};
     if (gk_get_rows(m->tok_embd.type, m->tok_embd.data, m->tok_embd.n_out, m->n_embd, tokens, n, s.x, n_threads))
         return -1;
@@ -138,12 +148,19 @@ int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t 
     for (int64_t t = 0; t < n; t++) c->pos[slots[t]] = pos[t];
     for (int64_t l = 0; l < m->n_block; l++) {
         const gk_decoder_block *b = &m->blocks[l];
-        int rc = attention_block(m, b, c, l, pos, slots, n, n_kv, &s, &a, n_threads);
+        int rc = attention_block(m, b, c, l, pos, slots, kv_range, n, n_kv, &s, &a, n_threads);
         if (!rc) rc = ffn_block(m, b, n, &s, &a, n_threads);
         if (rc) return rc;
     }
     if (!n_logits) return 0;
     const float *last = s.x + (n - n_logits) * m->n_embd;
+    if (logit_rows) { /* the asked-for rows gathered first: each sequence's last token, wherever it sits */
+        for (int64_t i = 0; i < n_logits; i++) {
+            if (logit_rows[i] < 0 || logit_rows[i] >= n) return -1;
+            memcpy(s.xb + i * m->n_embd, s.x + (int64_t)logit_rows[i] * m->n_embd, (size_t)m->n_embd * sizeof(float));
+        }
+        last = s.xb;
+    }
     gk_rms_norm(s.xb, last, m->output_norm, n_logits, m->n_embd, m->norm_eps, n_threads);
     if (gk_matrix_product(&m->output, s.xb, n_logits, logits, &a, 0, n_threads)) return -1;
     if (m->final_softcap > 0) {

@@ -308,7 +308,18 @@ void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_to
     schedule(dynamic, 1)
     for (int64_t i = 0; i < pairs; i++) {
         const int64_t t = i / n_head, h = i % n_head;
-        f(out + i * d, q + i * d, q_pos ? q_pos[t] : 0, (h / group) * d, p);
+        if (!p->kv_range) {
+            f(out + i * d, q + i * d, q_pos ? q_pos[t] : 0, (h / group) * d, p);
+            continue;
+        }
+        /* One sequence's range of a shared cache: the same kernel over a narrower view (its K/V rows
+         * start lo slots further, and so do their positions), so no kernel variant needs to know. */
+        const int64_t lo = p->kv_range[2 * t], hi = p->kv_range[2 * t + 1];
+        gk_attn_params r = *p;
+        r.n_kv = hi > lo ? hi - lo : 0;
+        r.kv_pos = p->kv_pos ? p->kv_pos + lo : NULL;
+        r.kv_range = NULL;
+        f(out + i * d, q + i * d, q_pos ? q_pos[t] : 0, (h / group) * d + lo * p->n_head_kv * d, &r);
     }
 }
 

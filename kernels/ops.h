@@ -52,7 +52,7 @@ int gk_rope(float *x, const int32_t *pos, int64_t n_tokens, int64_t n_heads, int
  * kv_pos[j] >= 0 (a negative position marks an empty slot), and, if causal,
  * kv_pos[j] <= q_pos[t], and, if window > 0, kv_pos[j] > q_pos[t] - window. kv_pos NULL: every
  * slot visible (q_pos then unused). Score s = q.k * scale, then softcap * tanh(s / softcap) when
- * softcap > 0. A token that sees no slot gets zeros. */
+ * softcap > 0. A token that sees no slot gets zeros. kv_range narrows each token's slots (below). */
 typedef struct {
     const void *k, *v;      /* float or gk_fp16 */
     int f16;                /* 1: k and v hold F16 bit patterns */
@@ -61,6 +61,10 @@ typedef struct {
     int causal;
     int32_t window;         /* 0: none */
     float scale, softcap;   /* softcap 0: none */
+    /* [n_tokens][2] or NULL. When set, token t sees only slots [kv_range[2t], kv_range[2t + 1]) (the
+     * part of a cache that holds its own sequence, when several share one cache and decode in one
+     * batch); the rules above then apply inside that range. NULL: [0, n_kv) for every token. */
+    const int32_t *kv_range;
 } gk_attn_params;
 void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_tokens, int64_t n_head,
                   const gk_attn_params *p, int n_threads);

@@ -27,6 +27,7 @@ cdef extern from "ops.h" nogil:
         int causal
         int32_t window
         float scale, softcap
+        const int32_t *kv_range
 
     enum:
         GK_ROPE_NORMAL
@@ -96,6 +97,17 @@ cdef object _op_trailing(object b, str name, tuple shape):
         raise ValueError(f"{name} has shape {b.shape}; it must be {shape} or a trailing part of it "
                          f"such as {shape[len(shape) - 1:]}")
     return b
+
+
+cdef object _op_kv_ranges(object ranges, int64_t n_tokens, int64_t n_kv):
+    """Per-token [lo, hi) slot ranges as C-contiguous int32 [n_tokens, 2], checked against n_kv."""
+    if not isinstance(ranges, np.ndarray) or ranges.dtype.kind not in "iu":
+        raise TypeError("kv_range must be a numpy array of integers")
+    if ranges.shape != (n_tokens, 2):
+        raise ValueError(f"kv_range must have shape ({n_tokens}, 2), not {ranges.shape}")
+    if n_tokens and (ranges.min() < 0 or ranges.max() > n_kv or np.any(ranges[:, 0] > ranges[:, 1])):
+        raise ValueError(f"kv_range: each [lo, hi) must satisfy 0 <= lo <= hi <= n_kv = {n_kv}")
+    return np.ascontiguousarray(ranges, dtype=np.int32)
 
 
 cdef object _op_positions(object pos, str name, int64_t n):
@@ -264,7 +276,7 @@ def rope(x, positions, n_rot=None, str mode="normal", float freq_base=10000.0, f
 # ---- attention ----
 
 def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint causal=True, int window=0,
-              float softcap=0.0, out=None, n_threads=None):
+              float softcap=0.0, out=None, n_threads=None, kv_range=None):
     """Scaled dot-product attention of q over a KV cache: softmax(q k^T * scale + mask) v.
 
     q: float32 [n_tokens, n_head, head_dim]; k_cache, v_cache: [n_kv, n_head_kv, head_dim], both
@@ -275,6 +287,8 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
     causal: slot j visible to token t only if kv_pos[j] <= q_pos[t]; window > 0: only if also
     kv_pos[j] > q_pos[t] - window (sliding window). scale default 1/sqrt(head_dim); softcap > 0:
     scores become softcap * tanh(score / softcap). A token that sees nothing gets zeros.
+    kv_range [n_tokens, 2]: token t sees only slots [kv_range[t, 0], kv_range[t, 1]) (several
+    sequences in one cache), the rules above applying inside it.
     Returns out [n_tokens, n_head, head_dim] (must not overlap q or the caches).
     """
     _op_array(q, "q", ndim=3)
@@ -318,6 +332,10 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
         return out
     p.k, p.v = _op_cv(k_cache), _op_cv(v_cache)
     p.kv_pos = _op_ci(kv_pos)
+    p.kv_range = NULL
+    if kv_range is not None:
+        kv_range = _op_kv_ranges(kv_range, n_tokens, n_kv)
+        p.kv_range = _op_ci(kv_range)
     cdef const int32_t *qp = _op_ci(q_pos)
     cdef const float *qf = _op_cf(q)
     cdef float *op = _op_wf(out)

@@ -9,7 +9,7 @@ Candidates that must be ordered are ordered by (value descending, id ascending):
 to the lowest id, so results never depend on a sort's whims (llama.cpp's std::partial_sort leaves
 ties in an unspecified order).
 """
-from libc.math cimport expf, logf, INFINITY
+from libc.math cimport expf, log, logf, INFINITY
 from libc.float cimport FLT_MAX
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
@@ -76,26 +76,41 @@ cdef inline float penalized(float v, float penalty) noexcept nogil:
     return FLT_MAX if out > FLT_MAX else out   # a penalty below 1 must not make +inf
 
 cdef Py_ssize_t collect_penalties(const float *logits, Py_ssize_t n, const int64_t *window,
-                                  Py_ssize_t wlen, float penalty, uint32_t *stamp, uint32_t epoch,
-                                  int32_t *pen_ids, float *pen_vals) noexcept nogil:
+                                  Py_ssize_t wlen, Py_ssize_t repeat_from, float penalty, float presence,
+                                  float frequency, uint32_t *stamp, uint32_t epoch, int32_t *where,
+                                  int32_t *counts, int32_t *pen_ids, float *pen_vals) noexcept nogil:
     """The distinct tokens of the window with their penalized logits; marks them in stamp.
 
-    A token penalized once however often it repeats, as llama.cpp (its count only feeds the
-    frequency and presence penalties, which GPT4All leaves at 0). Returns their number, or
-    ERR_TOKEN_ID.
+    The repeat penalty goes once to each distinct token of window[repeat_from:], however often it
+    repeats, as llama.cpp; then, as OpenAI's and llama.cpp's presence and frequency penalties,
+    logit -= frequency * count + presence for every token of the whole window (count: its
+    occurrences). GPT4All leaves those two at 0. Returns their number, or ERR_TOKEN_ID.
     """
-    cdef Py_ssize_t i, npen = 0
+    cdef Py_ssize_t i, j, npen = 0
     cdef int64_t tok
+    cdef float v
     for i in range(wlen):
         tok = window[i]
         if tok < 0 or tok >= n:
             return ERR_TOKEN_ID
-        if stamp[tok] == epoch:
-            continue
-        stamp[tok] = epoch
-        pen_ids[npen] = <int32_t>tok
-        pen_vals[npen] = penalized(logits[tok], penalty)
-        npen += 1
+        if stamp[tok] != epoch:
+            stamp[tok] = epoch
+            where[tok] = <int32_t>npen
+            pen_ids[npen] = <int32_t>tok
+            counts[npen] = 0
+            pen_vals[npen] = 0   # 1: seen in the repeat window
+            npen += 1
+        j = where[tok]
+        counts[j] += 1
+        if i >= repeat_from:
+            pen_vals[j] = 1
+    for j in range(npen):
+        v = logits[pen_ids[j]]
+        if pen_vals[j] != 0:
+            v = penalized(v, penalty)
+        if presence != 0 or frequency != 0:
+            v = v - (<float>counts[j] * frequency + presence)
+        pen_vals[j] = v
     return npen
 
 
@@ -376,17 +391,19 @@ cdef Py_ssize_t draw(const float *w, Py_ssize_t m, double total, double u) noexc
 cdef class SamplerCore:
     """Parameters, generator state and scratch of one Sampler. Not thread-safe: one per thread."""
     cdef Rng rng
-    cdef float temp, top_p, min_p, repeat_penalty
+    cdef float temp, top_p, min_p, repeat_penalty, presence, frequency
     cdef Py_ssize_t top_k
     cdef Py_ssize_t n_alloc
     cdef uint32_t epoch
     cdef uint32_t[::1] stamp
-    cdef int32_t[::1] pen_i, cand_i, sel_i, tmp_i
+    cdef int32_t[::1] pen_i, cand_i, sel_i, tmp_i, where, counts
     cdef float[::1] pen_v, cand_v, sel_v, tmp_v, weights
 
     def __cinit__(self, double temp, Py_ssize_t top_k, double top_p, double min_p,
-                  double repeat_penalty, uint64_t seed):
+                  double repeat_penalty, uint64_t seed, double presence=0.0, double frequency=0.0):
         self.temp = <float>temp
+        self.presence = <float>presence
+        self.frequency = <float>frequency
         self.top_k = top_k
         self.top_p = <float>top_p
         self.min_p = <float>min_p
@@ -400,7 +417,8 @@ cdef class SamplerCore:
             return
         self.stamp = np.zeros(n, np.uint32)
         self.epoch = 0
-        self.pen_i, self.cand_i, self.sel_i, self.tmp_i = [np.empty(n, np.int32) for _ in range(4)]
+        self.pen_i, self.cand_i, self.sel_i, self.tmp_i, self.where, self.counts = [np.empty(n, np.int32)
+                                                                                    for _ in range(6)]
         self.pen_v, self.cand_v, self.sel_v, self.tmp_v, self.weights = [np.empty(n, np.float32) for _ in range(5)]
         self.n_alloc = n
 
@@ -412,12 +430,18 @@ cdef class SamplerCore:
             self.epoch = 1
         return self.epoch
 
-    cdef Py_ssize_t run_chain(self, const float[::1] logits, const int64_t[::1] window, Cands *c) noexcept nogil:
+    cdef Py_ssize_t penalties(self, const float[::1] logits, const int64_t[::1] window,
+                              Py_ssize_t repeat_from) noexcept nogil:
+        cdef const int64_t *wptr = &window[0] if window.shape[0] else NULL
+        return collect_penalties(&logits[0], logits.shape[0], wptr, window.shape[0], repeat_from,
+                                 self.repeat_penalty, self.presence, self.frequency, &self.stamp[0], self.epoch,
+                                 &self.where[0], &self.counts[0], &self.pen_i[0], &self.pen_v[0])
+
+    cdef Py_ssize_t run_chain(self, const float[::1] logits, const int64_t[::1] window, Py_ssize_t repeat_from,
+                              Cands *c) noexcept nogil:
         """Penalty, then greedy or top-k, top-p, min-p; leaves the candidates in c."""
         cdef Py_ssize_t n = logits.shape[0]
-        cdef const int64_t *wptr = &window[0] if window.shape[0] else NULL
-        cdef Py_ssize_t npen = collect_penalties(&logits[0], n, wptr, window.shape[0], self.repeat_penalty,
-                                                 &self.stamp[0], self.epoch, &self.pen_i[0], &self.pen_v[0])
+        cdef Py_ssize_t npen = self.penalties(logits, window, repeat_from)
         if npen < 0:
             return npen
         cdef bint greedy = self.temp <= 0.0
@@ -442,44 +466,94 @@ cdef class SamplerCore:
             return got
         return min_p(c, self.min_p)
 
-    cdef Py_ssize_t prepare(self, const float[::1] logits, const int64_t[::1] window, Cands *c, double *total):
+    cdef Py_ssize_t prepare(self, const float[::1] logits, const int64_t[::1] window, Py_ssize_t repeat_from,
+                            Cands *c, double *total):
         """Chain plus temperature weights (in self.weights); raises on bad input."""
         cdef Py_ssize_t got
         self.ensure_scratch(logits.shape[0])
         self.next_epoch()
         with nogil:
-            got = self.run_chain(logits, window, c)
+            got = self.run_chain(logits, window, repeat_from, c)
             if got > 0:
                 if self.temp <= 0.0:
                     self.weights[0] = 1.0
                     total[0] = 1.0
                 else:
                     total[0] = temperature_weights(c, self.temp, &self.weights[0])
-        if got == ERR_NONFINITE:
-            raise ValueError("logits must not contain NaN or +inf")
-        if got == ERR_TOKEN_ID:
-            raise ValueError(f"history holds a token id outside [0, {logits.shape[0]}) in its last "
-                             f"{window.shape[0]} tokens")
+        check_code(got, logits.shape[0], window.shape[0])
         if got == ERR_ALL_MASKED:
             raise ValueError("every logit is -inf: there is no token to sample")
         if got <= 0:   # every filter keeps the best token, so this is a bug, not bad input
             raise RuntimeError(f"sampler: the chain left no candidate (code {got})")
         return got
 
-    def sample(self, const float[::1] logits not None, const int64_t[::1] window not None):
+    def sample(self, const float[::1] logits not None, const int64_t[::1] window not None, Py_ssize_t repeat_from=0):
         cdef Cands c
         cdef double total
-        cdef Py_ssize_t m = self.prepare(logits, window, &c, &total)
+        cdef Py_ssize_t m = self.prepare(logits, window, repeat_from, &c, &total)
         if self.temp <= 0.0:
             return c.ids[0]   # greedy draws no random number, as llama.cpp's greedy sampler
         return c.ids[draw(&self.weights[0], m, total, rng_uniform(&self.rng))]
 
-    def probabilities(self, const float[::1] logits not None, const int64_t[::1] window not None):
+    def probabilities(self, const float[::1] logits not None, const int64_t[::1] window not None,
+                      Py_ssize_t repeat_from=0):
         cdef Cands c
         cdef double total
-        cdef Py_ssize_t i, m = self.prepare(logits, window, &c, &total)
+        cdef Py_ssize_t i, m = self.prepare(logits, window, repeat_from, &c, &total)
         out = np.zeros(logits.shape[0], np.float64)
         cdef double[::1] o = out
         for i in range(m):
             o[c.ids[i]] = self.weights[i] / total
         return out
+
+    def logprobs(self, const float[::1] logits not None, const int64_t[::1] window not None,
+                 Py_ssize_t repeat_from, int32_t token, Py_ssize_t top):
+        """log-softmax of the penalized logits (before temperature and the filters: the model's own
+        distribution as the penalties leave it): (logprob of token, the top ids best first, their
+        logprobs). Draws no random number."""
+        cdef Py_ssize_t n = logits.shape[0], i, npen, got = 0
+        if not 0 <= token < n:
+            raise ValueError(f"token {token} outside [0, {n})")
+        top = max(0, min(top, n))
+        self.ensure_scratch(n)
+        cdef uint32_t epoch = self.next_epoch()
+        cdef float mx = -INFINITY, v, chosen
+        cdef double total = 0.0
+        cdef float lse
+        ids = np.empty(top, np.int32)
+        vals = np.empty(top, np.float32)
+        cdef int32_t[::1] oi = ids
+        cdef float[::1] ov = vals
+        with nogil:
+            npen = self.penalties(logits, window, repeat_from)
+            if npen >= 0:
+                for i in range(n):
+                    v = self.pen_v[self.where[i]] if self.stamp[i] == epoch else logits[i]
+                    if not (v < INFINITY):
+                        npen = ERR_NONFINITE
+                        break
+                    if v > mx:
+                        mx = v
+            if npen >= 0 and mx > -INFINITY:
+                for i in range(n):
+                    v = self.pen_v[self.where[i]] if self.stamp[i] == epoch else logits[i]
+                    total += expf(v - mx)
+                lse = mx + <float>log(total)
+                chosen = (self.pen_v[self.where[token]] if self.stamp[token] == epoch else logits[token]) - lse
+                if top:
+                    got = select_top(&logits[0], NULL, n, top, &self.stamp[0], epoch, &self.pen_i[0],
+                                     &self.pen_v[0], npen, &ov[0], &oi[0])
+                    for i in range(got):
+                        ov[i] = ov[i] - lse
+        check_code(npen, n, window.shape[0])
+        if mx == -INFINITY:
+            raise ValueError("every logit is -inf: there is no distribution")
+        got = max(got, 0)
+        return float(chosen), ids[:got], vals[:got]
+
+
+cdef check_code(Py_ssize_t got, Py_ssize_t n, Py_ssize_t wlen):
+    if got == ERR_NONFINITE:
+        raise ValueError("logits must not contain NaN or +inf")
+    if got == ERR_TOKEN_ID:
+        raise ValueError(f"history holds a token id outside [0, {n}) in its last {wlen} tokens")

@@ -7,8 +7,10 @@ GPT4All builds its sampler on llama.cpp's samplers, in this order, every filter 
 1. **Repeat penalty** over the last ``repeat_last_n`` tokens of the history. Each *distinct* token
    there is penalized once, however often it occurs: a logit > 0 is divided by
    ``repeat_penalty``, a logit <= 0 multiplied (llama.cpp's fix for negative logits, which
-   dividing would raise). Frequency and presence penalties are 0 in GPT4All, so the count does
-   not matter; no token is exempt (GPT4All passes ``penalize_nl=true, ignore_eos=false``).
+   dividing would raise). No token is exempt (GPT4All passes ``penalize_nl=true, ignore_eos=false``).
+   Then OpenAI's **presence and frequency penalties** (0 in GPT4All; the server sets them):
+   ``logit -= frequency_penalty * count + presence_penalty`` for each token of the *whole* history
+   passed (OpenAI counts the completion so far; llama.cpp the same window as the repeat penalty).
 2. ``temp == 0``: **greedy**, the argmax of the penalized logits (no random number is drawn).
    Otherwise:
 3. **Top-k**: the ``top_k`` highest logits; ``top_k == 0`` (or >= the vocabulary) means no limit.
@@ -87,6 +89,8 @@ class SamplingParams:
     min_p: float = 0.0           # 0 = off
     repeat_penalty: float = 1.18  # 1 = off
     repeat_last_n: int = 64      # 0 = off, -1 = the whole history
+    presence_penalty: float = 0.0   # OpenAI's: minus this once for each token already in the history
+    frequency_penalty: float = 0.0  # OpenAI's: minus this times the token's count in the history
 
     def __post_init__(self):
         checks = {
@@ -96,6 +100,8 @@ class SamplingParams:
             "min_p": (_real, lambda v: 0 <= v <= 1, "in [0, 1]"),
             "repeat_penalty": (_real, lambda v: v > 0, "> 0"),
             "repeat_last_n": (_integer, lambda v: v >= -1, ">= 0, or -1 for the whole history"),
+            "presence_penalty": (_real, lambda v: True, "finite"),
+            "frequency_penalty": (_real, lambda v: True, "finite"),
         }
         for name, (convert, ok, rule) in checks.items():
             value = convert(name, getattr(self, name))
@@ -120,30 +126,43 @@ class Sampler:
         self.seed = _integer("seed", seed)
         self.params = params
         self._core = SamplerCore(params.temp, params.top_k, params.top_p, params.min_p,
-                                 params.repeat_penalty, self.seed % 2**64)
+                                 params.repeat_penalty, self.seed % 2**64, params.presence_penalty,
+                                 params.frequency_penalty)
 
     def sample(self, logits: np.ndarray, history: Sequence[int] | np.ndarray = ()) -> int:
         """One token id. ``logits``: float32 [n_vocab], only read. ``history``: the tokens so far;
         only its last ``repeat_last_n`` are used (and checked to lie in the vocabulary)."""
-        return int(self._core.sample(_logits(logits), self._window(history)))
+        return int(self._core.sample(_logits(logits), *self._window(history)))
 
     def probabilities(self, logits: np.ndarray, history: Sequence[int] | np.ndarray = ()) -> np.ndarray:
         """The distribution ``sample`` draws from: float64 [n_vocab], 0 for filtered tokens
         (one-hot for greedy). Draws no random number."""
-        return self._core.probabilities(_logits(logits), self._window(history))
+        return self._core.probabilities(_logits(logits), *self._window(history))
 
-    def _window(self, history) -> np.ndarray:
-        n = self.params.repeat_last_n
+    def logprobs(self, logits: np.ndarray, history: Sequence[int] | np.ndarray, token: int,
+                 top: int = 0) -> tuple[float, np.ndarray, np.ndarray]:
+        """OpenAI's logprobs: log-softmax of the logits as the penalties leave them (temperature and
+        the top-k/top-p/min-p filters only shape the draw, not the model's distribution). Returns
+        (logprob of token, the `top` most likely ids best first, their logprobs)."""
+        return self._core.logprobs(_logits(logits), *self._window(history), _integer("token", token),
+                                   _integer("top", top))
+
+    def _window(self, history) -> tuple[np.ndarray, int]:
+        """The history tokens the penalties look at, and where the repeat penalty's window starts in it:
+        the last repeat_last_n tokens, or the whole history when presence or frequency penalties are on."""
+        p = self.params
+        n = p.repeat_last_n
         size = len(history)
         take = size if n == -1 else min(n, size)
-        window = np.asarray(history[size - take:] if take else ())
+        whole = size if (p.presence_penalty or p.frequency_penalty) else take
+        window = np.asarray(history[size - whole:] if whole else ())
         if window.size == 0:
-            return np.empty(0, np.int64)
+            return np.empty(0, np.int64), 0
         if window.ndim != 1 or window.dtype.kind not in "iu":
             raise ValueError(f"history must be a 1-D sequence of integer token ids, got "
                              f"{window.ndim}-D {window.dtype}")
         # int64 holds every id; an unsigned id >= 2**63 wraps negative and is rejected in C
-        return np.ascontiguousarray(window, dtype=np.int64)
+        return np.ascontiguousarray(window, dtype=np.int64), whole - take
 
 
 def _logits(logits) -> np.ndarray:

@@ -244,6 +244,32 @@ def test_attention_hypothesis(n_tokens, n_head_kv, group, head_dim, n_kv, window
     check(got, ref, attn_bound(q, k, v, scale), f"attention {level}")
 
 
+@pytest.mark.parametrize("cache", ["f32", "f16"])
+def test_attention_kv_range_sees_only_its_slots(simd, cache):
+    """Several sequences in one cache: token t attends over kv_range[t] only, which equals attention
+    over that slice alone (positions restart in each sequence, so causality alone would not separate them)."""
+    rng = np.random.default_rng(31)
+    n_kv, n_head, n_head_kv, d = 90, 6, 2, 64
+    k, v = randn(rng, n_kv, n_head_kv, d), randn(rng, n_kv, n_head_kv, d)
+    if cache == "f16":
+        k, v = k.astype(np.float16), v.astype(np.float16)
+    kv_pos = np.concatenate([np.arange(40), np.arange(30), np.full(20, -1)]).astype(np.int32)
+    ranges = np.array([[0, 40], [0, 40], [40, 70], [40, 70], [40, 55], [70, 90], [10, 10]], np.int32)
+    q_pos = np.array([39, 12, 29, 3, 14, 0, 5], np.int32)
+    q = randn(rng, len(q_pos), n_head, d)
+    for kw in [dict(), dict(window=8), dict(softcap=4.0)]:
+        got = ck.attention(q, k, v, q_pos, kv_pos, kv_range=ranges, **kw)
+        for t, (lo, hi) in enumerate(ranges[:-1]):
+            ref = ref_attention(q[t:t + 1], k[lo:hi], v[lo:hi], q_pos[t:t + 1], kv_pos[lo:hi], 1 / math.sqrt(d),
+                                True, kw.get("window", 0), kw.get("softcap", 0.0))
+            check(got[t:t + 1], ref, attn_bound(q, k, v, 1 / math.sqrt(d)), f"kv_range token {t} {kw}")
+    assert np.all(got[6] == 0)  # an empty range sees nothing
+    with pytest.raises(ValueError, match="kv_range"):
+        ck.attention(q, k, v, q_pos, kv_pos, kv_range=ranges[:3])
+    with pytest.raises(ValueError, match="kv_range"):
+        ck.attention(q, k, v, q_pos, kv_pos, kv_range=ranges + 1)
+
+
 def test_cache_then_attention_round_trip(simd):
     """Fill an F16 cache token by token as a model would, attend, compare with the same rows in F32."""
     rng = np.random.default_rng(4)

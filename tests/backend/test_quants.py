@@ -88,6 +88,24 @@ def test_q8_0s_is_q8_0_plus_exact_sums():
     assert np.array_equal(sums, q8_0[..., 2:].view(np.int8).sum(axis=-1))
 
 
+@pytest.mark.parametrize("type_id", [GGMLType.Q8_0, 31])  # 31: Q8_0S
+def test_activation_quantizers_are_the_same_bits_at_every_level(type_id):
+    """The AVX-512 quantizers round as roundf (halves away from zero) through a trunc trick: values
+    that land on .5, 127, zeros and tiny blocks included, every level gives the generic bytes."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((40, 576)) * rng.uniform(1e-6, 1e4, (40, 1))).astype(np.float32)
+    x[0, :32] = np.arange(32, dtype=np.float32) - 15.5   # id = 127 / 16: x * id on many halves
+    x[0, 32:64] = np.linspace(-127, 127, 32, dtype=np.float32) / 2   # whole and half steps
+    x[1, :32], x[2, :32] = 0.0, np.float32(1e-38)
+    before, out = ck.simd_level(), {}
+    for level in LEVELS:
+        ck.select_simd(level)
+        out[level] = ck.quantize(x, type_id)
+    ck.select_simd(before)
+    for level in LEVELS:
+        assert np.array_equal(out[level], out["generic"]), level
+
+
 @pytest.mark.parametrize("name", ["Q8_0", "Q8_1", "Q8_K"])
 def test_activation_quantizers_round_trip(name):
     """Q8 activations: within half a step of the input, plus (Q8_0, Q8_1) the fp16 rounding of the

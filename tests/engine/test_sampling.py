@@ -194,6 +194,39 @@ def test_repeat_last_n_zero_and_minus_one():
     assert whole[0] == whole[5] == whole[9] < whole[6]   # -1: the whole history, however long
 
 
+def test_presence_and_frequency_penalties_count_the_whole_history():
+    """OpenAI's rule, logit -= frequency * count + presence, over the whole history, after the repeat
+    penalty (which still looks at the last repeat_last_n tokens only)."""
+    params = SamplingParams(temp=1.0, **{**NO_FILTERS, "repeat_penalty": 2.0}, repeat_last_n=1,
+                            presence_penalty=0.5, frequency_penalty=0.25)
+    probs = Sampler(params).probabilities(np.ones(10, np.float32), [3, 3, 3, 5])
+    want = np.ones(10)
+    want[3] = 1 - (3 * 0.25 + 0.5)      # three times, outside the repeat window
+    want[5] = 1 / 2 - (0.25 + 0.5)      # once, inside it
+    np.testing.assert_allclose(probs, softmax(want), rtol=1e-6)
+    negative = SamplingParams(temp=0.0, **NO_FILTERS, presence_penalty=-2.0)   # a negative one favours repeats
+    assert Sampler(negative).sample(np.array([1.0, 2.0, 0.5], np.float32), [2]) == 2
+
+
+@pytest.mark.parametrize("params", [SamplingParams(), SamplingParams(temp=0.0, repeat_penalty=1.3, presence_penalty=0.7,
+                                                                     frequency_penalty=-0.4, top_k=3)])
+def test_logprobs_are_the_log_softmax_of_the_penalized_logits(params):
+    rng = np.random.default_rng(7)
+    logits = random_logits(rng, 500, 3.0)
+    history = rng.integers(0, 500, 40).tolist()
+    want = penalized_logits(logits, history, params)
+    for tok in set(history):   # the reference above has the repeat penalty; add OpenAI's two
+        want[tok] -= history.count(tok) * f32(params.frequency_penalty) + f32(params.presence_penalty)
+    want = want - want.max() - np.log(np.exp(want - want.max()).sum())
+    sampler = Sampler(params, seed=1)
+    token = int(rng.integers(0, 500))
+    chosen, ids, lps = sampler.logprobs(logits, history, token, top=5)
+    assert chosen == pytest.approx(want[token], abs=1e-4)
+    np.testing.assert_array_equal(ids, np.lexsort((np.arange(500), -want))[:5])   # best first, ties to low ids
+    np.testing.assert_allclose(lps, want[ids], atol=1e-4)
+    assert sampler.logprobs(logits, history, token)[1].size == 0   # top 0: the chosen token only
+
+
 def test_out_of_vocab_ids_outside_the_window_are_not_looked_at():
     assert penalty_probs([10_000, 4], repeat_last_n=1)[4] < 0.1
 
