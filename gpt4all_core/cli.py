@@ -315,7 +315,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                           n_batch=args.n_batch, n_threads=args.threads, max_queue=args.max_queue,
                           max_tokens=args.max_tokens, api_key_file=args.api_key_file,
                           cors_origins=args.cors_origin or [], chat_template=template, embedder=embedder,
-                          max_body_bytes=args.max_body)
+                          max_body_bytes=args.max_body, localdocs=args.localdocs or [], localdocs_db=args.localdocs_db)
     app = create_app(config)
     if not args.host.startswith(LOOPBACK) and not args.api_key_file:
         print(f"gpt4all-core serve: warning: listening on {args.host}, beyond this machine, and no --api-key-file "
@@ -420,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", default=None, help="the id clients name (default: the file name)")
     p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template overriding the GGUF's")
     p.add_argument("--embedding-model", default=None, metavar="FILE", help="GGUF embedding model for /v1/embeddings")
+    p.add_argument("--localdocs", action="append", default=None, metavar="NAME",
+                   help="LocalDocs collection for chats whose request names none (repeatable)")
+    p.add_argument("--localdocs-db", default=None, metavar="FILE", help="LocalDocs database (default: the user's)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
     p.add_argument("--model-path", default=None, help="folder to look MODEL up in (default ~/.cache/gpt4all)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
