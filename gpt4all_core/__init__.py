@@ -2,11 +2,11 @@
 
     from gpt4all_core import GPT4All, Embed4All   # the gpt4all package's API
 """
-from gpt4all_core.errors import GGUFError, GPT4AllCoreError, UnsupportedModelError
+from gpt4all_core.errors import CancellationError, GGUFError, GPT4AllCoreError, UnsupportedModelError
 
 __version__ = "0.1.0"
-_API = ("GPT4All", "Embed4All", "load_model", "create_completion")
-__all__ = ["GGUFError", "GPT4AllCoreError", "UnsupportedModelError", "__version__", *_API]
+_API = ("GPT4All", "Embed4All", "load_model", "create_completion", "create_embedding")
+__all__ = ["CancellationError", "GGUFError", "GPT4AllCoreError", "UnsupportedModelError", "__version__", *_API]
 
 
 def __getattr__(name: str):

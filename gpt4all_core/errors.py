@@ -37,3 +37,59 @@ class UnsupportedModelError(GPT4AllCoreError):
 
 class TokenizerError(GPT4AllCoreError, ValueError):
     """A tokenizer's vocabulary in a GGUF file is missing pieces or contradicts itself."""
+
+
+class ConversionError(GPT4AllCoreError, ValueError):
+    """A model folder cannot be converted to GGUF: a file is missing or unreadable, or it holds a
+    tensor or setting the converter does not know. The message names the file and the key or tensor."""
+
+
+class EmbeddingError(GPT4AllCoreError, RuntimeError, ValueError):
+    """Embed4All refused its input (a prefix or dimensionality the model does not take, a text
+    too long for atlas mode). A RuntimeError as the gpt4all package raises it, and a ValueError."""
+
+
+class CancellationError(GPT4AllCoreError):
+    """Embed4All's cancel_cb asked to stop (gpt4all.CancellationError)."""
+
+
+class ModelNotFoundError(GPT4AllCoreError, FileNotFoundError):
+    """A model is neither on disk nor anywhere it can be made from or fetched from (the catalog, a
+    Hugging Face repository); the message says how to get it. A FileNotFoundError too, as the
+    `gpt4all` package raises for a missing model file."""
+
+
+class DownloadError(GPT4AllCoreError):
+    """Fetching a model or catalog failed: no network, an HTTP error, a full disk.
+
+    ``url`` is what was being fetched, ``path`` where it was going (either may be None)."""
+
+    def __init__(self, message: str, *, url: str | None = None, path=None):
+        self.url = url
+        self.path = None if path is None else str(path)
+        super().__init__(message)
+
+
+class AuthenticationError(DownloadError):
+    """The server wants a token (a gated or private Hugging Face repository) and none or a
+    wrong one was sent."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file's checksum differs from the one the catalog or the Hub states.
+
+    ``algorithm`` ('sha256' or 'md5'), ``expected`` and ``actual`` are hex digests."""
+
+    def __init__(self, message: str, *, algorithm: str, expected: str, actual: str, url: str | None = None,
+                 path=None):
+        self.algorithm, self.expected, self.actual = algorithm, expected, actual
+        super().__init__(message, url=url, path=path)
+
+
+class DownloadCancelled(DownloadError):
+    """A download was cancelled (cancel() or Ctrl-C); its ``.part`` file is kept to resume from."""
+
+
+class LocalDocsError(GPT4AllCoreError, ValueError):
+    """A LocalDocs request names a collection that does not exist, a folder that is not one, or a
+    database made with another embedding model; the message names it."""

@@ -54,16 +54,8 @@ size_t gk_decoder_scratch_size(const gk_decoder *m, int64_t n_max) { return layo
 
 /* ---- matrix products ---- */
 
-/* The activations last quantized into the scratch. Q, K and V (and gate and up) read the same
- * normed input: the later ones pass same_input and reuse it when their vec_dot_type matches. */
-typedef struct {
-    void *buf;
-    const float *src;
-    int type; /* the vec_dot_type src was quantized to */
-    int64_t n_matrix; /* rows taken by the matrix form: -1 for gk_matmul_act's choice (see forward_batch) */
-} act_cache;
-
-static int matmul(const gk_matrix *w, const float *x, int64_t n, float *y, act_cache *a, int same_input, int nt) {
+int gk_matrix_product(const gk_matrix *w, const float *x, int64_t n, float *y, gk_act_cache *a, int same_input,
+                      int nt) {
     const gk_type_traits *t = gk_type_traits_get(w->type);
     if (!t || !t->vec_dot) return -1;
     const void *act = x;
@@ -75,8 +67,7 @@ static int matmul(const gk_matrix *w, const float *x, int64_t n, float *y, act_c
         }
         act = a->buf;
     }
-    if (a->n_matrix < 0) return gk_matmul_act(w->type, w->data, w->n_out, w->n_in, act, n, y, nt);
-    return gk_matmul_act_split(w->type, w->data, w->n_out, w->n_in, act, n, a->n_matrix < n ? a->n_matrix : n, y, nt);
+    return gk_matmul_act(w->type, w->data, w->n_out, w->n_in, act, n, y, nt) ? -1 : 0;
 }
 
 static void add_bias(float *y, const float *bias, int64_t n, int64_t dim, int nt) {
@@ -87,11 +78,11 @@ static void add_bias(float *y, const float *bias, int64_t n, int64_t dim, int nt
 
 static int attention_block(const gk_decoder *m, const gk_decoder_block *b, const gk_kv_cache *c, int64_t l,
                            const int32_t *pos, const int32_t *slots, const int32_t *kv_range, int64_t n,
-                           int64_t n_kv, scratch_layout *s, act_cache *a, int nt) {
+                           int64_t n_kv, scratch_layout *s, gk_act_cache *a, int nt) {
     const int64_t hd = m->head_dim, q_dim = m->n_head * hd, kv_dim = m->n_head_kv * hd;
     gk_rms_norm(s->xb, s->x, b->attn_norm, n, m->n_embd, m->norm_eps, nt);
-    if (matmul(&b->wq, s->xb, n, s->q, a, 0, nt) || matmul(&b->wk, s->xb, n, s->k, a, 1, nt) ||
-        matmul(&b->wv, s->xb, n, s->v, a, 1, nt))
+    if (gk_matrix_product(&b->wq, s->xb, n, s->q, a, 0, nt) || gk_matrix_product(&b->wk, s->xb, n, s->k, a, 1, nt) ||
+        gk_matrix_product(&b->wv, s->xb, n, s->v, a, 1, nt))
         return -1;
     add_bias(s->q, b->bq, n, q_dim, nt);
     add_bias(s->k, b->bk, n, kv_dim, nt);
@@ -108,24 +99,26 @@ static int attention_block(const gk_decoder *m, const gk_decoder_block *b, const
         .kv_range = kv_range,
     };
     gk_attention(s->att, s->q, pos, n, m->n_head, &p, nt);
-    if (matmul(&b->wo, s->att, n, s->xb, a, 0, nt)) return -1;
+    if (gk_matrix_product(&b->wo, s->att, n, s->xb, a, 0, nt)) return -1;
     add_bias(s->xb, b->bo, n, m->n_embd, nt);
     if (b->attn_post_norm) gk_rms_norm(s->xb, s->xb, b->attn_post_norm, n, m->n_embd, m->norm_eps, nt);
     gk_add(s->x, s->x, s->xb, n, n, m->n_embd, nt);
     return 0;
 }
 
-static int ffn_block(const gk_decoder *m, const gk_decoder_block *b, int64_t n, scratch_layout *s, act_cache *a,
+static int ffn_block(const gk_decoder *m, const gk_decoder_block *b, int64_t n, scratch_layout *s, gk_act_cache *a,
                      int nt) {
     gk_rms_norm(s->xb, s->x, b->ffn_norm, n, m->n_embd, m->norm_eps, nt);
-    if (matmul(&b->ffn_gate, s->xb, n, s->hb, a, 0, nt) || matmul(&b->ffn_up, s->xb, n, s->hb2, a, 1, nt)) return -1;
+    if (gk_matrix_product(&b->ffn_gate, s->xb, n, s->hb, a, 0, nt) ||
+        gk_matrix_product(&b->ffn_up, s->xb, n, s->hb2, a, 1, nt))
+        return -1;
     if (m->act == GK_ACT_GELU) {
         gk_gelu(s->hb, s->hb, n * m->n_ff, nt);
         gk_mul(s->hb, s->hb, s->hb2, n, n, m->n_ff, nt);
     } else {
         gk_swiglu(s->hb, s->hb, s->hb2, n * m->n_ff, nt);
     }
-    if (matmul(&b->ffn_down, s->hb, n, s->xb, a, 0, nt)) return -1;
+    if (gk_matrix_product(&b->ffn_down, s->hb, n, s->xb, a, 0, nt)) return -1;
     if (b->ffn_post_norm) gk_rms_norm(s->xb, s->xb, b->ffn_post_norm, n, m->n_embd, m->norm_eps, nt);
     gk_add(s->x, s->x, s->xb, n, n, m->n_embd, nt);
     return 0;
@@ -147,7 +140,8 @@ int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const in
     if (n <= 0 || n_logits < 0 || n_logits > n || n_kv > c->n_ctx) return -1;
     scratch_layout s;
     layout(m, n, scratch, &s);
-    act_cache a = {.buf = s.act, .src = NULL, .type = -1, .n_matrix = n_matrix};
+    (void)n_matrix; /* every product is batch-invariant now (kernels/matmul.c): nothing to fix */
+    gk_act_cache a = {.buf = s.act, .src = NULL, .type = -1};
     if (gk_get_rows(m->tok_embd.type, m->tok_embd.data, m->tok_embd.n_out, m->n_embd, tokens, n, s.x, n_threads))
         return -1;
     if (m->embd_scale != 1.0f) gk_scale(s.x, s.x, m->embd_scale, n * m->n_embd, n_threads);
@@ -168,12 +162,7 @@ int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const in
         last = s.xb;
     }
     gk_rms_norm(s.xb, last, m->output_norm, n_logits, m->n_embd, m->norm_eps, n_threads);
-    if (n_matrix >= 0) { /* the output rows keep each token's form: count those from the matrix rows */
-        int64_t k = 0;
-        for (int64_t i = 0; i < n_logits; i++) k += (logit_rows ? logit_rows[i] : n - n_logits + i) < n_matrix;
-        a.n_matrix = k;
-    }
-    if (matmul(&m->output, s.xb, n_logits, logits, &a, 0, n_threads)) return -1;
+    if (gk_matrix_product(&m->output, s.xb, n_logits, logits, &a, 0, n_threads)) return -1;
     if (m->final_softcap > 0) {
         const float cap = m->final_softcap;
         for (int64_t i = 0; i < n_logits * m->n_vocab; i++) logits[i] = cap * tanhf(logits[i] / cap);

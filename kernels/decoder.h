@@ -22,6 +22,19 @@ typedef struct {
     int64_t n_out, n_in;
 } gk_matrix;
 
+/* The activations last quantized into a scratch buffer. Q, K and V (and gate and up) read the same
+ * input: the later ones pass same_input and reuse it when their vec_dot_type matches (a pointer
+ * alone cannot say so: inputs are rewritten in place between sub-layers). */
+typedef struct {
+    void *buf;
+    const float *src;
+    int type; /* the vec_dot_type src was quantized to */
+} gk_act_cache;
+
+/* y[n, n_out] = x[n, n_in] times w's rows, with x quantized through the cache. Returns 0 or -1. */
+int gk_matrix_product(const gk_matrix *w, const float *x, int64_t n, float *y, gk_act_cache *a, int same_input,
+                      int n_threads);
+
 typedef struct {
     const float *attn_norm;                /* [n_embd] */
     const float *attn_q_norm, *attn_k_norm; /* [head_dim] or NULL (Gemma 3's QK norm) */
@@ -70,10 +83,10 @@ size_t gk_decoder_scratch_size(const gk_decoder *m, int64_t n_max);
  * Several sequences in one batch (continuous batching): kv_range [n][2], when not NULL, gives
  * each token the slots [lo, hi) that hold its own sequence, so it attends to nothing else; and
  * logit_rows [n_logits], when not NULL, says which tokens' logits to write (in that order)
- * instead of the last n_logits. Both NULL: the single-sequence pass, unchanged. n_matrix >= 0 fixes
- * how rows are multiplied (gk_matmul_act_split): the first n_matrix tokens by the matrix form, the
- * rest by dot products, so that a token's numbers do not depend on the batch it shares (logit
- * rows of the first n_matrix tokens must then come first); -1: by batch size, as gk_matmul_act. */
+ * instead of the last n_logits. Both NULL: the single-sequence pass, unchanged. A token's numbers
+ * do not depend on the batch it shares: every product is batch-invariant (kernels/matmul.c).
+ * n_matrix is accepted and checked for the callers written when that had to be arranged per row,
+ * and has no effect. */
 int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                        const int32_t *slots, int64_t n, int64_t n_kv, float *logits, int64_t n_logits, void *scratch,
                        int n_threads);

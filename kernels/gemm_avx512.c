@@ -14,10 +14,12 @@
 #include "simd_avx512.h"
 
 /* 12 accumulators. Measured at batch 512, 2048 x 2048: 4 x 3 beats 4 x 4 (which spills), 3 x 4, 3 x 5,
- * 2 x 6, 4 x 2 and 1 x 8. Two activation rows left over take one 4 x 2 tile rather than two 4 x 1
- * (batches of 8 decoding sequences: 3 + 3 + 2). Each (weight row, activation row) pair is summed in
- * the order of vec_dot_avx512.c's rows_dot, so both forms give a row the same bits. */
+ * 2 x 6, 4 x 2 and 1 x 8. */
 enum { TILE_R = 4, TILE_J = 3 };
+/* Single activation rows take VEC_R weight rows per pass: from DRAM, 2 row streams beat 4 (as for the
+ * dot products' rows form). Every tile shape computes a row the same way, in the same order, so a
+ * result does not depend on the batch it came in. */
+enum { VEC_R = 2 };
 
 /* lanes 0-3 and 8-11 of a nibble-order pair hold block A's sums, 4-7 and 12-15 block B's: the
  * permutes that spread four block scales over the lanes of the first and of the second pair */
@@ -38,6 +40,11 @@ static inline __attribute__((always_inline)) __m512 spread(const block_kind kind
     return kind == KIND_Q8_0 ? spread_pair_natural(scales4, pair) : spread_pair(scales4, pair);
 }
 
+static inline float hsum4(__m128 v) {
+    const __m128 h2 = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+}
+
 /* The products of R weight rows (row_bytes apart, from x) by J activation rows (y_row apart, from
  * y) over nb blocks, written to out[j * ldy + r]. R and J are constants after inlining. */
 static inline __attribute__((always_inline)) void gemm_tile(const int R, const int J, const block_kind kind,
@@ -46,21 +53,39 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
                                                              int64_t ldy) {
     const int has_min = has_min_of(kind), bb = block_bytes_of(kind);
     const int y_bytes = has_min ? (int)sizeof(block_q8_0s) : (int)sizeof(block_q8_0), y_qs = has_min ? 4 : 2;
+    /* A single activation row (J == 1) adds the min terms here, in registers; wider tiles leave them
+     * to add_min_terms, which sums them in the same order. */
+    const int mins_here = has_min && J == 1;
     __m512 acc[TILE_R][TILE_J];
-    for (int r = 0; r < R; r++)
+    __m128 acc_m[TILE_R];
+    for (int r = 0; r < R; r++) {
+        acc_m[r] = _mm_setzero_ps();
         for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+    }
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
         __m128 dw[TILE_R], dy[TILE_J];
+        if (J == 1) /* a matrix-vector product streams the weights from DRAM once: the rows after these
+                     * (adjacent in memory) are the next to be read, so ask for them, at the same blocks */
+            for (int r = 0; r < R; r++)
+                for (int line = 0; line < 4 * bb; line += 64)
+                    _mm_prefetch(x + (r + R) * row_bytes + i * bb + line, _MM_HINT_T0);
         for (int r = 0; r < R; r++) dw[r] = _mm_cvtph_ps(halves_of_4_blocks(x + r * row_bytes + i * bb, bb, 0));
         for (int j = 0; j < J; j++) dy[j] = _mm_cvtph_ps(halves_of_4_blocks(y + j * y_row + i * y_bytes, y_bytes, 0));
+        if (mins_here) {
+            const __m128i s4 = halves_of_4_blocks(y + i * y_bytes, y_bytes, 2);
+            const __m128 dys = _mm_mul_ps(dy[0], _mm_cvtepi32_ps(_mm_cvtepi16_epi32(s4)));
+            for (int r = 0; r < R; r++)
+                acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_4_blocks(x + r * row_bytes + i * bb, bb, 2)), dys, acc_m[r]);
+        }
         for (int h = 0; h < 2; h++) {
             const int64_t b = i + 2 * h;
             __m512i q[TILE_R];
             __m512 dws[TILE_R];
             for (int r = 0; r < R; r++) {
                 q[r] = weight_bytes_x2(kind, x + r * row_bytes + b * bb);
-                dws[r] = spread(kind, dw[r], h);
+                /* one activation row: multiply the scales before spreading them (the same products) */
+                dws[r] = spread(kind, J == 1 ? _mm_mul_ps(dw[r], dy[0]) : dw[r], h);
             }
             for (int j = 0; j < J; j++) {
                 const __m512i a = act_x2(kind, (const int8_t *)(y + j * y_row + b * y_bytes + y_qs), y_bytes);
@@ -68,7 +93,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
                 const __m512 dys = spread(kind, dy[j], h);
                 for (int r = 0; r < R; r++) {
                     const __m512 dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg_off, q[r], a));
-                    acc[r][j] = _mm512_fmadd_ps(dot, _mm512_mul_ps(dws[r], dys), acc[r][j]);
+                    acc[r][j] = _mm512_fmadd_ps(dot, J == 1 ? dws[r] : _mm512_mul_ps(dws[r], dys), acc[r][j]);
                 }
             }
         }
@@ -76,6 +101,12 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
     for (; i + 2 <= nb; i += 2) { /* a pair left over: scales gathered one by one */
         __m512 dws[TILE_R];
         __m512i q[TILE_R];
+        if (mins_here) {
+            const __m128 d2 = _mm_cvtph_ps(halves_of_2_blocks(y + i * y_bytes, y_bytes, 0));
+            const __m128 dys = _mm_mul_ps(d2, _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y + i * y_bytes, y_bytes, 2))));
+            for (int r = 0; r < R; r++)
+                acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_2_blocks(x + r * row_bytes + i * bb, bb, 2)), dys, acc_m[r]);
+        }
         for (int r = 0; r < R; r++) {
             const char *xr = x + r * row_bytes + i * bb;
             q[r] = weight_bytes_x2(kind, xr);
@@ -95,59 +126,56 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
     for (int r = 0; r < R; r++)
         for (int j = 0; j < J; j++) {
             float s = _mm512_reduce_add_ps(acc[r][j]);
-            if (i < nb && !has_min) /* one block left: the AVX2 single-row form (with a min: after the mins) */
+            if (i < nb) /* one block left: the AVX2 single-row form */
                 s += block_dot_avx2(kind, QK8_0, x + r * row_bytes + i * bb, y + j * y_row + i * y_bytes);
+            if (mins_here) s += hsum4(acc_m[r]);
             out[j * ldy + r] = s;
         }
 }
 
-/* Q4_1, Q5_1: out[j * ldy + r] += sum over blocks b of m(r, b) * d(j, b) * s(j, b), the weight mins
- * times the activations' scaled block sums (Q8_0S), then the leftover odd block's whole dot. The
- * sums are vec_dot_avx512.c's rows_dot ones, in its order (4-lane accumulators over groups of four
- * blocks, a pair left over in lanes 0-1, the same horizontal sum), so that the matrix form gives
- * each row bit for bit what the dot gives it. Both sides' group vectors are made once per call (each
- * serves every row of the other side). Returns -1 when out of memory. */
-static int add_min_terms(const block_kind kind, int64_t nb, const char *x, int64_t row_bytes, int64_t m,
-                         const char *y, int64_t y_row, int64_t n, float *out, int64_t ldy, int bb) {
-    const int64_t n_groups = nb / 4 + (nb % 4 >= 2), y_bytes = sizeof(block_q8_0s);
-    /* small batches (decoding) on the stack: this runs once per 16-row weight tile, and malloc showed in profiles */
-    __m128 local[1024];
-    const int64_t need = n_groups * (m + n);
-    __m128 *mins = need <= 1024 ? local : _mm_malloc(sizeof(__m128) * (size_t)need, 64), *dys = mins + n_groups * m;
+/* Q4_1, Q5_1: out[j * ldy + r] += sum over blocks b < nb of m(r, b) * d(j, b) * s(j, b), the weight
+ * mins times the activations' scaled block sums (Q8_0S). Both sides are widened into floats once
+ * per call (each serves every row of the other side), then each pair is a float dot product.
+ * Returns -1 when out of memory. */
+static int add_min_terms(int64_t nb, const char *x, int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
+                         int64_t n, float *out, int64_t ldy, int bb) {
+    float *mins = malloc(sizeof(float) * (size_t)(nb * (m + n))), *sums = mins + nb * m;
     if (!mins) return -1;
+    /* four blocks' fp16 fields at a time (the gather the dot products use), the rest one by one */
+    const int64_t nb4 = nb & ~(int64_t)3;
+    const int y_bytes = (int)sizeof(block_q8_0s);
     for (int64_t r = 0; r < m; r++) {
         const char *xr = x + r * row_bytes;
-        int64_t i = 0, g = 0;
-        for (; i + 4 <= nb; i += 4) mins[r * n_groups + g++] = _mm_cvtph_ps(halves_of_4_blocks(xr + i * bb, bb, 2));
-        if (i + 2 <= nb) mins[r * n_groups + g] = _mm_cvtph_ps(halves_of_2_blocks(xr + i * bb, bb, 2));
+        for (int64_t b = 0; b < nb4; b += 4)
+            _mm_storeu_ps(mins + r * nb + b, _mm_cvtph_ps(halves_of_4_blocks(xr + b * bb, bb, 2)));
+        for (int64_t b = nb4; b < nb; b++) {
+            gk_fp16 h;
+            memcpy(&h, xr + b * bb + 2, sizeof h);
+            mins[r * nb + b] = gk_fp16_to_fp32(h);
+        }
     }
     for (int64_t j = 0; j < n; j++) {
         const char *yj = y + j * y_row;
-        int64_t i = 0, g = 0;
-        for (; i + 4 <= nb; i += 4) {
-            const char *y4 = yj + i * y_bytes;
-            dys[j * n_groups + g++] = _mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(y4, y_bytes, 0)),
-                                                 _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_4_blocks(y4, y_bytes, 2))));
+        for (int64_t b = 0; b < nb4; b += 4) {
+            const __m128 d = _mm_cvtph_ps(halves_of_4_blocks(yj + b * y_bytes, y_bytes, 0));
+            const __m128 s = _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_4_blocks(yj + b * y_bytes, y_bytes, 2)));
+            _mm_storeu_ps(sums + j * nb + b, _mm_mul_ps(d, s));
         }
-        if (i + 2 <= nb) {
-            const char *y2 = yj + i * y_bytes;
-            dys[j * n_groups + g] = _mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(y2, y_bytes, 0)),
-                                               _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y2, y_bytes, 2))));
+        for (int64_t b = nb4; b < nb; b++) {
+            const block_q8_0s *yb = (const block_q8_0s *)yj + b;
+            sums[j * nb + b] = gk_fp16_to_fp32(yb->d) * (float)yb->s;
         }
     }
-    const int64_t last = nb & ~(int64_t)1;
     for (int64_t j = 0; j < n; j++)
         for (int64_t r = 0; r < m; r++) {
-            const __m128 *mr = mins + r * n_groups, *dj = dys + j * n_groups;
-            __m128 acc = _mm_setzero_ps();
-            for (int64_t g = 0; g < n_groups; g++) acc = _mm_fmadd_ps(mr[g], dj[g], acc);
-            const __m128 h2 = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
-            float s = out[j * ldy + r] + _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
-            if (last < nb) /* one block left: the AVX2 single-row form */
-                s += block_dot_avx2(kind, QK8_0, x + r * row_bytes + last * bb, y + j * y_row + last * y_bytes);
-            out[j * ldy + r] = s;
+            const float *mr = mins + r * nb, *sj = sums + j * nb;
+            __m128 acc = _mm_setzero_ps(); /* four lanes over groups of four blocks, as gemm_tile's own */
+            for (int64_t b = 0; b < nb4; b += 4) acc = _mm_fmadd_ps(_mm_loadu_ps(mr + b), _mm_loadu_ps(sj + b), acc);
+            if (nb4 < nb) /* a pair */
+                acc = _mm_fmadd_ps(_mm_setr_ps(mr[nb4], mr[nb4 + 1], 0, 0), _mm_setr_ps(sj[nb4], sj[nb4 + 1], 0, 0), acc);
+            out[j * ldy + r] += hsum4(acc);
         }
-    if (mins != local) _mm_free(mins);
+    free(mins);
     return 0;
 }
 
@@ -157,31 +185,14 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
                                                         int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                         int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK8_0;
-    int64_t j = 0;
-    for (; j + TILE_J <= n; j += TILE_J) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_tile(TILE_R, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_tile(1, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
-    if (j + 2 <= n) { /* two activation rows left: one tile of two unpacks the weights once for both */
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_tile(TILE_R, 2, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_tile(1, 2, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        j += 2;
-    }
-    for (; j < n; j++) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_tile(TILE_R, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-        for (; r < m; r++)
-            gemm_tile(1, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy);
-    }
-    /* the tiles took the pairs of blocks; the mins (and a block left over) come after them */
-    if (has_min_of(kind)) return add_min_terms(kind, nb, x, row_bytes, m, y, y_row, n, out, ldy, block_bytes_of(kind));
+#define TILE(R, J, r, j) \
+    gemm_tile(R, J, kind, nb, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
+    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, VEC_R, TILE);
+#undef TILE
+    const int64_t n_tiled = n / TILE_J * TILE_J; /* activation rows that went through TILE_J-wide tiles */
+    /* the tiles took the pairs of blocks; a block left over went through a dot that has its min */
+    if (has_min_of(kind) && n_tiled > 0)
+        return add_min_terms(nb & ~(int64_t)1, x, row_bytes, m, y, y_row, n_tiled, out, ldy, block_bytes_of(kind));
     return 0;
 }
 
@@ -197,3 +208,69 @@ GEMM_FORM(q5_0_q8_0, KIND_Q5_0)
 GEMM_FORM(q5_1_q8_0s, KIND_Q5_1)
 GEMM_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
 GEMM_FORM(q8_0_q8_0, KIND_Q8_0)
+
+/* Float weights (F32, F16, BF16) by F32 activations: the same register tiling, sharing each
+ * weight vector's widening across the activation rows and each activation load across the weight
+ * rows; what is left per pair of rows is one fused multiply-add per 16 elements. */
+typedef enum { FLOAT_F32, FLOAT_F16, FLOAT_BF16 } float_kind;
+
+static inline __attribute__((always_inline)) __m512 load_weights16(const float_kind kind, const char *x, int64_t e) {
+    if (kind == FLOAT_F32) return _mm512_loadu_ps((const float *)x + e);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)x + e));
+    if (kind == FLOAT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); /* bf16: the high half */
+}
+
+static inline __attribute__((always_inline)) void gemm_float_tile(const int R, const int J, const float_kind kind,
+                                                                   int64_t k, const char *restrict x, int64_t row_bytes,
+                                                                   const float *restrict y, int64_t y_row, float *out,
+                                                                   int64_t ldy) {
+    __m512 acc[TILE_R][TILE_J];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+    int64_t e = 0;
+    for (; e + 16 <= k; e += 16) {
+        __m512 w[TILE_R];
+        if (J == 1 && e % 32 == 0) /* streaming from DRAM: ask 2 KiB ahead, a line per row per 64 bytes */
+            for (int r = 0; r < R; r++)
+                _mm_prefetch(x + r * row_bytes + (e * (kind == FLOAT_F32 ? 4 : 2)) + 2048, _MM_HINT_T0);
+        for (int r = 0; r < R; r++) w[r] = load_weights16(kind, x + r * row_bytes, e);
+        for (int j = 0; j < J; j++) {
+            const __m512 a = _mm512_loadu_ps(y + j * y_row + e);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(w[r], a, acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < J; j++) {
+            float s = _mm512_reduce_add_ps(acc[r][j]);
+            for (int64_t t = e; t < k; t++) { /* elements left over: k need not be a multiple of 16 */
+                const char *xr = x + r * row_bytes;
+                const float wt = kind == FLOAT_F32 ? ((const float *)xr)[t]
+                               : kind == FLOAT_F16 ? gk_fp16_to_fp32(((const uint16_t *)xr)[t])
+                                                   : gk_bf16_to_fp32(((const uint16_t *)xr)[t]);
+                s += wt * y[j * y_row + t];
+            }
+            out[j * ldy + r] = s;
+        }
+}
+
+static inline __attribute__((always_inline)) int gemm_float(const float_kind kind, int64_t k, const char *x,
+                                                             int64_t row_bytes, int64_t m, const float *y,
+                                                             int64_t y_row, int64_t n, float *out, int64_t ldy) {
+    y_row /= (int64_t)sizeof(float); /* rows of floats: y_row comes in bytes */
+#define TILE(R, J, r, j) \
+    gemm_float_tile(R, J, kind, k, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
+    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, TILE_R, TILE);
+#undef TILE
+    return 0;
+}
+
+#define GEMM_FLOAT_FORM(name, kind)                                                                               \
+    int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                     \
+                             const void *restrict y, int64_t y_row, int64_t n, float *restrict out, int64_t ldy) { \
+        return gemm_float(kind, k, x, row_bytes, m, y, y_row, n, out, ldy);                                      \
+    }
+
+GEMM_FLOAT_FORM(f32_f32, FLOAT_F32)
+GEMM_FLOAT_FORM(f16_f32, FLOAT_F16)
+GEMM_FLOAT_FORM(bf16_f32, FLOAT_BF16)

@@ -31,18 +31,23 @@ typedef struct {
 
 /* Which sub-block the dpwssd word w of chunk pair p sums: vpackssdw(A, B) puts, in 128-bit lane k,
  * int32 lanes 4k..4k+3 of A (chunk 2p), then those of B (chunk 2p + 1); lane l of a chunk c holds
- * elements 64c + 4l .. 64c + 4l + 3. */
-static __m512i scale_index(int pair, int sub_size) {
-    int16_t idx[32];
-    for (int w = 0; w < 32; w++) {
-        const int k = w / 8, chunk = 2 * pair + (w % 8) / 4, lane = 4 * k + w % 4;
-        idx[w] = (int16_t)((64 * chunk + 4 * lane) / sub_size);
-    }
-    return _mm512_loadu_si512(idx);
+ * elements 64c + 4l .. 64c + 4l + 3. So word w is sub-block (64c + 4l) / size with k = w / 8,
+ * c = 2p + (w % 8) / 4, l = 4k + w % 4: Q4_K's sub-blocks have 32 elements, Q6_K's 16. */
+static const int16_t scale_index[2][2][32] = {
+    [KIND_Q4_K] = {{0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3},
+                   {4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6, 5, 5, 5, 5, 7, 7, 7, 7, 5, 5, 5, 5, 7, 7, 7, 7}},
+    [KIND_Q6_K] = {{0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5, 2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7},
+                   {8, 8, 8, 8, 12, 12, 12, 12, 9, 9, 9, 9, 13, 13, 13, 13,
+                    10, 10, 10, 10, 14, 14, 14, 14, 11, 11, 11, 11, 15, 15, 15, 15}},
+};
+
+/* the two pairs' scale words from the scales as words 0..n */
+static inline void spread_scales(const k_kind kind, __m512i words, __m512i out[2]) {
+    out[0] = _mm512_permutexvar_epi16(_mm512_loadu_si512(scale_index[kind][0]), words);
+    out[1] = _mm512_permutexvar_epi16(_mm512_loadu_si512(scale_index[kind][1]), words);
 }
 
-static inline __attribute__((always_inline)) void unpack_q4_K(const block_q4_K *b, const __m512i index[2],
-                                                               unpacked *u) {
+static inline __attribute__((always_inline)) void unpack_q4_K(const block_q4_K *b, unpacked *u) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int c = 0; c < CHUNKS; c++) { /* 32 bytes: low nibbles are elements 64c.., high ones 64c + 32.. */
         const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
@@ -52,8 +57,7 @@ static inline __attribute__((always_inline)) void unpack_q4_K(const block_q4_K *
     uint32_t sm[4]; /* bytes 0..7 scales, 8..15 mins */
     gk_unpack_scales_mins_k4(b->scales, sm);
     const __m512i words = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm)));
-    u->scales[0] = _mm512_permutexvar_epi16(index[0], words);
-    u->scales[1] = _mm512_permutexvar_epi16(index[1], words);
+    spread_scales(KIND_Q4_K, words, u->scales);
     /* the min of sub-block s (32 elements) applies to bsums 2s and 2s + 1: words 8 + s, twice */
     const __m512i mins_twice = _mm512_setr_epi32(8 | 8 << 16, 9 | 9 << 16, 10 | 10 << 16, 11 | 11 << 16,
                                                  12 | 12 << 16, 13 | 13 << 16, 14 | 14 << 16, 15 | 15 << 16,
@@ -63,8 +67,7 @@ static inline __attribute__((always_inline)) void unpack_q4_K(const block_q4_K *
     u->dmin = gk_fp16_to_fp32(b->dmin);
 }
 
-static inline __attribute__((always_inline)) void unpack_q6_K(const block_q6_K *b, const __m512i index[2],
-                                                               unpacked *u) {
+static inline __attribute__((always_inline)) void unpack_q6_K(const block_q6_K *b, unpacked *u) {
     const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
     for (int half = 0; half < 2; half++) { /* 128 elements: ql[64 half..], qh[32 half..] */
         const __m512i ql = _mm512_loadu_si512(b->ql + 64 * half);
@@ -77,8 +80,7 @@ static inline __attribute__((always_inline)) void unpack_q6_K(const block_q6_K *
         u->q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_and_si512(h23, bits45));
     }
     const __m512i words = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
-    u->scales[0] = _mm512_permutexvar_epi16(index[0], words);
-    u->scales[1] = _mm512_permutexvar_epi16(index[1], words);
+    spread_scales(KIND_Q6_K, words, u->scales);
     /* levels are stored + 32: take back 32 * scale * bsum per sub-block of 16 */
     u->offsets = _mm512_maskz_mullo_epi16(0xFFFF, words, _mm512_set1_epi16(-32));
     u->d = gk_fp16_to_fp32(b->d);
@@ -100,7 +102,7 @@ static inline __attribute__((always_inline)) __m512i superblock_dot(const unpack
 static inline __attribute__((always_inline)) void gemm_k_tile(const int R, const int J, const k_kind kind,
                                                                int64_t nb, const char *restrict x, int64_t row_bytes,
                                                                const char *restrict y, int64_t y_row, float *out,
-                                                               int64_t ldy, const __m512i index[2]) {
+                                                               int64_t ldy) {
     const int64_t bb = kind == KIND_Q4_K ? (int64_t)sizeof(block_q4_K) : (int64_t)sizeof(block_q6_K);
     __m512 acc[TILE_R][TILE_J];
     for (int r = 0; r < R; r++)
@@ -109,8 +111,10 @@ static inline __attribute__((always_inline)) void gemm_k_tile(const int R, const
         unpacked u[TILE_R];
         for (int r = 0; r < R; r++) {
             const char *xb = x + r * row_bytes + i * bb;
-            if (kind == KIND_Q4_K) unpack_q4_K((const block_q4_K *)xb, index, &u[r]);
-            else unpack_q6_K((const block_q6_K *)xb, index, &u[r]);
+            if (J == 1) /* a matrix-vector product streams the weights from DRAM once: ask 2 KiB ahead */
+                for (int line = 0; line < bb; line += 64) _mm_prefetch(xb + 2048 + line, _MM_HINT_T0);
+            if (kind == KIND_Q4_K) unpack_q4_K((const block_q4_K *)xb, &u[r]);
+            else unpack_q6_K((const block_q6_K *)xb, &u[r]);
         }
         for (int j = 0; j < J; j++) {
             const block_q8_K *yb = (const block_q8_K *)(y + j * y_row) + i;
@@ -138,23 +142,10 @@ static inline __attribute__((always_inline)) int gemm_k(const k_kind kind, int64
                                                          int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                          int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK_K;
-    const int sub_size = kind == KIND_Q4_K ? 32 : 16;
-    const __m512i index[2] = {scale_index(0, sub_size), scale_index(1, sub_size)};
-    int64_t j = 0;
-    for (; j + TILE_J <= n; j += TILE_J) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_k_tile(TILE_R, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy, index);
-        for (; r < m; r++)
-            gemm_k_tile(1, TILE_J, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy, index);
-    }
-    for (; j < n; j++) {
-        int64_t r = 0;
-        for (; r + TILE_R <= m; r += TILE_R)
-            gemm_k_tile(TILE_R, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy, index);
-        for (; r < m; r++)
-            gemm_k_tile(1, 1, kind, nb, x + r * row_bytes, row_bytes, y + j * y_row, y_row, out + j * ldy + r, ldy, index);
-    }
+#define TILE(R, J, r, j) \
+    gemm_k_tile(R, J, kind, nb, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
+    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, TILE_R, TILE);
+#undef TILE
     return 0;
 }
 

@@ -7,8 +7,8 @@
 #include "quants.h"
 
 enum { ROW_TILE = 16 }; /* weight rows per tile: 16 rows of 4096 Q4_0 weights = 36 KiB */
-/* from this batch size on, the matrix-matrix form (where the type has one) beats dots per row */
-enum { GEMM_MIN_BATCH = 4 };
+/* From this batch size on, types with a matrix-matrix form use it (benchmarks and tests move it). */
+int gk_gemm_min_batch = 1;
 
 size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
     const gk_type_traits *t = gk_type_traits_get(type);
@@ -30,33 +30,25 @@ int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void
 
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads) {
-    return gk_matmul_act_split(type, w, m, k, act, n, n >= GEMM_MIN_BATCH ? n : 0, y, n_threads);
-}
-
-int gk_matmul_act_split(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, int64_t n_matrix,
-                        float *y, int n_threads) {
     const gk_type_traits *t = gk_type_traits_get(type);
     if (!t || !t->vec_dot || k % t->block_size) return -1;
     const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
     if (k % a->block_size) return -1;
     const int64_t w_row = gk_row_size(t, k), a_row = gk_row_size(a, k);
     const char *wb = w, *ab = act;
-    if (t->gemm_exact) /* both forms give the same bits: take the faster one for this batch */
-        n_matrix = n >= GEMM_MIN_BATCH ? n : 0;
     const int64_t n_tiles = (m + ROW_TILE - 1) / ROW_TILE;
     int status = 0;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t tile = 0; tile < n_tiles; tile++) {
         const int64_t i0 = tile * ROW_TILE, i1 = i0 + ROW_TILE < m ? i0 + ROW_TILE : m;
-        int64_t j0 = 0;
-        if (t->gemm && n_matrix > 0) {
-            if (t->gemm(k, wb + i0 * w_row, w_row, i1 - i0, ab, a_row, n_matrix, &y[i0], m)) {
+        if (t->gemm && n >= gk_gemm_min_batch) {
+            if (t->gemm(k, wb + i0 * w_row, w_row, i1 - i0, ab, a_row, n, &y[i0], m)) {
 #pragma omp atomic write
                 status = -2;
             }
-            j0 = n_matrix;
+            continue;
         }
-        for (int64_t j = j0; j < n; j++) {
+        for (int64_t j = 0; j < n; j++) {
             int64_t i = i0;
             if (t->vec_dot_rows) /* y[j*m + i ...] are consecutive: the rows form writes them in place */
                 for (const int r = t->rows_per_dot; i + r <= i1; i += r)

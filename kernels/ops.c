@@ -323,6 +323,35 @@ void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_to
     }
 }
 
+void gk_attention_packed(float *out, const float *q, const float *k, const float *v, const int64_t *seq_start,
+                         int64_t n_seq, int64_t n_head, int64_t head_dim, float scale, int n_threads) {
+    void (*f)(float *, const float *, int32_t, int64_t, const gk_attn_params *) = K(attn_head);
+    const int64_t d = head_dim, stride = n_head * d, pairs = seq_start[n_seq] * n_head;
+    int64_t work = 0; /* multiply-adds: each token of a sequence of length L reads 2 L rows */
+    for (int64_t s = 0; s < n_seq; s++)
+        work += (seq_start[s + 1] - seq_start[s]) * (seq_start[s + 1] - seq_start[s]);
+    work *= 2 * n_head * d;
+    /* dynamic: sequences of different lengths make pairs of different cost */
+#pragma omp parallel for num_threads(gk_threads(n_threads)) if (pairs > 1 && work >= GK_PAR_MIN) \
+    schedule(dynamic, 8)
+    for (int64_t i = 0; i < pairs; i++) {
+        const int64_t t = i / n_head, h = i % n_head;
+        int64_t lo = 0, hi = n_seq - 1; /* the last sequence starting at or before t holds it */
+        while (lo < hi) {
+            const int64_t mid = (lo + hi + 1) / 2;
+            if (seq_start[mid] <= t)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        const int64_t s0 = seq_start[lo];
+        const gk_attn_params p = {.k = k + s0 * stride, .v = v + s0 * stride, .f16 = 0, .n_kv = seq_start[lo + 1] - s0,
+                                  .n_head_kv = n_head, .head_dim = d, .kv_pos = NULL, .causal = 0, .window = 0,
+                                  .scale = scale, .softcap = 0};
+        f(out + i * d, q + i * d, 0, h * d, &p);
+    }
+}
+
 /* Element-wise ops: chunks of one flat array over threads. */
 #define GK_SPLIT_BEGIN(n, n_threads)                                                                   \
     const int64_t n_chunks = ((n) + GK_CHUNK - 1) / GK_CHUNK;                                          \

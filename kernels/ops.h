@@ -69,6 +69,13 @@ typedef struct {
 void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_tokens, int64_t n_head,
                   const gk_attn_params *p, int n_threads);
 
+/* Bidirectional attention inside packed sequences (an encoder's batch without padding): q, k, v
+ * and out are [n_tokens, n_head, head_dim] float32, sequence s holds tokens
+ * [seq_start[s], seq_start[s + 1]) and each token sees every token of its own sequence and none of
+ * the others. n_tokens = seq_start[n_seq]; empty sequences are allowed. */
+void gk_attention_packed(float *out, const float *q, const float *k, const float *v, const int64_t *seq_start,
+                         int64_t n_seq, int64_t n_head, int64_t head_dim, float scale, int n_threads);
+
 /* Activations and element-wise ops over n floats (threads split long arrays). */
 void gk_silu(float *y, const float *x, int64_t n, int n_threads);
 void gk_gelu(float *y, const float *x, int64_t n, int n_threads);     /* tanh approximation, as ggml_gelu */

@@ -33,8 +33,6 @@ typedef struct {
     gk_vec_dot_rows_fn vec_dot_rows;
     int (*rows_per_dot)(void);
     gk_gemm_fn gemm;
-    int gemm_exact; /* gemm_avx512.c and vec_dot_avx512.c share their block sums and order (the K-quants do not) */
-    gk_from_float_fn from_float; /* a faster quantizer with the same bits, or NULL: keep the lower level's */
 } override;
 
 #if defined(__x86_64__)
@@ -48,16 +46,17 @@ static const override avx2_overrides[] = {
     {GK_TYPE_Q2_K, vec_dot_q2_K_q8_K_avx2, NULL, NULL, NULL}, {GK_TYPE_Q3_K, vec_dot_q3_K_q8_K_avx2, NULL, NULL, NULL},
 };
 static const override avx512_overrides[] = {
-    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL, NULL},
-    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL, NULL},
-    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512, gemm_q4_0_q8_0_avx512, 1},
-    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx512, vec_dot_rows_q4_1_q8_0s_avx512, gk_rows_avx512, gemm_q4_1_q8_0s_avx512, 1},
-    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512, gemm_q5_0_q8_0_avx512, 1},
-    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512, gemm_q5_1_q8_0s_avx512, 1},
-    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512, gemm_iq4_nl_q8_0_avx512, 1},
-    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx512, vec_dot_rows_q8_0_q8_0_avx512, gk_rows_avx512, gemm_q8_0_q8_0_avx512, 1,
-     quantize_row_q8_0_avx512},
-    {GK_TYPE_Q8_0S, NULL, NULL, NULL, NULL, 0, quantize_row_q8_0s_avx512}, /* activations only */
+    {GK_TYPE_F32, vec_dot_f32_f32_avx512, NULL, NULL, gemm_f32_f32_avx512},
+    {GK_TYPE_F16, vec_dot_f16_f32_avx512, NULL, NULL, gemm_f16_f32_avx512},
+    {GK_TYPE_BF16, vec_dot_bf16_f32_avx2, NULL, NULL, gemm_bf16_f32_avx512},
+    {GK_TYPE_Q4_0, vec_dot_q4_0_q8_0_avx512, vec_dot_rows_q4_0_q8_0_avx512, gk_rows_avx512, gemm_q4_0_q8_0_avx512},
+    {GK_TYPE_Q4_1, vec_dot_q4_1_q8_0s_avx512, vec_dot_rows_q4_1_q8_0s_avx512, gk_rows_avx512, gemm_q4_1_q8_0s_avx512},
+    {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512, gemm_q5_0_q8_0_avx512},
+    {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512, gemm_q5_1_q8_0s_avx512},
+    {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512, gemm_iq4_nl_q8_0_avx512},
+    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL, gemm_q8_0_q8_0_avx512},
+    /* K-quant dots stay AVX2: the super-block unpacking below, written for batches, was slower
+     * from DRAM (Q4_K 19 against 28 GB/s at 2 threads) */
     {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL, gemm_q4_K_q8_K_avx512},
     {GK_TYPE_Q6_K, vec_dot_q6_K_q8_K_avx2, NULL, NULL, gemm_q6_K_q8_K_avx512},
 };
@@ -73,8 +72,6 @@ static void apply(gk_type_traits *table, const override *o, size_t count) {
         table[o[i].type].vec_dot_rows = o[i].vec_dot_rows;
         table[o[i].type].rows_per_dot = o[i].rows_per_dot ? o[i].rows_per_dot() : 1;
         table[o[i].type].gemm = o[i].gemm;
-        table[o[i].type].gemm_exact = o[i].gemm_exact;
-        if (o[i].from_float) table[o[i].type].from_float = o[i].from_float;
     }
 }
 

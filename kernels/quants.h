@@ -92,8 +92,6 @@ typedef struct {
     gk_vec_dot_rows_fn vec_dot_rows; /* optional several-rows form (NULL: matmul calls vec_dot per row) */
     int rows_per_dot;                /* how many rows vec_dot_rows computes */
     gk_gemm_fn gemm;                 /* optional matrix-matrix form for batches (NULL: dots per row) */
-    int gemm_exact;                  /* 1: gemm's result for a row is bit for bit vec_dot's (same sums in
-                                      * the same order), so the form may follow the batch size freely */
 } gk_type_traits;
 
 /* The traits of type t at the active SIMD level (vec_dot and activation quantizers are the
@@ -243,9 +241,6 @@ GK_ROWS_AVX512_DECL(q4_1_q8_0s)
 GK_ROWS_AVX512_DECL(q5_0_q8_0)
 GK_ROWS_AVX512_DECL(q5_1_q8_0s)
 GK_ROWS_AVX512_DECL(iq4_nl_q8_0)
-GK_ROWS_AVX512_DECL(q8_0_q8_0)
-void quantize_row_q8_0_avx512(const float *restrict x, void *restrict y, int64_t n);
-void quantize_row_q8_0s_avx512(const float *restrict x, void *restrict y, int64_t n);
 int gk_rows_avx512(void);
 #define GK_GEMM_AVX512_DECL(name)                                                                             \
     int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                \
@@ -258,6 +253,9 @@ GK_GEMM_AVX512_DECL(iq4_nl_q8_0)
 GK_GEMM_AVX512_DECL(q8_0_q8_0)
 GK_GEMM_AVX512_DECL(q4_K_q8_K)
 GK_GEMM_AVX512_DECL(q6_K_q8_K)
+GK_GEMM_AVX512_DECL(f32_f32)
+GK_GEMM_AVX512_DECL(f16_f32)
+GK_GEMM_AVX512_DECL(bf16_f32)
 void vec_dot_f16_f32_avx512(int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 /* y[j, i] = dot(w row i, x row j): w is m rows of k weights of type `type`, x is n rows of k floats,
@@ -271,19 +269,12 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
  * same vec_dot_type (Q, K and V; gate and up): quantize x (n rows of k) into out, which holds
  * gk_matmul_scratch_size bytes (-1 when the type's activations are F32: pass x itself then), and
  * the product with activations already in the weight's vec_dot_type. */
+/* Batches of at least this many activation rows take a type's matrix-matrix form (default 1: all,
+ * so that a row's result never depends on the batch it came in); smaller ones take dot products. */
+extern int gk_gemm_min_batch;
 int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads);
-/* gk_matmul_act with the form of each activation row fixed by the caller: rows [0, n_matrix) by the
- * type's matrix-matrix form (when it has one; any count), the rest by dot products. Either form's
- * result for a row depends on that row alone, not on the others in the batch, but for some types
- * (gemm_exact 0: the K-quants) the two forms round differently: a batch that mixes several requests
- * (continuous batching) picks the form by what a row is (prompt or generated token), so a request
- * gets the same numbers whoever it shares its batches with. Where the forms agree bit for bit
- * (gemm_exact), the split is ignored and the batch size picks, as in gk_matmul_act, which takes
- * the matrix form from GEMM_MIN_BATCH rows on. */
-int gk_matmul_act_split(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, int64_t n_matrix,
-                        float *y, int n_threads);
 /* out[i] = dequantized row ids[i] of a table of rows of k elements of `type` (embedding lookup). */
 int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
                 float *out, int n_threads);

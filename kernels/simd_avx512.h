@@ -50,21 +50,9 @@ static inline void spread_x4(__m128 p, __m512 *s01, __m512 *s23) {
 }
 
 
-/* The 32-element block kinds: where the fields sit, and how a level is made. Q8_0's bytes stay in
- * natural order (block A in lanes 0-7, B in 8-15), the others' in nibble order. */
+/* The 32-element block kinds: where the fields sit, and how a level is made. Q8_0 is only used by
+ * the matrix-matrix microkernels (its dot products are the AVX2 ones). */
 typedef enum { KIND_Q4_0, KIND_Q4_1, KIND_Q5_0, KIND_Q5_1, KIND_IQ4_NL, KIND_Q8_0 } block_kind;
-
-/* spread_x4 for a kind: Q8_0's pairs are in natural order */
-static inline __attribute__((always_inline)) void spread_x4_kind(const block_kind kind, __m128 p, __m512 *s01,
-                                                                  __m512 *s23) {
-    if (kind != KIND_Q8_0) {
-        spread_x4(p, s01, s23);
-        return;
-    }
-    const __m512 v = _mm512_castps128_ps512(p);
-    *s01 = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), v);
-    *s23 = _mm512_permutexvar_ps(_mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3), v);
-}
 
 /* the fifth bits of blocks A, B (32 each) as a mask over nibble order [A 0..15, B 0..15, A 16..31, B 16..31] */
 static inline __mmask64 fifth_bits_x2(const uint8_t *qha, const uint8_t *qhb) {
@@ -152,5 +140,23 @@ static inline float block_dot_avx2(const block_kind kind, int64_t n, const char 
     }
     return s;
 }
+
+/* Walks an m x n product (weight rows by activation rows) in register tiles: TILE_R x TILE_J, then
+ * activation rows left over one at a time in VEC_R-row tiles, weight rows left over one at a time.
+ * TILE(R, J, r, j) computes the tile whose first weight row is r and first activation row j. */
+#define GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, VEC_R, TILE)                          \
+    do {                                                                              \
+        int64_t j_ = 0;                                                               \
+        for (; j_ + (TILE_J) <= (n); j_ += (TILE_J)) {                                \
+            int64_t r_ = 0;                                                           \
+            for (; r_ + (TILE_R) <= (m); r_ += (TILE_R)) TILE(TILE_R, TILE_J, r_, j_); \
+            for (; r_ < (m); r_++) TILE(1, TILE_J, r_, j_);                           \
+        }                                                                             \
+        for (; j_ < (n); j_++) {                                                      \
+            int64_t r_ = 0;                                                           \
+            for (; r_ + (VEC_R) <= (m); r_ += (VEC_R)) TILE(VEC_R, 1, r_, j_);        \
+            for (; r_ < (m); r_++) TILE(1, 1, r_, j_);                                \
+        }                                                                             \
+    } while (0)
 
 #endif

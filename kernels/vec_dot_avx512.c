@@ -1,6 +1,4 @@
-/* AVX-512 dot products. The 32-element block kinds compute exactly the sums of gemm_avx512.c's
- * microkernels, in the same order (the traits' gemm_exact): a row's result does not depend on
- * whether it went through the dot or the matrix form. */
+/* AVX-512 dot products (the quantized types use the AVX2 ones at this level too, for now). */
 #include "simd_avx512.h"
 
 /* Rows per pass of the rows forms below. Measured on the 2-core Sapphire Rapids VM: 2 rows beat 1 by
@@ -63,13 +61,13 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             for (int line = 0; line < 4 * block_bytes; line += 64) _mm_prefetch(xr + R * row_bytes + line, _MM_HINT_T0);
-            spread_x4_kind(kind, _mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 0)), dy), &d[r][0], &d[r][1]);
+            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 0)), dy), &d[r][0], &d[r][1]);
             if (has_min) acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_4_blocks(xr, block_bytes, 2)), dys, acc_m[r]);
         }
         for (int h = 0; h < 2; h++) {
             const int64_t b = i + 2 * h;
             const int8_t *ya = (const int8_t *)(y + b * y_bytes + y_qs);
-            const __m512i a = act_x2(kind, ya, y_bytes);
+            const __m512i a = load_x2(ya, ya + y_bytes);
             const __m512i sa_off = offset_sums(kind, a);
             for (int r = 0; r < R; r++)
                 acc[r] = _mm512_fmadd_ps(d[r][h], pair_dot(kind, x0 + r * row_bytes + b * block_bytes, a, sa_off), acc[r]);
@@ -81,12 +79,12 @@ static inline __attribute__((always_inline)) void rows_dot(const int R, const bl
         const __m128 dys = has_min ? _mm_mul_ps(dy, _mm_cvtepi32_ps(_mm_cvtepi16_epi32(halves_of_2_blocks(y2, y_bytes, 2))))
                                    : dy;
         const int8_t *ya = (const int8_t *)(y2 + y_qs);
-        const __m512i a = act_x2(kind, ya, y_bytes);
+        const __m512i a = load_x2(ya, ya + y_bytes);
         const __m512i sa_off = offset_sums(kind, a);
         for (int r = 0; r < R; r++) {
             const char *xr = x0 + r * row_bytes + i * block_bytes;
             __m512 d01, unused;
-            spread_x4_kind(kind, _mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 0)), dy), &d01, &unused);
+            spread_x4(_mm_mul_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 0)), dy), &d01, &unused);
             if (has_min) acc_m[r] = _mm_fmadd_ps(_mm_cvtph_ps(halves_of_2_blocks(xr, block_bytes, 2)), dys, acc_m[r]);
             acc[r] = _mm512_fmadd_ps(d01, pair_dot(kind, xr, a, sa_off), acc[r]);
         }
@@ -116,50 +114,5 @@ ROWS_FORM(q4_1_q8_0s, KIND_Q4_1)
 ROWS_FORM(q5_0_q8_0, KIND_Q5_0)
 ROWS_FORM(q5_1_q8_0s, KIND_Q5_1)
 ROWS_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
-ROWS_FORM(q8_0_q8_0, KIND_Q8_0)
 
 int gk_rows_avx512(void) { return ROWS; }
-
-/* ---- activation quantizers (the rows every product above reads) ----
- * quantize_row_q8_0 / _q8_0s of quantize.c, bit for bit: the absmax is order-free, x * id is the same
- * float product, and roundf (halves away from zero) is trunc(v + copysign(0.5 - 2^-25, v)) for every
- * |v| < 2^23 (the largest float below 0.5 keeps v + 0.49999997 below the next integer when v's
- * fraction is below one half; at exactly one half the sum rounds up to it). */
-static inline void q8_block_avx512(const float *x, int8_t *qs, float *d_out, int *sum) {
-    const __m512 a0 = _mm512_loadu_ps(x), a1 = _mm512_loadu_ps(x + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a0), _mm512_abs_ps(a1)));
-    const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
-    const __m512 idv = _mm512_set1_ps(id), half = _mm512_set1_ps(0.49999997f);
-    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    __m512i q[2];
-    for (int h = 0; h < 2; h++) {
-        const __m512 v = _mm512_mul_ps(h ? a1 : a0, idv);
-        const __m512 bias = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(half),
-                                                                _mm512_and_si512(_mm512_castps_si512(v), sign)));
-        q[h] = _mm512_cvttps_epi32(_mm512_add_ps(v, bias));
-        _mm_storeu_si128((__m128i *)(qs + 16 * h), _mm512_cvtepi32_epi8(q[h]));
-    }
-    *d_out = d;
-    if (sum) *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
-}
-
-void quantize_row_q8_0_avx512(const float *restrict x, void *restrict vy, int64_t n) {
-    block_q8_0 *y = vy;
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float d;
-        q8_block_avx512(x, y[i].qs, &d, NULL);
-        y[i].d = gk_fp32_to_fp16(d);
-    }
-}
-
-void quantize_row_q8_0s_avx512(const float *restrict x, void *restrict vy, int64_t n) {
-    block_q8_0s *y = vy;
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float d;
-        int sum;
-        q8_block_avx512(x, y[i].qs, &d, &sum);
-        y[i].d = gk_fp32_to_fp16(d);
-        y[i].s = (int16_t)sum;
-    }
-}
-

@@ -43,6 +43,7 @@ def dot_f32(const float[::1] x, const float[::1] y):
 include "quants.pxi"  # quantized types: dequantize, quantize, dot products, matmul
 include "ops.pxi"  # the other ops: norms, RoPE, softmax, attention, activations
 include "decoder.pxi"  # the decoder forward pass over a KV cache, one C call per batch
+include "encoder.pxi"  # the BERT encoder forward pass over packed sequences, pooling included
 
 
 select_simd(os.environ.get("GPT4ALL_CORE_SIMD") or SIMD_LEVELS[gk_simd_detect()])

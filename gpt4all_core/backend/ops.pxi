@@ -42,6 +42,8 @@ cdef extern from "ops.h" nogil:
                 const gk_rope_params *p, int n_threads)
     void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_tokens, int64_t n_head,
                       const gk_attn_params *p, int n_threads)
+    void gk_attention_packed(float *out, const float *q, const float *k, const float *v, const int64_t *seq_start,
+                             int64_t n_seq, int64_t n_head, int64_t head_dim, float scale, int n_threads)
     void gk_silu(float *y, const float *x, int64_t n, int n_threads)
     void gk_gelu(float *y, const float *x, int64_t n, int n_threads)
     void gk_gelu_erf(float *y, const float *x, int64_t n, int n_threads)
@@ -340,6 +342,50 @@ def attention(q, k_cache, v_cache, q_pos=None, kv_pos=None, scale=None, bint cau
     with nogil:
         gk_attention(op, qf, qp, n_tokens, n_head, &p, nt)
     return out
+
+
+def attention_packed(q, k, v, seq_start, scale=None, out=None, n_threads=None):
+    """Bidirectional attention inside packed sequences (an encoder batch without padding).
+
+    q, k, v: float32 [n_tokens, n_head, head_dim]; seq_start: integers [n_seq + 1] rising from 0 to
+    n_tokens, sequence s being tokens [seq_start[s], seq_start[s + 1]). Each token attends to every
+    token of its own sequence and to no other. scale default 1/sqrt(head_dim). Returns out of q's
+    shape (must not overlap q, k or v).
+    """
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        _op_array(a, name, ndim=3)
+    if k.shape != q.shape or v.shape != q.shape:
+        raise ValueError(f"q, k and v must have one shape, not {q.shape}, {k.shape}, {v.shape}")
+    starts = _seq_starts(seq_start, q.shape[0])
+    out = _op_out(out, q.shape)
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if np.may_share_memory(out, a):
+            raise ValueError(f"out must not overlap {name}")
+    cdef int64_t n_seq = starts.shape[0] - 1, n_head = q.shape[1], head_dim = q.shape[2]
+    cdef float sc = (1.0 / sqrt(<double>head_dim) if head_dim else 1.0) if scale is None else float(scale)
+    if q.size == 0:
+        return out
+    cdef int nt = _threads(n_threads)
+    cdef const int64_t[::1] sv = starts
+    cdef const float *qf = _op_cf(q)
+    cdef const float *kf = _op_cf(k)
+    cdef const float *vf = _op_cf(v)
+    cdef float *op = _op_wf(out)
+    with nogil:
+        gk_attention_packed(op, qf, kf, vf, &sv[0], n_seq, n_head, head_dim, sc, nt)
+    return out
+
+
+def _seq_starts(seq_start, int64_t n_tokens):
+    """seq_start as int64 [n_seq + 1], checked to rise from 0 to n_tokens."""
+    starts = np.ascontiguousarray(seq_start)
+    if starts.ndim != 1 or starts.shape[0] < 2 or starts.dtype.kind not in "iu":
+        raise ValueError(f"seq_start must be a 1-D integer array of at least 2 entries, not {starts.dtype} "
+                         f"{starts.shape}")
+    starts = starts.astype(np.int64)
+    if starts[0] != 0 or starts[-1] != n_tokens or (np.diff(starts) < 0).any():
+        raise ValueError(f"seq_start must rise from 0 to n_tokens = {n_tokens}, got {starts[:8].tolist()}...")
+    return starts
 
 
 # ---- activations and element-wise ops ----

@@ -18,7 +18,6 @@ cdef extern from "quants.h" nogil:
         void *vec_dot_rows
         int rows_per_dot
         void *gemm
-        int gemm_exact
     int GK_TYPE_COUNT
     const gk_type_traits *gk_type_traits_get(int type)
     size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n)
@@ -27,6 +26,7 @@ cdef extern from "quants.h" nogil:
     int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
                     float *out, int n_threads)
     uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads)
+    int gk_gemm_min_batch
 
 
 def physical_cores():
@@ -64,18 +64,29 @@ def supported_types():
     return [gk_type_traits_get(t).name.decode() for t in range(GK_TYPE_COUNT) if gk_type_traits_get(t) != NULL]
 
 
+def matrix_kernel_min_batch(n=None):
+    """The batch size from which matrix products take a type's matrix-matrix kernel (default 1:
+    always, so results do not depend on batching); with n, set it (benchmarks and tests compare
+    the two paths). Returns the value in force before."""
+    global gk_gemm_min_batch
+    before = gk_gemm_min_batch
+    if n is not None:
+        if int(n) < 1:
+            raise ValueError(f"matrix_kernel_min_batch: n must be at least 1, got {n}")
+        gk_gemm_min_batch = int(n)
+    return before
+
+
 def type_info(ggml_type):
     """What the kernels know of a type: name, block size, bytes per block, the activation type its
     products quantize to (name and id; Q8_0S is ours, not a GGML type), and whether it can be
     quantized to and used as a weight; at the active SIMD level, whether batches take a matrix-matrix
-    kernel (from GEMM_MIN_BATCH activation rows on) rather than a dot product per row, and whether
-    that kernel gives each row bit for bit what the dot product gives it (gemm_exact)."""
+    kernel (from GEMM_MIN_BATCH activation rows on) rather than a dot product per row."""
     cdef const gk_type_traits *t = _traits(ggml_type)
     return {"name": t.name.decode(), "block_size": t.block_size, "type_size": t.type_size,
             "activation_type": gk_type_traits_get(t.vec_dot_type).name.decode(),
             "activation_type_id": t.vec_dot_type, "can_quantize": t.from_float != NULL,
-            "is_weight_type": t.vec_dot != NULL, "has_matrix_kernel": t.gemm != NULL,
-            "gemm_exact": bool(t.gemm != NULL and t.gemm_exact)}
+            "is_weight_type": t.vec_dot != NULL, "has_matrix_kernel": t.gemm != NULL}
 
 
 def _raw_rows(data, str name):

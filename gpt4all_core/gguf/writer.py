@@ -43,8 +43,10 @@ KNOWN_KEY_TYPES: dict[str, ValueType] = {
     **{f"tokenizer.ggml.{t}_token_id": V.UINT32 for t in (
         "bos", "eos", "eot", "eom", "unknown", "seperator", "separator", "padding", "cls", "mask",
         "prefix", "suffix", "middle", "fim_pre", "fim_suf", "fim_mid", "fim_pad", "fim_rep", "fim_sep")},
-    **{f"tokenizer.ggml.{b}": V.BOOL for b in ("add_bos_token", "add_eos_token", "add_space_prefix",
-                                               "remove_extra_whitespaces")},
+    **{f"tokenizer.ggml.{b}": V.BOOL for b in ("add_bos_token", "add_eos_token", "add_sep_token", "add_space_prefix",
+                                               "remove_extra_whitespaces", "normalizer.lowercase",
+                                               "normalizer.strip_accents")},
+    "tokenizer.ggml.token_type_count": V.UINT32,
     "tokenizer.ggml.tokens": ArrayType(V.STRING),
     "tokenizer.ggml.merges": ArrayType(V.STRING),
     "tokenizer.ggml.scores": ArrayType(V.FLOAT32),

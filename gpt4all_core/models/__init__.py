@@ -6,6 +6,8 @@ import os
 from gpt4all_core import gguf
 from gpt4all_core.errors import UnsupportedModelError
 from gpt4all_core.models.base import Model, ModelFileError
+from gpt4all_core.models.bert import ARCHITECTURES as BERT_ARCHITECTURES
+from gpt4all_core.models.bert import BertModel
 from gpt4all_core.models.gemma3 import ARCHITECTURES as GEMMA3_ARCHITECTURES
 from gpt4all_core.models.gemma3 import Gemma3Model
 from gpt4all_core.models.llama import ARCHITECTURES as LLAMA_ARCHITECTURES
@@ -13,6 +15,7 @@ from gpt4all_core.models.llama import LlamaModel
 
 MODEL_CLASSES: dict[str, type[Model]] = {arch: LlamaModel for arch in LLAMA_ARCHITECTURES}
 MODEL_CLASSES.update({arch: Gemma3Model for arch in GEMMA3_ARCHITECTURES})
+MODEL_CLASSES.update({arch: BertModel for arch in BERT_ARCHITECTURES})
 
 __all__ = ["MODEL_CLASSES", "Model", "ModelFileError", "load"]
 

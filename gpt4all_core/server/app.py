@@ -13,6 +13,7 @@ import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -47,6 +48,8 @@ class ServerConfig:
     max_body_bytes: int = 4 << 20
     chat_template: str | None = None     # Jinja source overriding the GGUF's
     embedder: Embedder | None = None
+    localdocs: list[str] = field(default_factory=list)  # collections for chats that name none
+    localdocs_db: Any = None             # a LocalDocs, a database path, or None for the default database
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -96,7 +99,8 @@ def create_app(config: ServerConfig, model=None) -> FastAPI:
     model_id = config.model_id or Path(config.model_path).name
     engine = BatchEngine(model, n_slots=config.n_parallel, n_ctx=config.n_ctx, n_batch=config.n_batch,
                          n_threads=config.n_threads, max_queue=config.max_queue)
-    gen = Generator(model, model_id, engine, config.chat_template, config.max_tokens)
+    gen = Generator(model, model_id, engine, config.chat_template, config.max_tokens, config.localdocs,
+                    config.localdocs_db)
     embeddings = EmbeddingService(config.embedder)
     try:
         created = int(os.path.getmtime(config.model_path))

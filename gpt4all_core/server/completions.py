@@ -42,8 +42,9 @@ class Generator:
     """The served model: its id, prompts (chat template, tokenizer) and the engine that runs them."""
 
     def __init__(self, model: Model, model_id: str, engine: BatchEngine, chat_template: str | None = None,
-                 max_tokens: int | None = None):
+                 max_tokens: int | None = None, localdocs: list[str] | None = None, localdocs_db=None):
         self.model, self.model_id, self.engine, self.max_tokens = model, model_id, engine, max_tokens
+        self.localdocs, self.localdocs_db = list(localdocs or []), localdocs_db
         source = chat_template if chat_template is not None else model.chat_template
         self.template = ChatTemplate(source, _special_token_texts(model)) if source else None
         tok = model.tokenizer
@@ -53,12 +54,32 @@ class Generator:
 
     # ---- prompts ----
 
-    def chat_tokens(self, req: ChatCompletionRequest) -> list[int]:
+    def references(self, req: ChatCompletionRequest) -> list | None:
+        """The LocalDocs snippets for the last user message (the request's collections, else the
+        server's): None when no collection applies, as GPT4All's server answers without LocalDocs."""
+        collections = req.localdocs if req.localdocs is not None else self.localdocs
+        if not collections:
+            return None
+        from gpt4all_core import localdocs
+        from gpt4all_core.errors import GPT4AllCoreError
+        query = next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
+        try:
+            db = self.localdocs_db if isinstance(self.localdocs_db, localdocs.LocalDocs) else \
+                localdocs.shared(self.localdocs_db)
+            return db.search(list(collections), query, localdocs.DEFAULT_K) if query.strip() else []
+        except (GPT4AllCoreError, KeyError, ValueError) as e:
+            raise bad_request(f"localdocs: {e}", param="localdocs") from None
+
+    def chat_tokens(self, req: ChatCompletionRequest, refs: list | None = None) -> list[int]:
         if self.template is None:
             raise bad_request(f"the model {self.model_id} has no chat template: use /v1/completions, or start the "
                               "server with --chat-template", param="messages", code="no_chat_template")
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in req.messages]
+        if refs:  # GPT4All's "### Context:" block before the last user message
+            from gpt4all_core.localdocs import format_context
+            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+            messages[last]["content"] = format_context(refs) + messages[last]["content"]
         try:
             text = self.template.render(messages, add_generation_prompt=True)
         except (ChatTemplateError, ValueError) as e:
@@ -265,8 +286,9 @@ async def chat_completion(gen: Generator, req: ChatCompletionRequest, key: ApiKe
     gen.check(req)
     if req.top_logprobs is not None and not req.logprobs:
         raise bad_request("'top_logprobs' needs 'logprobs' set to true", param="top_logprobs")
+    refs = gen.references(req)
     gate.admit(key)
-    prompt = gen.chat_tokens(req)
+    prompt = gen.chat_tokens(req, refs)
     logprobs = (req.top_logprobs or 0) if req.logprobs else None
     run = Run(gen, gen.jobs(req, [prompt], logprobs, False), key, gate, len(prompt))
     run.submit()
@@ -277,7 +299,8 @@ async def chat_completion(gen: Generator, req: ChatCompletionRequest, key: ApiKe
     await run.wait(request)
     choices = [{"index": i, "message": {"role": "assistant", "content": "".join(c.text), "refusal": None},
                 "logprobs": _chat_logprobs(gen, c.logprobs) if logprobs is not None else None,
-                "finish_reason": c.finish_reason, "references": None}
+                "finish_reason": c.finish_reason,
+                "references": None if refs is None else [r.to_dict() for r in refs]}
                for i, c in enumerate(run.choices)]
     return JSONResponse({**head, "object": "chat.completion", "choices": choices, "usage": run.usage()})
 

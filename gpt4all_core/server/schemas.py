@@ -84,6 +84,9 @@ class _Sampling(_Strict):
 
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
+    localdocs: list[str] | None = Field(None, description="GPT4All extra: LocalDocs collections whose snippets "
+                                        "nearest the last user message go before it; the answer's choices "
+                                        "then carry their references")
     max_completion_tokens: int | None = Field(None, ge=0, description="OpenAI's newer name for max_tokens")
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)

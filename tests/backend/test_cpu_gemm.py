@@ -1,7 +1,8 @@
-"""The matrix-matrix microkernels (kernels/gemm_avx512.c, gemm_k_avx512.c) that batches of 4 or more
-activation rows take: register tiles of weight rows by activation rows, with rows, activations and
-blocks left over at every edge. Checked against float64 numpy (check_matmul's data-derived bounds)
-and against the dot-per-row path on the same data."""
+"""The matrix-matrix microkernels (kernels/gemm_avx512.c, gemm_k_avx512.c) that every product of a
+type with one takes: register tiles of weight rows by activation rows, with rows, activations and
+blocks left over at every edge. Checked against float64 numpy (check_matmul's data-derived bounds),
+against the dot-per-row path on the same data, and for batch invariance: a row's result is the same
+bits whatever batch and thread count it came in."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,8 @@ from quant_checks import check_matmul, random_blocks
 
 BLOCK32_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q8_0"]
 SUPER_BLOCK_TYPES = ["Q4_K", "Q6_K"]
-GEMM_TYPES = BLOCK32_TYPES + SUPER_BLOCK_TYPES
-MIN_BATCH = 4  # kernels/matmul.c GEMM_MIN_BATCH
+FLOAT_TYPES = ["F32", "F16", "BF16"]
+GEMM_TYPES = BLOCK32_TYPES + SUPER_BLOCK_TYPES + FLOAT_TYPES
 
 
 @pytest.fixture
@@ -26,8 +27,16 @@ def avx512():
         pytest.skip("this CPU has no AVX-512 VNNI, where the matrix kernels live")
     before = ck.simd_level()
     ck.select_simd("avx512")
+    assert ck.matrix_kernel_min_batch() == 1  # the default: every batch size
     yield
     ck.select_simd(before)
+
+
+def test_min_batch_setting():
+    before = ck.matrix_kernel_min_batch(3)
+    assert ck.matrix_kernel_min_batch(before) == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        ck.matrix_kernel_min_batch(0)
 
 
 def test_batch_types_have_a_matrix_kernel(avx512):
@@ -51,42 +60,43 @@ def test_super_block_tiles_and_edges(avx512, name, m, blocks, n):
     check_matmul(name, m, 256 * blocks, n)
 
 
+@pytest.mark.parametrize("name", FLOAT_TYPES)
+@pytest.mark.parametrize("m, k, n", [(4, 16, 3), (5, 40, 4), (13, 100, 7), (1, 7, 5), (8, 256, 12)])
+def test_float_tiles_and_edges(avx512, name, m, k, n):
+    """k need not be a multiple of the 16 lanes"""
+    check_matmul(name, m, k, n)
+
+
 @pytest.mark.parametrize("name", GEMM_TYPES)
 def test_matrix_kernel_agrees_with_dot_products(avx512, name):
-    """The batch through the matrix kernel against the same activation rows three at a time (below
-    MIN_BATCH, so a dot per row): the same integer sums, only the float order differs."""
+    """The matrix kernel against the dot products per row (taken when the batch is below
+    matrix_kernel_min_batch): the same integer sums, only the float order differs."""
     k = 1024
     raw = random_blocks(name, 24, k, seed=3)
     x = np.random.default_rng(4).standard_normal((11, k)).astype(np.float32)
     batch = ck.matmul(raw, GGMLType[name], x)
-    rows = np.concatenate([ck.matmul(raw, GGMLType[name], x[i:i + MIN_BATCH - 1])
-                           for i in range(0, len(x), MIN_BATCH - 1)])
+    before = ck.matrix_kernel_min_batch(len(x) + 1)
+    try:
+        rows = ck.matmul(raw, GGMLType[name], x)
+    finally:
+        ck.matrix_kernel_min_batch(before)
     w = np.abs(ck.dequantize(raw, GGMLType[name]).astype(np.float64))
     scale = np.abs(x.astype(np.float64)) @ w.T
     assert (np.abs(batch - rows) <= 2e-6 * scale + 1e-6).all()
 
 
-@pytest.mark.parametrize("name", BLOCK32_TYPES)
-@pytest.mark.parametrize("blocks", [18, 17, 7, 4, 2, 1])
-def test_block32_matrix_kernel_equals_dot_products_bit_for_bit(avx512, name, blocks):
-    """For the 32-element block kinds both forms take the same sums in the same order (the mins, and
-    a block left over, after the pairs): a row's result does not depend on the batch it came in,
-    which lets continuous batching use the matrix form for generated tokens too. blocks: groups of
-    four, a pair and a single block left over (18 = SmolLM2's 576, 17, 7 = 4 + 2 + 1)."""
-    assert ck.type_info(GGMLType[name])["gemm_exact"]
-    k = 32 * blocks
-    raw = random_blocks(name, 21, k, seed=blocks)
-    x = np.random.default_rng(blocks).standard_normal((9, k)).astype(np.float32)
-    batch = ck.matmul(raw, GGMLType[name], x)
-    for j in range(len(x)):
-        assert np.array_equal(batch[j], ck.matmul(raw, GGMLType[name], x[j])), f"row {j}"
-    assert np.array_equal(batch, np.concatenate([ck.matmul(raw, GGMLType[name], x[:5]),
+@pytest.mark.parametrize("name", GEMM_TYPES)
+def test_a_rows_result_does_not_depend_on_its_batch(avx512, name):
+    """Every tile shape computes a row in the same order: a batch's rows are bit for bit those of
+    each row alone, of any sub-batch, and of any thread count (what prefix reuse, packed embedding
+    batches and a server batching requests together rely on)."""
+    k = 32 * 37 if name not in SUPER_BLOCK_TYPES else 256 * 3  # 37 blocks: groups of 4, a pair, one
+    raw = random_blocks(name, 21, k, seed=5)
+    x = np.random.default_rng(6).standard_normal((13, k)).astype(np.float32)
+    batch = ck.matmul(raw, GGMLType[name], x, n_threads=2)
+    assert np.array_equal(batch, np.concatenate([ck.matmul(raw, GGMLType[name], x[i:i + 1]) for i in range(13)]))
+    assert np.array_equal(batch, np.concatenate([ck.matmul(raw, GGMLType[name], x[:5], n_threads=1),
                                                  ck.matmul(raw, GGMLType[name], x[5:])]))
-
-
-def test_super_block_forms_are_not_claimed_exact(avx512):
-    for name in SUPER_BLOCK_TYPES:   # the decoder then keeps each row's form fixed itself (n_matrix)
-        assert not ck.type_info(GGMLType[name])["gemm_exact"]
 
 
 def test_extreme_levels_do_not_overflow(avx512):
@@ -94,24 +104,28 @@ def test_extreme_levels_do_not_overflow(avx512):
     extreme levels: Q6_K's four-product sums reach 4 * 63 * 128 = 32256, just inside the int16 the
     kernel narrows them to. The batch must match the dot products (which never narrow)."""
     k = 512
-    x = -np.ones((MIN_BATCH, k), np.float32)
+    x = -np.ones((4, k), np.float32)
     # the first of every 16 weights is the largest in magnitude and negative, so the rest quantize to
     # the top positive level (Q6_K: stored 63), four in a row
     top = np.full(k, 0.97, np.float32)
     top[::16] = -1.0
     w = np.stack([top, -top, np.linspace(-1, 1, k, dtype=np.float32)])
-    for name in GEMM_TYPES:
+    for name in BLOCK32_TYPES + SUPER_BLOCK_TYPES:
         raw = ck.quantize(w, GGMLType[name])
         deq = ck.dequantize(raw, GGMLType[name])[0]
         assert (deq.reshape(-1, 4) == deq.max()).all(axis=1).any(), name
         batch = ck.matmul(raw, GGMLType[name], x)
-        rows = np.concatenate([ck.matmul(raw, GGMLType[name], x[i:i + 1]) for i in range(MIN_BATCH)])
+        before = ck.matrix_kernel_min_batch(2)  # one row at a time: the dot products, which never narrow
+        try:
+            rows = np.concatenate([ck.matmul(raw, GGMLType[name], x[i:i + 1]) for i in range(len(x))])
+        finally:
+            ck.matrix_kernel_min_batch(before)
         assert np.allclose(batch, rows, rtol=1e-5, atol=1e-3), name
         assert np.abs(batch[:, 0]).min() > 200, name  # the sums are large: nothing cancelled to zero
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(name=st.sampled_from(GEMM_TYPES), m=st.integers(1, 20), blocks=st.integers(1, 3), n=st.integers(MIN_BATCH, 20),
+@given(name=st.sampled_from(GEMM_TYPES), m=st.integers(1, 20), blocks=st.integers(1, 3), n=st.integers(1, 20),
        seed=st.integers(0, 2**16))
 def test_matrix_kernel_shapes_hypothesis(name, m, blocks, n, seed):
     check_matmul(name, m, 256 * blocks, n, seed=seed)

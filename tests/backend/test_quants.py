@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gpt4all_core import gguf
 from gpt4all_core.backend import cpu_kernels as ck
 from gpt4all_core.gguf import TYPE_TRAITS, GGMLType
-from quant_checks import FP16_FIELDS, check_matmul, random_blocks
+from quant_checks import check_matmul, random_blocks
 
 READ_TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
               "Q6_K", "IQ4_NL"]

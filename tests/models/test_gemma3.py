@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from fixture_paths import TEST_DATA, need
 from gemma3_reference import ReferenceGemma3
+from llama_oracle import greedy_llama_cpp
 from model_files import dequantized, random_model, write_variant
 from summary_report import REPORT
 
@@ -155,20 +156,6 @@ def test_long_prompt_past_the_window(real):
     assert diff.mean() < 0.5 and diff.max() < 8 and top1 >= 0.9
 
 
-def greedy_llama_cpp(llama, tokens, n):
-    """llama.cpp's greedy tokens, and its top-2 margin at each step."""
-    llama.reset()
-    llama.eval(tokens)
-    out, margins = [], []
-    for _ in range(n):
-        logits = np.array(llama.scores[llama.n_tokens - 1])
-        top2 = np.sort(logits)[-2:]
-        out.append(int(logits.argmax()))
-        margins.append(float(top2[1] - top2[0]))
-        llama.eval([out[-1]])
-    return out, margins
-
-
 def greedy_ours(model, tokens, n, n_batch=8):
     session = Session(model, n_ctx=128, n_batch=n_batch)
     logits, out = session.prompt(tokens), []
@@ -179,14 +166,21 @@ def greedy_ours(model, tokens, n, n_batch=8):
 
 
 def test_greedy_capital_of_france(real):
+    """llama.cpp's 24 greedy tokens. Two of its steps are near-ties (top-2 margins 0.003 at step 15
+    and 0.001 at step 18, while either engine's logits are ~0.2 from exact), so float summation
+    order alone may pick the other token there: the tokens must agree up to the first step where
+    they differ, and that step must be such a tie (margin < 0.01), after the first sentence."""
     llama = llama_cpp_model(GEMMA3, n_ctx=128)
     tokens = prompt_tokens(real, llama, "The capital of France is")
-    expected, _ = greedy_llama_cpp(llama, tokens, 24)
+    expected, margins = greedy_llama_cpp(llama, tokens, 24)
     got = greedy_ours(real, tokens, 24)
     text = real.tokenizer.decode(got)
     REPORT.append(f"gemma3 greedy 'The capital of France is' ->{text!r}")
-    assert got == expected, (text, real.tokenizer.decode(expected))
     assert text.startswith(" the capital of the country of France. It is the largest city in France.")
+    if got != expected:
+        k = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+        assert margins[k] < 0.01, (k, margins[k], text, real.tokenizer.decode(expected))
+        REPORT.append(f"gemma3 greedy differs from llama.cpp at step {k}, where its top-2 margin is {margins[k]:.3f}")
 
 
 @pytest.mark.parametrize("name", list(RANDOM))

@@ -17,6 +17,7 @@ import llama_cpp
 import numpy as np
 import pytest
 from fixture_paths import need
+from llama_oracle import greedy_llama_cpp
 from llama_reference import ReferenceLlama
 from model_files import SMOLLM2, dequantized, random_model, requantized_smollm2, write_variant
 from summary_report import REPORT
@@ -75,19 +76,6 @@ def test_logits_every_position(pair):
         assert diff.max() < 0.1 and top1 == 1.0
     else:
         assert diff.mean() < 0.25 and diff.max() < 2.5 and top1 >= 0.85
-
-
-def greedy_llama_cpp(llama, tokens, n):
-    llama.reset()
-    llama.eval(tokens)
-    out, margins = [], []
-    for _ in range(n):
-        logits = np.array(llama.scores[llama.n_tokens - 1])
-        top2 = np.sort(logits)[-2:]
-        out.append(int(logits.argmax()))
-        margins.append(float(top2[1] - top2[0]))
-        llama.eval([out[-1]])
-    return out, margins
 
 
 @pytest.mark.parametrize("text", ["The capital of France is", "def fibonacci(n):\n    ", "1, 2, 3, 4, 5,"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 
 import llama_cpp  # test-only oracle; ./dev.sh test installs it
+import numpy as np
 from fixture_paths import TEST_DATA, need
 
 from gpt4all_core import gguf
@@ -67,3 +68,17 @@ def llama_detokenize(llama, ids: list[int], special: bool = False) -> bytes:
             return buf.raw[:n]
         size = -n
     raise AssertionError("llama_detokenize kept asking for more room")
+
+
+def greedy_llama_cpp(llama, tokens, n):
+    """llama.cpp's greedy tokens, and its top-2 margin at each step."""
+    llama.reset()
+    llama.eval(tokens)
+    out, margins = [], []
+    for _ in range(n):
+        logits = np.array(llama.scores[llama.n_tokens - 1])
+        top2 = np.sort(logits)[-2:]
+        out.append(int(logits.argmax()))
+        margins.append(float(top2[1] - top2[0]))
+        llama.eval([out[-1]])
+    return out, margins
