@@ -139,7 +139,9 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
  * Returns -1 when out of memory. */
 static int add_min_terms(int64_t nb, const char *x, int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                          int64_t n, float *out, int64_t ldy, int bb) {
-    float *mins = malloc(sizeof(float) * (size_t)(nb * (m + n))), *sums = mins + nb * m;
+    /* small batches (decoding) on the stack: this runs once per 16-row weight tile, and malloc showed in profiles */
+    float local[4096];
+    float *mins = nb * (m + n) <= 4096 ? local : malloc(sizeof(float) * (size_t)(nb * (m + n))), *sums = mins + nb * m;
     if (!mins) return -1;
     /* four blocks' fp16 fields at a time (the gather the dot products use), the rest one by one */
     const int64_t nb4 = nb & ~(int64_t)3;
@@ -175,7 +177,7 @@ static int add_min_terms(int64_t nb, const char *x, int64_t row_bytes, int64_t m
                 acc = _mm_fmadd_ps(_mm_setr_ps(mr[nb4], mr[nb4 + 1], 0, 0), _mm_setr_ps(sj[nb4], sj[nb4 + 1], 0, 0), acc);
             out[j * ldy + r] += hsum4(acc);
         }
-    free(mins);
+    if (mins != local) free(mins);
     return 0;
 }
 

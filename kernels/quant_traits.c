@@ -33,6 +33,7 @@ typedef struct {
     gk_vec_dot_rows_fn vec_dot_rows;
     int (*rows_per_dot)(void);
     gk_gemm_fn gemm;
+    gk_from_float_fn from_float; /* a faster quantizer with the same bits, or NULL: keep the lower level's */
 } override;
 
 #if defined(__x86_64__)
@@ -54,7 +55,8 @@ static const override avx512_overrides[] = {
     {GK_TYPE_Q5_0, vec_dot_q5_0_q8_0_avx512, vec_dot_rows_q5_0_q8_0_avx512, gk_rows_avx512, gemm_q5_0_q8_0_avx512},
     {GK_TYPE_Q5_1, vec_dot_q5_1_q8_0s_avx512, vec_dot_rows_q5_1_q8_0s_avx512, gk_rows_avx512, gemm_q5_1_q8_0s_avx512},
     {GK_TYPE_IQ4_NL, vec_dot_iq4_nl_q8_0_avx512, vec_dot_rows_iq4_nl_q8_0_avx512, gk_rows_avx512, gemm_iq4_nl_q8_0_avx512},
-    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL, gemm_q8_0_q8_0_avx512},
+    {GK_TYPE_Q8_0, vec_dot_q8_0_q8_0_avx2, NULL, NULL, gemm_q8_0_q8_0_avx512, quantize_row_q8_0_avx512},
+    {GK_TYPE_Q8_0S, NULL, NULL, NULL, NULL, quantize_row_q8_0s_avx512}, /* activations only */
     /* K-quant dots stay AVX2: the super-block unpacking below, written for batches, was slower
      * from DRAM (Q4_K 19 against 28 GB/s at 2 threads) */
     {GK_TYPE_Q4_K, vec_dot_q4_K_q8_K_avx2, NULL, NULL, gemm_q4_K_q8_K_avx512},
@@ -72,6 +74,7 @@ static void apply(gk_type_traits *table, const override *o, size_t count) {
         table[o[i].type].vec_dot_rows = o[i].vec_dot_rows;
         table[o[i].type].rows_per_dot = o[i].rows_per_dot ? o[i].rows_per_dot() : 1;
         table[o[i].type].gemm = o[i].gemm;
+        if (o[i].from_float) table[o[i].type].from_float = o[i].from_float;
     }
 }
 

@@ -241,6 +241,8 @@ GK_ROWS_AVX512_DECL(q4_1_q8_0s)
 GK_ROWS_AVX512_DECL(q5_0_q8_0)
 GK_ROWS_AVX512_DECL(q5_1_q8_0s)
 GK_ROWS_AVX512_DECL(iq4_nl_q8_0)
+void quantize_row_q8_0_avx512(const float *restrict x, void *restrict y, int64_t n);
+void quantize_row_q8_0s_avx512(const float *restrict x, void *restrict y, int64_t n);
 int gk_rows_avx512(void);
 #define GK_GEMM_AVX512_DECL(name)                                                                             \
     int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                \

@@ -116,3 +116,47 @@ ROWS_FORM(q5_1_q8_0s, KIND_Q5_1)
 ROWS_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
 
 int gk_rows_avx512(void) { return ROWS; }
+
+/* ---- activation quantizers (the rows every product reads) ----
+ * quantize_row_q8_0 / _q8_0s of quantize.c, bit for bit: the absmax is order-free, x * id is the same
+ * float product, and roundf (halves away from zero) is trunc(v + copysign(0.5 - 2^-25, v)) for every
+ * |v| < 2^23 (the largest float below 0.5 keeps v + 0.49999997 below the next integer when v's
+ * fraction is below one half; at exactly one half the sum rounds up to it). */
+static inline void q8_block_avx512(const float *x, int8_t *qs, float *d_out, int *sum) {
+    const __m512 a0 = _mm512_loadu_ps(x), a1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a0), _mm512_abs_ps(a1)));
+    const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    const __m512 idv = _mm512_set1_ps(id), half = _mm512_set1_ps(0.49999997f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512i q[2];
+    for (int h = 0; h < 2; h++) {
+        const __m512 v = _mm512_mul_ps(h ? a1 : a0, idv);
+        const __m512 bias = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(half),
+                                                                _mm512_and_si512(_mm512_castps_si512(v), sign)));
+        q[h] = _mm512_cvttps_epi32(_mm512_add_ps(v, bias));
+        _mm_storeu_si128((__m128i *)(qs + 16 * h), _mm512_cvtepi32_epi8(q[h]));
+    }
+    *d_out = d;
+    if (sum) *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+}
+
+void quantize_row_q8_0_avx512(const float *restrict x, void *restrict vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float d;
+        q8_block_avx512(x, y[i].qs, &d, NULL);
+        y[i].d = gk_fp32_to_fp16(d);
+    }
+}
+
+void quantize_row_q8_0s_avx512(const float *restrict x, void *restrict vy, int64_t n) {
+    block_q8_0s *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float d;
+        int sum;
+        q8_block_avx512(x, y[i].qs, &d, &sum);
+        y[i].d = gk_fp32_to_fp16(d);
+        y[i].s = (int16_t)sum;
+    }
+}
+
