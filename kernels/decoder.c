@@ -129,18 +129,16 @@ static int ffn_block(const gk_decoder *m, const gk_decoder_block *b, int64_t n, 
 int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                        const int32_t *slots, int64_t n, int64_t n_kv, float *logits, int64_t n_logits, void *scratch,
                        int n_threads) {
-    return gk_decoder_forward_batch(m, c, tokens, pos, slots, NULL, n, n_kv, logits, NULL, n_logits, -1, scratch,
+    return gk_decoder_forward_batch(m, c, tokens, pos, slots, NULL, n, n_kv, logits, NULL, n_logits, scratch,
                                     n_threads);
 }
 
 int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                              const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *logits,
-                             const int32_t *logit_rows, int64_t n_logits, int64_t n_matrix, void *scratch,
-                             int n_threads) {
+                             const int32_t *logit_rows, int64_t n_logits, void *scratch, int n_threads) {
     if (n <= 0 || n_logits < 0 || n_logits > n || n_kv > c->n_ctx) return -1;
     scratch_layout s;
     layout(m, n, scratch, &s);
-    (void)n_matrix; /* every product is batch-invariant now (kernels/matmul.c): nothing to fix */
     gk_act_cache a = {.buf = s.act, .src = NULL, .type = -1};
     if (gk_get_rows(m->tok_embd.type, m->tok_embd.data, m->tok_embd.n_out, m->n_embd, tokens, n, s.x, n_threads))
         return -1;

@@ -84,16 +84,13 @@ size_t gk_decoder_scratch_size(const gk_decoder *m, int64_t n_max);
  * each token the slots [lo, hi) that hold its own sequence, so it attends to nothing else; and
  * logit_rows [n_logits], when not NULL, says which tokens' logits to write (in that order)
  * instead of the last n_logits. Both NULL: the single-sequence pass, unchanged. A token's numbers
- * do not depend on the batch it shares: every product is batch-invariant (kernels/matmul.c).
- * n_matrix is accepted and checked for the callers written when that had to be arranged per row,
- * and has no effect. */
+ * do not depend on the batch it shares: every product is batch-invariant (kernels/matmul.c). */
 int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                        const int32_t *slots, int64_t n, int64_t n_kv, float *logits, int64_t n_logits, void *scratch,
                        int n_threads);
 int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                              const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *logits,
-                             const int32_t *logit_rows, int64_t n_logits, int64_t n_matrix, void *scratch,
-                             int n_threads);
+                             const int32_t *logit_rows, int64_t n_logits, void *scratch, int n_threads);
 
 /* Moves the cached K/V of slots [src, src + count) to [dst, dst + count) and shifts their positions
  * by delta, re-rotating the keys (RoPE composes: R(p + delta) = R(delta) R(p)). Context erase. */

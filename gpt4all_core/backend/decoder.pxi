@@ -50,7 +50,7 @@ cdef extern from "decoder.h" nogil:
     int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens,
                                  const int32_t *pos, const int32_t *slots, const int32_t *kv_range, int64_t n,
                                  int64_t n_kv, float *logits, const int32_t *logit_rows, int64_t n_logits,
-                                 int64_t n_matrix, void *scratch, int n_threads)
+                                 void *scratch, int n_threads)
     int gk_kv_cache_shift(const gk_decoder *m, const gk_kv_cache *c, int64_t dst, int64_t src, int64_t count,
                           int32_t delta, int n_threads)
 
@@ -208,18 +208,15 @@ cdef class Decoder:
             raise ValueError("cache: made for another model shape")
 
     def forward(self, KVCache cache, tokens, positions, slots, int64_t n_kv, int64_t n_logits=1, n_threads=None,
-                kv_ranges=None, logit_rows=None, n_matrix=None):
+                kv_ranges=None, logit_rows=None):
         """Runs tokens at positions, storing their K/V in cache slots, attending over slots [0, n_kv).
         Returns float32 logits [n_logits, n_vocab] of the last n_logits tokens.
 
         Several sequences in one batch: kv_ranges [n_tokens, 2] gives token t the slots
         [kv_ranges[t, 0], kv_ranges[t, 1]) holding its own sequence (its own slot among them), so it
         attends to nothing else; logit_rows (token indices) picks whose logits come back, in that
-        order, instead of the last n_logits (n_logits is then ignored). n_matrix: the first n_matrix
-        tokens are multiplied by the weights' matrix-matrix form and the rest by dot products, whatever
-        the batch size, so each token's numbers are those it gets in any other batch split the same
-        way (prompt tokens first, generated ones after; logit rows of the first n_matrix first).
-        None: the form follows the batch size."""
+        order, instead of the last n_logits (n_logits is then ignored). Every product is
+        batch-invariant, so a token's logits do not depend on what else is in the batch."""
         self._check_cache(cache)
         tok = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
         cdef int64_t n = tok.shape[0]
@@ -249,14 +246,6 @@ cdef class Decoder:
             n_logits = rows.shape[0]
         if not 0 <= n_logits <= n:
             raise ValueError(f"n_logits must lie in [0, {n}], not {n_logits}")
-        cdef int64_t nm = -1
-        if n_matrix is not None:
-            nm = n_matrix
-            if not 0 <= nm <= n:
-                raise ValueError(f"n_matrix must lie in [0, {n}], not {n_matrix}")
-            picked = rows if rows is not None else np.arange(n - n_logits, n)
-            if np.any(np.diff((picked < nm).astype(np.int8)) > 0):
-                raise ValueError("logit_rows: rows of the first n_matrix tokens must come before the others")
         cdef int nt = _threads(n_threads)
         cdef size_t need = gk_decoder_scratch_size(&self.m, n)
         if self._scratch is None or self._scratch.shape[0] < need:
@@ -271,8 +260,7 @@ cdef class Decoder:
         cdef const int32_t *lr = _op_ci(rows) if rows is not None and rows.shape[0] else NULL
         cdef int rc
         with nogil:
-            rc = gk_decoder_forward_batch(&self.m, &cache.c, tp, pp, sp, rp, n, n_kv, lp, lr, n_logits, nm, &sv[0],
-                                          nt)
+            rc = gk_decoder_forward_batch(&self.m, &cache.c, tp, pp, sp, rp, n, n_kv, lp, lr, n_logits, &sv[0], nt)
         if rc == -2:
             raise MemoryError("decoder forward: out of memory")
         if rc:

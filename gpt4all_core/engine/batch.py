@@ -11,10 +11,8 @@ prompts as the batch budget leaves, and each slot samples from its own row of lo
 finishes or is cancelled frees its slot at the next step; a queued job joins at the next step.
 
 A request gets the same numbers, and so the same greedy tokens, whoever shares its batches, as it
-would running alone: each row's product depends on that row only, and where a weight type's matrix
-and dot forms round differently (the K-quants), prompt tokens always take the matrix form and
-generated tokens the dot form, whatever the batch size (the decoder's n_matrix; the 32-element
-block types give the same bits either way, so their batches take the faster form).
+would running alone: every matrix product is batch-invariant (a row's result depends on that row
+only), and attention reads only the request's own slots.
 
 One thread (start()) runs the steps; submit() and Job.cancel() may be called from any thread.
 Events reach the job's on_event callback on the engine thread: keep it short (the server only
@@ -300,7 +298,7 @@ class BatchEngine:
             elif done:
                 rows.append(row0 + n - 1)
                 wanted.append((slot, "first"))
-        n_matrix = len(toks)
+        n_prompt = len(toks)
         for slot in decode:
             start = len(slot.tokens)
             rows.append(len(toks))
@@ -313,9 +311,9 @@ class BatchEngine:
         logits = self.model.decoder.forward(self.cache, np.asarray(toks, np.int32), positions, slots,
                                             self.cache.n_ctx, n_threads=self.n_threads,
                                             kv_ranges=np.asarray(ranges, np.int32),
-                                            logit_rows=np.asarray(rows, np.int64), n_matrix=n_matrix)
+                                            logit_rows=np.asarray(rows, np.int64))
         self.stats["steps"] += 1
-        self.stats["prompt_tokens_evaluated"] += n_matrix
+        self.stats["prompt_tokens_evaluated"] += n_prompt
         for slot, chunk in prefill:
             slot.tokens += chunk
             del slot.todo[:len(chunk)]

@@ -127,8 +127,8 @@ def test_logprobs_and_prompt_logprobs(model):
     assert all(p.logprob < 0 and len(p.top) == 2 for p in prompt[1:])
     # the same as the logits of a plain forward pass give
     sl = np.arange(len(j.prompt), dtype=np.int32)
-    logits = model.decoder.forward(model.new_cache(64), np.array(j.prompt, np.int32), sl, sl, len(sl), len(sl),
-                                   n_matrix=len(sl)).astype(np.float64)
+    logits = model.decoder.forward(model.new_cache(64), np.array(j.prompt, np.int32), sl, sl, len(sl),
+                                   len(sl)).astype(np.float64)
     want = logits[0, j.prompt[1]] - logits[0].max() - np.log(np.exp(logits[0] - logits[0].max()).sum())
     assert prompt[1].logprob == pytest.approx(want, abs=1e-3)
 
