@@ -68,3 +68,29 @@ def test_without_an_embedding_model_the_answer_says_so(server):
     r = httpx.post(server.url + "/v1/embeddings", json={"model": "all-MiniLM-L6-v2.gguf", "input": "x"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "no_embedding_model"
     assert "--embedding-model" in r.json()["error"]["message"]
+
+
+def test_a_real_embedding_model_behind_a_real_server(smollm2_path, tmp_path_factory):
+    """`serve --embedding-model` with MiniLM converted to GGUF: the openai client gets Embed4All's
+    own vectors (whichever encoding it asks for), and the model is listed."""
+    from bert_files import minilm_folder
+    from server_process import ServerProcess
+
+    from gpt4all_core.api import Embed4All
+    from gpt4all_core.convert import convert
+    folder = tmp_path_factory.mktemp("minilm")
+    path = convert(minilm_folder(), folder / "all-MiniLM-L6-v2.f16.gguf", "f16")
+    s = ServerProcess(smollm2_path, "--parallel", "1", "--n-ctx", "128", "--embedding-model", str(path),
+                      log=folder / "server.log")
+    try:
+        client = openai.OpenAI(base_url=s.url + "/v1", api_key="x", max_retries=0, timeout=60)
+        texts = ["The cat sat on the mat.", "A completely different sentence about finance."]
+        r = client.embeddings.create(model=path.name, input=texts)   # base64 on the wire
+        flat = client.embeddings.create(model=path.name, input=texts, encoding_format="float")
+        want = Embed4All(str(path)).embed(texts, return_dict=True)
+        for got in (r, flat):
+            np.testing.assert_allclose([d.embedding for d in got.data], want["embeddings"], rtol=0, atol=1e-6)
+        assert r.usage.prompt_tokens == want["n_prompt_tokens"]
+        assert path.name in [m.id for m in client.models.list()]
+    finally:
+        s.stop()
