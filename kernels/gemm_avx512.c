@@ -181,16 +181,12 @@ static int add_min_terms(int64_t nb, const char *x, int64_t row_bytes, int64_t m
     return 0;
 }
 
-/* All rows of a weight tile by all activation rows: register tiles of TILE_R x TILE_J, with the
- * rows and activations left over taken one at a time. */
+/* All rows of a weight tile by all activation rows, in register tiles (GK_FOR_EACH_TILE). */
 static inline __attribute__((always_inline)) int gemm(const block_kind kind, int64_t k, const char *x,
                                                         int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                         int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK8_0;
-#define TILE(R, J, r, j) \
-    gemm_tile(R, J, kind, nb, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
-    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, VEC_R, TILE);
-#undef TILE
+    GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, gemm_tile, kind, nb, x, row_bytes, m, y, y_row, n, out, ldy);
     const int64_t n_tiled = n / TILE_J * TILE_J; /* activation rows that went through TILE_J-wide tiles */
     /* the tiles took the pairs of blocks; a block left over went through a dot that has its min */
     if (has_min_of(kind) && n_tiled > 0)
@@ -198,18 +194,12 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
     return 0;
 }
 
-#define GEMM_FORM(name, kind)                                                                                   \
-    int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                     \
-                             const void *restrict y, int64_t y_row, int64_t n, float *restrict out, int64_t ldy) { \
-        return gemm(kind, k, x, row_bytes, m, y, y_row, n, out, ldy);                                            \
-    }
-
-GEMM_FORM(q4_0_q8_0, KIND_Q4_0)
-GEMM_FORM(q4_1_q8_0s, KIND_Q4_1)
-GEMM_FORM(q5_0_q8_0, KIND_Q5_0)
-GEMM_FORM(q5_1_q8_0s, KIND_Q5_1)
-GEMM_FORM(iq4_nl_q8_0, KIND_IQ4_NL)
-GEMM_FORM(q8_0_q8_0, KIND_Q8_0)
+GK_GEMM_ENTRY(q4_0_q8_0, gemm, KIND_Q4_0)
+GK_GEMM_ENTRY(q4_1_q8_0s, gemm, KIND_Q4_1)
+GK_GEMM_ENTRY(q5_0_q8_0, gemm, KIND_Q5_0)
+GK_GEMM_ENTRY(q5_1_q8_0s, gemm, KIND_Q5_1)
+GK_GEMM_ENTRY(iq4_nl_q8_0, gemm, KIND_IQ4_NL)
+GK_GEMM_ENTRY(q8_0_q8_0, gemm, KIND_Q8_0)
 
 /* Float weights (F32, F16, BF16) by F32 activations: the same register tiling, sharing each
  * weight vector's widening across the activation rows and each activation load across the weight
@@ -260,19 +250,10 @@ static inline __attribute__((always_inline)) int gemm_float(const float_kind kin
                                                              int64_t row_bytes, int64_t m, const float *y,
                                                              int64_t y_row, int64_t n, float *out, int64_t ldy) {
     y_row /= (int64_t)sizeof(float); /* rows of floats: y_row comes in bytes */
-#define TILE(R, J, r, j) \
-    gemm_float_tile(R, J, kind, k, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
-    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, TILE_R, TILE);
-#undef TILE
+    GK_FOR_EACH_TILE(TILE_R, TILE_J, TILE_R, gemm_float_tile, kind, k, x, row_bytes, m, y, y_row, n, out, ldy);
     return 0;
 }
 
-#define GEMM_FLOAT_FORM(name, kind)                                                                               \
-    int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                     \
-                             const void *restrict y, int64_t y_row, int64_t n, float *restrict out, int64_t ldy) { \
-        return gemm_float(kind, k, x, row_bytes, m, y, y_row, n, out, ldy);                                      \
-    }
-
-GEMM_FLOAT_FORM(f32_f32, FLOAT_F32)
-GEMM_FLOAT_FORM(f16_f32, FLOAT_F16)
-GEMM_FLOAT_FORM(bf16_f32, FLOAT_BF16)
+GK_GEMM_ENTRY(f32_f32, gemm_float, FLOAT_F32)
+GK_GEMM_ENTRY(f16_f32, gemm_float, FLOAT_F16)
+GK_GEMM_ENTRY(bf16_f32, gemm_float, FLOAT_BF16)

@@ -142,19 +142,9 @@ static inline __attribute__((always_inline)) int gemm_k(const k_kind kind, int64
                                                          int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                          int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK_K;
-#define TILE(R, J, r, j) \
-    gemm_k_tile(R, J, kind, nb, x + (r) * row_bytes, row_bytes, y + (j) * y_row, y_row, out + (j) * ldy + (r), ldy)
-    GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, TILE_R, TILE);
-#undef TILE
+    GK_FOR_EACH_TILE(TILE_R, TILE_J, TILE_R, gemm_k_tile, kind, nb, x, row_bytes, m, y, y_row, n, out, ldy);
     return 0;
 }
 
-int gemm_q4_K_q8_K_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m, const void *restrict y,
-                          int64_t y_row, int64_t n, float *restrict out, int64_t ldy) {
-    return gemm_k(KIND_Q4_K, k, x, row_bytes, m, y, y_row, n, out, ldy);
-}
-
-int gemm_q6_K_q8_K_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m, const void *restrict y,
-                          int64_t y_row, int64_t n, float *restrict out, int64_t ldy) {
-    return gemm_k(KIND_Q6_K, k, x, row_bytes, m, y, y_row, n, out, ldy);
-}
+GK_GEMM_ENTRY(q4_K_q8_K, gemm_k, KIND_Q4_K)
+GK_GEMM_ENTRY(q6_K_q8_K, gemm_k, KIND_Q6_K)

@@ -143,20 +143,38 @@ static inline float block_dot_avx2(const block_kind kind, int64_t n, const char 
 
 /* Walks an m x n product (weight rows by activation rows) in register tiles: TILE_R x TILE_J, then
  * activation rows left over one at a time in VEC_R-row tiles, weight rows left over one at a time.
- * TILE(R, J, r, j) computes the tile whose first weight row is r and first activation row j. */
-#define GK_FOR_EACH_TILE(m, n, TILE_R, TILE_J, VEC_R, TILE)                          \
-    do {                                                                              \
-        int64_t j_ = 0;                                                               \
-        for (; j_ + (TILE_J) <= (n); j_ += (TILE_J)) {                                \
-            int64_t r_ = 0;                                                           \
-            for (; r_ + (TILE_R) <= (m); r_ += (TILE_R)) TILE(TILE_R, TILE_J, r_, j_); \
-            for (; r_ < (m); r_++) TILE(1, TILE_J, r_, j_);                           \
-        }                                                                             \
-        for (; j_ < (n); j_++) {                                                      \
-            int64_t r_ = 0;                                                           \
-            for (; r_ + (VEC_R) <= (m); r_ += (VEC_R)) TILE(VEC_R, 1, r_, j_);        \
-            for (; r_ < (m); r_++) TILE(1, 1, r_, j_);                                \
-        }                                                                             \
+ * Each tile is tile_fn(R, J, kind, blocks, x + r * row_bytes, row_bytes, y + j * y_row, y_row,
+ * out + j * ldy + r, ldy), the shape every microkernel in gemm_avx512.c and gemm_k_avx512.c takes. */
+#define GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, tile_fn, kind, blocks, x, row_bytes, m, y, y_row, n, out, ldy) \
+    do {                                                                                                     \
+        int64_t j_ = 0;                                                                                      \
+        for (; j_ + (TILE_J) <= (n); j_ += (TILE_J)) {                                                       \
+            int64_t r_ = 0;                                                                                  \
+            for (; r_ + (TILE_R) <= (m); r_ += (TILE_R))                                                     \
+                tile_fn(TILE_R, TILE_J, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), \
+                        y_row, (out) + j_ * (ldy) + r_, ldy);                                                \
+            for (; r_ < (m); r_++)                                                                           \
+                tile_fn(1, TILE_J, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row, \
+                        (out) + j_ * (ldy) + r_, ldy);                                                       \
+        }                                                                                                    \
+        for (; j_ < (n); j_++) {                                                                             \
+            int64_t r_ = 0;                                                                                  \
+            for (; r_ + (VEC_R) <= (m); r_ += (VEC_R))                                                       \
+                tile_fn(VEC_R, 1, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row,  \
+                        (out) + j_ * (ldy) + r_, ldy);                                                       \
+            for (; r_ < (m); r_++)                                                                           \
+                tile_fn(1, 1, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row,      \
+                        (out) + j_ * (ldy) + r_, ldy);                                                       \
+        }                                                                                                    \
     } while (0)
+
+/* The exported matrix-matrix form of one kind: gemm_<name>_avx512 (the gk_gemm_fn of quants.h) over a
+ * file's own always-inline walk, impl(kind, k, x, row_bytes, m, y, y_row, n, out, ldy). */
+#define GK_GEMM_ENTRY(name, impl, kind)                                                                     \
+    int gemm_##name##_avx512(int64_t k, const void *restrict x, int64_t row_bytes, int64_t m,                \
+                             const void *restrict y, int64_t y_row, int64_t n, float *restrict out,          \
+                             int64_t ldy) {                                                                  \
+        return impl(kind, k, x, row_bytes, m, y, y_row, n, out, ldy);                                       \
+    }
 
 #endif
