@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from bert_files import MINILM_NAME, minilm_folder
+from bert_files import MINILM_NAME, minilm_folder, private_default_embedding_model
 from bert_reference import cosine
 from gpt4all_oracle import gpt4all_embed
 from model_files import random_model
@@ -33,10 +33,7 @@ VERY_LONG = "word " * 9000  # over atlas mode's 8192 tokens
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """A private cache, and MiniLM's test folder as the default model's source."""
-    folder = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPT4ALL_CORE_CACHE", str(folder))
-        mp.setenv("GPT4ALL_CORE_MINILM_SOURCE", str(minilm_folder()))
+    with private_default_embedding_model(tmp_path_factory.mktemp("cache")) as folder:
         yield folder
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gpt4all_core.errors import TokenizerError, UnsupportedModelError
 from gpt4all_core.tokenizer._bpe import BpeModel
+from gpt4all_core.tokenizer.fragments import WordCachingEncoder
 from gpt4all_core.tokenizer.spm import SPACE
 from gpt4all_core.tokenizer.vocab import Vocab
 
@@ -19,7 +20,7 @@ def _byte_stand_ins() -> dict[str, int]:
 STAND_INS = _byte_stand_ins()
 
 
-class BpeEncoder:
+class BpeEncoder(WordCachingEncoder):
     def __init__(self, vocab: Vocab, ids: dict[str, int]):
         pre = vocab.pre_tokenizer
         if pre is None or pre.rules is None:
@@ -32,15 +33,8 @@ class BpeEncoder:
             index, why = bad
             raise TokenizerError(f"tokenizer.ggml.merges[{index}] {vocab.merges[index]!r} {why}")
 
-    def clear_cache(self) -> None:
-        self._model.clear_cache()
-
-    def encode(self, fragments: list, out: list[int]) -> None:
-        for frag in fragments:
-            if isinstance(frag, int):
-                out.append(frag)
-            else:
-                out += self._model.encode(frag.replace(" ", SPACE) if self._escape else frag)
+    def prepare(self, text: str) -> str:
+        return text.replace(" ", SPACE) if self._escape else text
 
     def normal_piece(self, text: str) -> bytes:
         """A normal token's bytes: its stand-ins mapped back to bytes (a character that stands for no

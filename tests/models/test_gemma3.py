@@ -29,7 +29,7 @@ import pytest
 from fixture_paths import TEST_DATA, need
 from gemma3_reference import ReferenceGemma3
 from llama_oracle import greedy_llama_cpp
-from model_files import dequantized, random_model, write_variant
+from model_files import dequantized, logits_of_file_and_variant, random_model, write_variant
 from summary_report import REPORT
 
 from gpt4all_core import models
@@ -315,13 +315,7 @@ def test_metadata_variants_against_llama_cpp(tmp_path, variant):
     metadata, remove = VARIANTS[variant]
     src = FILES["random-gemma3-F32-w8"]()
     path = write_variant(tmp_path, src, metadata=metadata, remove=remove)
-    pos = np.arange(64)
-    results = []
-    for p in (src, path):
-        with models.load(p) as model:
-            tokens = model.tokenizer.encode(PROMPT, add_special=True)[:64]
-            results.append(model.decoder.forward(model.new_cache(64), np.array(tokens), pos, pos, 64, n_logits=64))
-    base, ours = results
+    base, ours, tokens = logits_of_file_and_variant(src, path, PROMPT)
     ref = logits_llama_cpp(llama_cpp_model(path, n_ctx=64), tokens, 64)
     diff, top1 = compare(f"variant: {variant}", ours, ref)
     assert diff.max() < 0.05 and top1 == 1.0

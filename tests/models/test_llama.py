@@ -19,7 +19,8 @@ import pytest
 from fixture_paths import need
 from llama_oracle import greedy_llama_cpp
 from llama_reference import ReferenceLlama
-from model_files import SMOLLM2, dequantized, random_model, requantized_smollm2, write_variant
+from model_files import (SMOLLM2, dequantized, logits_of_file_and_variant, random_model, requantized_smollm2,
+                         write_variant)
 from summary_report import REPORT
 
 from gpt4all_core import models
@@ -164,13 +165,7 @@ def test_rope_scaling_keys_against_llama_cpp(tmp_path, variant):
     metadata, remove = ROPE_VARIANTS[variant]
     src = random_model("llama", qtype="F32")
     path = write_variant(tmp_path, src, metadata=metadata, remove=remove)
-    pos = np.arange(64)
-    results = []
-    for p in (src, path):
-        with models.load(p) as model:
-            tokens = model.tokenizer.encode(PROMPT, add_special=True)[:64]
-            results.append(model.decoder.forward(model.new_cache(64), np.array(tokens), pos, pos, 64, n_logits=64))
-    base, ours = results
+    base, ours, tokens = logits_of_file_and_variant(src, path, PROMPT)
     llama = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_batch=64, logits_all=True, verbose=False, n_threads=2)
     llama.eval(tokens)
     ref = np.array(llama.scores[:64], dtype=np.float64)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fixture_paths import TEST_DATA, need
 from safetensors.numpy import save_file
 
@@ -16,6 +18,18 @@ MINILM_NAME = "all-MiniLM-L6-v2"
 
 def minilm_folder() -> Path:
     return need(TEST_DATA / MINILM_NAME)
+
+
+@contextmanager
+def private_default_embedding_model(folder: Path, **more_env: str):
+    """The default embedding model converted into a private cache (folder) from MiniLM's test folder,
+    not the installed package; more_env sets further variables for as long."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GPT4ALL_CORE_CACHE", str(folder))
+        mp.setenv("GPT4ALL_CORE_MINILM_SOURCE", str(minilm_folder()))
+        for name, value in more_env.items():
+            mp.setenv(name, value)
+        yield folder
 
 
 TINY_VOCAB = ["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog",

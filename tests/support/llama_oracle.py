@@ -51,6 +51,21 @@ def assert_same_tokens(ours: Tokenizer, llama, texts=TEXTS) -> None:
             assert ours.encode(text, add_special, parse_special) == expected, (text, add_special, parse_special)
 
 
+def assert_same_pieces(ours: Tokenizer, llama) -> None:
+    """Every token's piece, with and without special tokens rendered, equals llama.cpp's."""
+    for special in (False, True):
+        for i in range(len(ours)):
+            assert ours.token_to_piece(i, special) == llama_piece(llama, i, special), (i, special)
+
+
+def assert_test_pairs(tok: Tokenizer, name: str) -> None:
+    """llama.cpp's own .inp/.out pairs for a vocabulary (tokenized there without special tokens)."""
+    pairs = vocab_test_pairs(name)
+    assert len(pairs) >= 40
+    for text, expected in pairs:
+        assert tok.encode(text, add_special=False) == expected, repr(text)
+
+
 def llama_piece(llama, token: int, special: bool, buf=ctypes.create_string_buffer(512)) -> bytes:
     n = llama_cpp.llama_token_to_piece(llama._model.vocab, token, buf, len(buf), 0, special)
     assert n >= 0

@@ -3,7 +3,7 @@ test folder, one shared Embed4All, the generated corpus indexed once per session
 from __future__ import annotations
 
 import pytest
-from bert_files import minilm_folder
+from bert_files import private_default_embedding_model
 
 from gpt4all_core import Embed4All
 
@@ -12,10 +12,7 @@ from gpt4all_core import Embed4All
 def ld_env(tmp_path_factory):
     """GPT4ALL_CORE_CACHE (the default embedding model) and GPT4ALL_CORE_LOCALDOCS_DB private to the tests."""
     folder = tmp_path_factory.mktemp("ld-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GPT4ALL_CORE_CACHE", str(folder))
-        mp.setenv("GPT4ALL_CORE_MINILM_SOURCE", str(minilm_folder()))
-        mp.setenv("GPT4ALL_CORE_LOCALDOCS_DB", str(folder / "default-localdocs.db"))
+    with private_default_embedding_model(folder, GPT4ALL_CORE_LOCALDOCS_DB=str(folder / "default-localdocs.db")):
         yield folder
 
 

@@ -195,3 +195,16 @@ def write_variant(tmp_path, src, drop=(), metadata=None, remove=(), replace=None
             elif name not in drop:
                 w.add_tensor(name, t.data, t.type, shape=t.shape)
     return out
+
+
+def logits_of_file_and_variant(src, variant, text: str, n: int = 64):
+    """Our logits at each of the first n positions of text's tokens, for src and for a variant of it
+    (write_variant): (src's, the variant's, the tokens)."""
+    from gpt4all_core import models
+    pos = np.arange(n)
+    results = []
+    for p in (src, variant):
+        with models.load(p) as model:
+            tokens = model.tokenizer.encode(text, add_special=True)[:n]
+            results.append(model.decoder.forward(model.new_cache(n), np.array(tokens), pos, pos, n, n_logits=n))
+    return results[0], results[1], tokens

@@ -6,7 +6,7 @@ import pytest
 from fixture_paths import TEST_DATA, need
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llama_oracle import assert_same_tokens, llama_piece, load_pair, vocab_path, vocab_test_pairs
+from llama_oracle import assert_same_pieces, assert_same_tokens, assert_test_pairs, load_pair, vocab_path
 
 SPM_VOCABS = ["llama-spm", "phi-3"]
 TEXTS = ["", " ", "  ", "\t\n", "Hello world", " Hello  world ", "The capital of France is",
@@ -27,10 +27,7 @@ def pair(request):
 def test_llama_cpp_test_pairs(name):
     """llama.cpp's own .inp/.out pairs (tokenized there without special tokens)."""
     tok, _ = load_pair(vocab_path(name))
-    pairs = vocab_test_pairs(name)
-    assert len(pairs) >= 40
-    for text, expected in pairs:
-        assert tok.encode(text, add_special=False) == expected, repr(text)
+    assert_test_pairs(tok, name)
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -47,9 +44,7 @@ def test_random_text_same_as_llama_cpp(pair, text):
 
 def test_every_token_piece_as_llama_cpp(pair):
     ours, llama = pair
-    for special in (False, True):
-        for i in range(len(ours)):
-            assert ours.token_to_piece(i, special) == llama_piece(llama, i, special), (i, special)
+    assert_same_pieces(ours, llama)
 
 
 @pytest.mark.parametrize("text", [t for t in TEXTS if "<" not in t])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llama_oracle import TEXTS, assert_same_tokens, llama_detokenize, llama_piece, load_pair, vocab_path, vocab_test_pairs
+from llama_oracle import (TEXTS, assert_same_pieces, assert_same_tokens, assert_test_pairs, llama_detokenize, load_pair,
+                          vocab_path)
 
 from gpt4all_core import gguf
 from gpt4all_core.errors import TokenizerError
@@ -19,10 +20,7 @@ def pair():
 
 def test_llama_cpp_test_pairs(pair):
     tok, _ = pair
-    pairs = vocab_test_pairs("bert-bge")
-    assert len(pairs) >= 40
-    for text, expected in pairs:
-        assert tok.encode(text, add_special=False) == expected, repr(text)
+    assert_test_pairs(tok, "bert-bge")
 
 
 def test_same_tokens_as_llama_cpp(pair):
@@ -45,9 +43,7 @@ def test_random_text_same_as_llama_cpp(pair, text):
 
 def test_every_token_piece_as_llama_cpp(pair):
     ours, llama = pair
-    for special in (False, True):
-        for i in range(len(ours)):
-            assert ours.token_to_piece(i, special) == llama_piece(llama, i, special), (i, special)
+    assert_same_pieces(ours, llama)
 
 
 def test_decode_as_llama_cpp(pair):
