@@ -1,0 +1,57 @@
+"""Matrix products on Vulkan: for each weight type, how its blocks are laid out on the device and
+which shaders multiply by them (one table, as kernels/quant_traits.c is for the CPU).
+
+Contract of every type's shaders (bindings after the parameter buffer at 0):
+- mul_mv_<type> and mul_mm_<type>: 1 W (the packed weight words), 2 X (float [cols, n_in]),
+  3 Y (float [cols, n_out]); push constants {uint n_out, n_in, col_source, accumulate}: cols is
+  n_cols(col_source) from shaders/common.glsl, and accumulate = 1 adds the product to Y instead of
+  overwriting it. mv is for few columns (one to a few tokens), mm for prompt batches; both give
+  the same function.
+- get_rows_<type>: 1 W, 2 Y (float [n_tokens, n_in]); push {uint n_in, n_rows, float scale}: row
+  t of Y is row P.values[PARAM_TOKEN, t] of W, dequantized, times scale.
+
+<type> is the lower-cased GGML type name (f32, f16, q4_0, q4_k, ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from gpt4all_core.backend.vulkan.context import Caps, Dispatch
+
+
+@dataclass(frozen=True)
+class TypeKernels:
+    """One weight type on Vulkan.
+
+    pack(raw) turns the GGUF rows (uint8 [n_out, row_bytes]) into the device layout (uint32 words,
+    1-D). mv, mm: (caps, n_out, n_in, max_cols) -> Dispatch for a product over up to max_cols
+    columns. get_rows: (caps, n_in, n_rows, max_tokens, scale) -> Dispatch. mm_min_cols: from how
+    many columns mm is used (when there is one)."""
+    ggml_type: int
+    pack: Callable[[np.ndarray], np.ndarray]
+    mv: Callable[[Caps, int, int, int], Dispatch]
+    get_rows: Callable[[Caps, int, int, int, float], Dispatch]
+    mm: Callable[[Caps, int, int, int], Dispatch] | None = None
+    mm_min_cols: int = 16
+
+
+REGISTRY: dict[int, TypeKernels] = {}
+
+
+def register(kernels: TypeKernels) -> None:
+    REGISTRY[kernels.ggml_type] = kernels
+
+
+def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) -> Dispatch:
+    """The dispatch multiplying a weight of this type by up to max_cols columns."""
+    k = REGISTRY[ggml_type]
+    if k.mm is not None and max_cols >= k.mm_min_cols:
+        return k.mm(caps, n_out, n_in, max_cols)
+    return k.mv(caps, n_out, n_in, max_cols)
+
+
+# the types register themselves on import
+from gpt4all_core.backend.vulkan import types_32, types_k  # noqa: E402,F401

@@ -1,0 +1,45 @@
+"""The Vulkan context: device caps, push constants and the per-batch parameter buffer's layout."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from gpt4all_core.backend.vulkan.context import (PARAM_ARRAYS, PARAM_HEADER_WORDS, Dispatch, fill_params,
+                                                 make_params, push_words)
+
+
+def test_caps_read_from_the_device(vk):
+    assert vk.caps.name
+    assert vk.caps.subgroup_size in (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def test_push_words_keep_ints_and_float_bits():
+    words = push_words(7, -1, 1e-5)
+    assert words[:2] == (7, 0xFFFFFFFF)
+    assert struct.unpack("<f", struct.pack("<I", words[2]))[0] == np.float32(1e-5)
+
+
+def test_params_layout_matches_common_glsl():
+    buf = make_params(4, n_tokens=3, n_kv=9, n_logits=1, pos=[5, 6, 7], logit_rows=[2])
+    assert list(buf[:PARAM_HEADER_WORDS]) == [3, 9, 1, 4]
+    ints = buf.view(np.int32)
+    pos = PARAM_HEADER_WORDS + PARAM_ARRAYS.index("pos") * 4
+    assert list(ints[pos:pos + 3]) == [5, 6, 7]
+    assert ints[PARAM_HEADER_WORDS + PARAM_ARRAYS.index("logit_rows") * 4] == 2
+
+
+def test_params_refuse_too_many_tokens_and_unknown_arrays():
+    buf = make_params(2, n_tokens=1)
+    with pytest.raises(ValueError, match="n_tokens = 3"):
+        fill_params(buf, n_tokens=3)
+    with pytest.raises(ValueError, match="unknown parameter array 'nope'"):
+        fill_params(buf, n_tokens=1, nope=[1])
+    with pytest.raises(ValueError, match="3 values for a buffer of 2"):
+        fill_params(buf, n_tokens=1, pos=[1, 2, 3])
+
+
+def test_dispatch_needs_a_positive_grid():
+    with pytest.raises(ValueError, match="workgroup grid"):
+        Dispatch("x", (0, 1, 1))
