@@ -187,26 +187,52 @@ def kv_store(caps: Caps, kv_dim: int, f16: bool, max_cols: int) -> Dispatch:
 
 # ---- attention and softmax ----
 
-def attention(caps: Caps, n_head: int, n_head_kv: int, head_dim: int, f16: bool, window: int, scale: float,
-              softcap: float, use_kv_range: bool, max_cols: int) -> Dispatch:
-    """1 Q [cols, n_head, head_dim], 2 K cache, 3 V cache (uint words), 4 KV_POS (int [n_ctx],
-    negative: empty slot), 5 OUT [cols, n_head, head_dim]. Over slots [0, P.n_kv), or each
-    token's [P.kv_lo[t], P.kv_hi[t]) when use_kv_range; causal by position, window and softcap
-    as gk_attention (kernels/ops.h). A token that sees no slot gets zeros."""
+def _attention_spec(caps: Caps, n_head: int, n_head_kv: int, head_dim: int, f16: bool, window: int, softcap: float,
+                    use_kv_range: bool, wg: int) -> tuple[int, ...]:
     if head_dim < 2 or head_dim % 2:
         raise ValueError(f"attention: head_dim must be even, not {head_dim}")
     if n_head_kv < 1 or n_head % n_head_kv:
         raise ValueError(f"attention: n_head ({n_head}) must be a multiple of n_head_kv ({n_head_kv})")
     if window < 0 or softcap < 0:
         raise ValueError(f"attention: window ({window}) and softcap ({softcap}) must not be negative")
-    # one slot per invocation in the score phase, and at least one invocation per pair of dims
-    wg = max(128, ceil_div(head_dim // 2, caps.subgroup_size) * caps.subgroup_size)
+    # a slot per invocation for the scores, at least an invocation per pair of dims for the values
+    wg = max(wg, ceil_div(head_dim // 2, caps.subgroup_size) * caps.subgroup_size)
     if wg > caps.max_workgroup_invocations:
         raise ValueError(f"attention: head_dim {head_dim} needs {wg} invocations per workgroup; "
                          f"the device allows {caps.max_workgroup_invocations}")
-    return Dispatch("attention", (n_head, _cols(max_cols), 1),
-                    (wg, head_dim, int(bool(f16)), n_head, n_head_kv, window, int(bool(use_kv_range))),
-                    push_words(float(scale), float(softcap)))
+    return (wg, head_dim, int(bool(f16)), n_head, n_head_kv, window, int(bool(use_kv_range)))
+
+
+def attention(caps: Caps, n_head: int, n_head_kv: int, head_dim: int, f16: bool, window: int, scale: float,
+              softcap: float, use_kv_range: bool, max_cols: int) -> Dispatch:
+    """1 Q [cols, n_head, head_dim], 2 K cache, 3 V cache (uint words), 4 KV_POS (int [n_ctx],
+    negative: empty slot), 5 OUT [cols, n_head, head_dim]. Over slots [0, P.n_kv), or each
+    token's [P.kv_lo[t], P.kv_hi[t]) when use_kv_range; causal by position, window and softcap
+    as gk_attention (kernels/ops.h). A token that sees no slot gets zeros. One workgroup per
+    (head, token): for decode on a large GPU see attention_split."""
+    spec = _attention_spec(caps, n_head, n_head_kv, head_dim, f16, window, softcap, use_kv_range, 128)
+    return Dispatch("attention", (n_head, _cols(max_cols), 1), spec, push_words(float(scale), float(softcap)))
+
+
+def attention_scratch_floats(n_head: int, head_dim: int, max_cols: int, n_split: int) -> int:
+    """The size of attention_split's SCRATCH buffer (float32)."""
+    return max_cols * n_head * n_split * (head_dim + 2)
+
+
+def attention_split(caps: Caps, n_head: int, n_head_kv: int, head_dim: int, f16: bool, window: int, scale: float,
+                    softcap: float, use_kv_range: bool, max_cols: int, n_split: int) -> tuple[Dispatch, Dispatch]:
+    """attention() in two dispatches, for few tokens over a long cache: each token's slots are cut
+    into n_split chunks (whole tiles of the workgroup size; chunks past the slots do nothing), one
+    workgroup each, so a decode step runs n_head * n_split workgroups instead of n_head.
+    First: 1 Q, 2 K, 3 V, 4 KV_POS as attention(), 5 SCRATCH (float
+    [attention_scratch_floats(...)]); then, after a barrier: 1 SCRATCH, 2 OUT. Same result as
+    attention() up to float rounding."""
+    if not 1 <= n_split <= MAX_GROUPS:
+        raise ValueError(f"attention_split: n_split = {n_split} must lie in [1, {MAX_GROUPS}]")
+    spec = _attention_spec(caps, n_head, n_head_kv, head_dim, f16, window, softcap, use_kv_range, 128)
+    first = Dispatch("attention_split", (n_head, _cols(max_cols), n_split), spec, push_words(float(scale), float(softcap)))
+    merge = Dispatch("attention_merge", (n_head, max_cols, 1), (_row_wg(caps, head_dim, 128), head_dim, n_split))
+    return first, merge
 
 
 def softmax(caps: Caps, n: int, rows: int, scale: float) -> Dispatch:

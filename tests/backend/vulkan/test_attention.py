@@ -111,9 +111,38 @@ def test_kv_ranges_and_tokens_that_see_nothing(vk, f16):
     assert (out[3:] == 0).all() and (np.abs(out[:3]) > 0).any(axis=-1).all()
 
 
+@pytest.mark.parametrize("f16", [False, True])
+@pytest.mark.parametrize("n_split", [1, 5])
+def test_split_attention_matches_the_cpu(vk, n_split, f16):
+    """Chunks of whole tiles, some past the slots (empty), merged: tokens with their own ranges
+    and windows, one that sees nothing; the scratch starts poisoned."""
+    rng = np.random.default_rng(seed_of("split", n_split, f16))
+    n_head, n_head_kv, head_dim, n_kv, max_cols = 4, 2, 64, 700, 4
+    k, v, kw, vw = make_cache(rng, n_kv, n_head_kv, head_dim, f16)
+    kv_pos = np.arange(n_kv, dtype=np.int32)
+    kv_pos[::7] = -1
+    kv_range = np.array([[0, 700], [0, 650], [100, 390]], np.int32)
+    q_pos = [699, 300, 50]  # the last sees nothing in its range
+    q = randn(rng, 3, n_head, head_dim, scale=2.0)
+    scale = 1.0 / np.sqrt(head_dim)
+    first, merge = ops.attention_split(vk.caps, n_head, n_head_kv, head_dim, f16, 500, scale, 0.0, True, max_cols,
+                                       n_split)
+    params = make_params(max_cols, n_tokens=3, n_kv=n_kv, pos=q_pos, kv_lo=kv_range[:, 0], kv_hi=kv_range[:, 1])
+    qq = poisoned(max_cols, n_head, head_dim)
+    qq[:3] = q
+    scratch = poisoned(ops.attention_scratch_floats(n_head, head_dim, max_cols, n_split))
+    scratch, = run_dispatch(vk, first, [qq, kw, vw, kv_pos, scratch], [4], params=params)
+    out, = run_dispatch(vk, merge, [scratch, poisoned(max_cols, n_head, head_dim)], [1], params=params)
+    ref = cpu_attention(q, k, v, q_pos, kv_pos, n_kv, scale, window=500, kv_range=kv_range)
+    check(out[:3], ref, bound(q, k, v, scale, 0.0), f"{n_split} splits")
+    assert (out[2] == 0).all() and np.isnan(out[3:]).all()
+
+
 def test_decode_dispatch_shape():
     """One workgroup per (head, token), at least one invocation per pair of dims."""
     caps = ops.Caps(name="test", subgroup_size=32)
     d = ops.attention(caps, 32, 8, 128, True, 0, 0.088, 0.0, False, 512)
     assert d.groups == (32, 512, 1) and d.spec[:3] == (128, 128, 1)
     assert ops.attention(caps, 8, 8, 512, False, 0, 0.04, 0.0, False, 1).spec[0] == 256
+    first, merge = ops.attention_split(caps, 32, 8, 128, True, 0, 0.088, 0.0, False, 1, 8)
+    assert first.groups == (32, 1, 8) and first.spec == d.spec and merge.groups == (32, 1, 1)
