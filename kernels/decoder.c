@@ -133,6 +133,35 @@ int gk_decoder_forward(const gk_decoder *m, const gk_kv_cache *c, const int32_t 
                                     n_threads);
 }
 
+/* Embeddings, then every block: the residual stream ends in s->x. */
+static int run_blocks(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
+                      const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, scratch_layout *s,
+                      gk_act_cache *a, int n_threads) {
+    if (gk_get_rows(m->tok_embd.type, m->tok_embd.data, m->tok_embd.n_out, m->n_embd, tokens, n, s->x, n_threads))
+        return -1;
+    if (m->embd_scale != 1.0f) gk_scale(s->x, s->x, m->embd_scale, n * m->n_embd, n_threads);
+    for (int64_t t = 0; t < n; t++) c->pos[slots[t]] = pos[t];
+    for (int64_t l = 0; l < m->n_block; l++) {
+        const gk_decoder_block *b = &m->blocks[l];
+        int rc = attention_block(m, b, c, l, pos, slots, kv_range, n, n_kv, s, a, n_threads);
+        if (!rc) rc = ffn_block(m, b, n, s, a, n_threads);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int gk_decoder_forward_hidden(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
+                              const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *hidden,
+                              void *scratch, int n_threads) {
+    if (n <= 0 || n_kv > c->n_ctx) return -1;
+    scratch_layout s;
+    layout(m, n, scratch, &s);
+    gk_act_cache a = {.buf = s.act, .src = NULL, .type = -1};
+    int rc = run_blocks(m, c, tokens, pos, slots, kv_range, n, n_kv, &s, &a, n_threads);
+    if (!rc) memcpy(hidden, s.x, (size_t)(n * m->n_embd) * sizeof(float));
+    return rc;
+}
+
 int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
                              const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *logits,
                              const int32_t *logit_rows, int64_t n_logits, void *scratch, int n_threads) {
@@ -140,16 +169,8 @@ int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const in
     scratch_layout s;
     layout(m, n, scratch, &s);
     gk_act_cache a = {.buf = s.act, .src = NULL, .type = -1};
-    if (gk_get_rows(m->tok_embd.type, m->tok_embd.data, m->tok_embd.n_out, m->n_embd, tokens, n, s.x, n_threads))
-        return -1;
-    if (m->embd_scale != 1.0f) gk_scale(s.x, s.x, m->embd_scale, n * m->n_embd, n_threads);
-    for (int64_t t = 0; t < n; t++) c->pos[slots[t]] = pos[t];
-    for (int64_t l = 0; l < m->n_block; l++) {
-        const gk_decoder_block *b = &m->blocks[l];
-        int rc = attention_block(m, b, c, l, pos, slots, kv_range, n, n_kv, &s, &a, n_threads);
-        if (!rc) rc = ffn_block(m, b, n, &s, &a, n_threads);
-        if (rc) return rc;
-    }
+    int rc = run_blocks(m, c, tokens, pos, slots, kv_range, n, n_kv, &s, &a, n_threads);
+    if (rc) return rc;
     if (!n_logits) return 0;
     const float *last = s.x + (n - n_logits) * m->n_embd;
     if (logit_rows) { /* the asked-for rows gathered first: each sequence's last token, wherever it sits */

@@ -92,6 +92,12 @@ int gk_decoder_forward_batch(const gk_decoder *m, const gk_kv_cache *c, const in
                              const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *logits,
                              const int32_t *logit_rows, int64_t n_logits, void *scratch, int n_threads);
 
+/* The same pass without the head: writes the residual stream after the last block, hidden[n, n_embd]
+ * (the first blocks of a model split between the CPU and a GPU). */
+int gk_decoder_forward_hidden(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens, const int32_t *pos,
+                              const int32_t *slots, const int32_t *kv_range, int64_t n, int64_t n_kv, float *hidden,
+                              void *scratch, int n_threads);
+
 /* Moves the cached K/V of slots [src, src + count) to [dst, dst + count) and shifts their positions
  * by delta, re-rotating the keys (RoPE composes: R(p + delta) = R(delta) R(p)). Context erase. */
 int gk_kv_cache_shift(const gk_decoder *m, const gk_kv_cache *c, int64_t dst, int64_t src, int64_t count,

@@ -51,6 +51,9 @@ cdef extern from "decoder.h" nogil:
                                  const int32_t *pos, const int32_t *slots, const int32_t *kv_range, int64_t n,
                                  int64_t n_kv, float *logits, const int32_t *logit_rows, int64_t n_logits,
                                  void *scratch, int n_threads)
+    int gk_decoder_forward_hidden(const gk_decoder *m, const gk_kv_cache *c, const int32_t *tokens,
+                                  const int32_t *pos, const int32_t *slots, const int32_t *kv_range, int64_t n,
+                                  int64_t n_kv, float *hidden, void *scratch, int n_threads)
     int gk_kv_cache_shift(const gk_decoder *m, const gk_kv_cache *c, int64_t dst, int64_t src, int64_t count,
                           int32_t delta, int n_threads)
 
@@ -207,19 +210,11 @@ cdef class Decoder:
         if cache.n_block != self.m.n_block or cache.kv_dim != self.m.n_head_kv * self.m.head_dim:
             raise ValueError("cache: made for another model shape")
 
-    def forward(self, KVCache cache, tokens, positions, slots, int64_t n_kv, int64_t n_logits=1, n_threads=None,
-                kv_ranges=None, logit_rows=None):
-        """Runs tokens at positions, storing their K/V in cache slots, attending over slots [0, n_kv).
-        Returns float32 logits [n_logits, n_vocab] of the last n_logits tokens.
-
-        Several sequences in one batch: kv_ranges [n_tokens, 2] gives token t the slots
-        [kv_ranges[t, 0], kv_ranges[t, 1]) holding its own sequence (its own slot among them), so it
-        attends to nothing else; logit_rows (token indices) picks whose logits come back, in that
-        order, instead of the last n_logits (n_logits is then ignored). Every product is
-        batch-invariant, so a token's logits do not depend on what else is in the batch."""
+    def _batch(self, KVCache cache, tokens, positions, slots, int64_t n_kv, int64_t n_logits, kv_ranges, logit_rows):
+        """forward()'s argument checks; returns the arrays the C pass takes."""
         self._check_cache(cache)
         tok = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
-        cdef int64_t n = tok.shape[0]
+        n = tok.shape[0]
         if n == 0:
             raise ValueError("tokens: at least one token is needed")
         if tok.min() < 0 or tok.max() >= self.m.n_vocab:
@@ -246,6 +241,46 @@ cdef class Decoder:
             n_logits = rows.shape[0]
         if not 0 <= n_logits <= n:
             raise ValueError(f"n_logits must lie in [0, {n}], not {n_logits}")
+        return tok, pos, sl, rng, rows, n_logits
+
+    def forward_hidden(self, KVCache cache, tokens, positions, slots, int64_t n_kv, n_threads=None, kv_ranges=None):
+        """forward() without the head: the residual stream after the last block, float32
+        [n_tokens, n_embd] (the CPU's part of a model split between the CPU and a GPU)."""
+        tok, pos, sl, rng, _, _ = self._batch(cache, tokens, positions, slots, n_kv, 0, kv_ranges, None)
+        cdef int64_t n = tok.shape[0]
+        cdef int nt = _threads(n_threads)
+        cdef size_t need = gk_decoder_scratch_size(&self.m, n)
+        if self._scratch is None or self._scratch.shape[0] < need:
+            self._scratch = np.empty(need, np.uint8)
+        out = np.empty((n, self.m.n_embd), np.float32)
+        cdef uint8_t[::1] sv = self._scratch
+        cdef float *hp = _op_wf(out)
+        cdef const int32_t *tp = _op_ci(tok)
+        cdef const int32_t *pp = _op_ci(pos)
+        cdef const int32_t *sp = _op_ci(sl)
+        cdef const int32_t *rp = _op_ci(rng)
+        cdef int rc
+        with nogil:
+            rc = gk_decoder_forward_hidden(&self.m, &cache.c, tp, pp, sp, rp, n, n_kv, hp, &sv[0], nt)
+        if rc == -2:
+            raise MemoryError("decoder forward: out of memory")
+        if rc:
+            raise ValueError(f"decoder forward failed (code {rc})")
+        return out
+
+    def forward(self, KVCache cache, tokens, positions, slots, int64_t n_kv, int64_t n_logits=1, n_threads=None,
+                kv_ranges=None, logit_rows=None):
+        """Runs tokens at positions, storing their K/V in cache slots, attending over slots [0, n_kv).
+        Returns float32 logits [n_logits, n_vocab] of the last n_logits tokens.
+
+        Several sequences in one batch: kv_ranges [n_tokens, 2] gives token t the slots
+        [kv_ranges[t, 0], kv_ranges[t, 1]) holding its own sequence (its own slot among them), so it
+        attends to nothing else; logit_rows (token indices) picks whose logits come back, in that
+        order, instead of the last n_logits (n_logits is then ignored). Every product is
+        batch-invariant, so a token's logits do not depend on what else is in the batch."""
+        tok, pos, sl, rng, rows, n_logits = self._batch(cache, tokens, positions, slots, n_kv, n_logits, kv_ranges,
+                                                        logit_rows)
+        cdef int64_t n = tok.shape[0]
         cdef int nt = _threads(n_threads)
         cdef size_t need = gk_decoder_scratch_size(&self.m, n)
         if self._scratch is None or self._scratch.shape[0] < need:
@@ -297,7 +332,7 @@ cdef class KVCache:
         free(self._k)
         free(self._v)
 
-    def __init__(self, Decoder decoder, int64_t n_ctx, bint f16=True):
+    def __init__(self, Decoder decoder, int64_t n_ctx, bint f16=True, pos=None):
         if n_ctx < 1:
             raise ValueError(f"n_ctx must be positive, not {n_ctx}")
         cdef int64_t n_kv_head = decoder.m.n_head_kv, hd = decoder.m.head_dim, l
@@ -305,7 +340,13 @@ cdef class KVCache:
         dtype = np.float16 if f16 else np.float32
         self.k = [np.zeros((n_ctx, n_kv_head, hd), dtype) for _ in range(self.n_block)]
         self.v = [np.zeros((n_ctx, n_kv_head, hd), dtype) for _ in range(self.n_block)]
-        self.pos = np.full(n_ctx, -1, np.int32)
+        if pos is None:
+            self.pos = np.full(n_ctx, -1, np.int32)
+        else:  # shared with the GPU part's cache of a split model
+            if not (isinstance(pos, np.ndarray) and pos.dtype == np.int32 and pos.shape == (n_ctx,)
+                    and pos.flags.c_contiguous and pos.flags.writeable):
+                raise ValueError(f"pos: expected a writable contiguous int32 array of {n_ctx}")
+            self.pos = pos
         self._k = <void **>calloc(max(1, self.n_block), sizeof(void *))
         self._v = <void **>calloc(max(1, self.n_block), sizeof(void *))
         if self._k == NULL or self._v == NULL:

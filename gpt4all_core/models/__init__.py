@@ -20,9 +20,14 @@ MODEL_CLASSES.update({arch: BertModel for arch in BERT_ARCHITECTURES})
 __all__ = ["MODEL_CLASSES", "Model", "ModelFileError", "load"]
 
 
-def load(path: str | os.PathLike) -> Model:
+def load(path: str | os.PathLike, device=None, ngl: int = 100) -> Model:
     """The model in a GGUF file. FileNotFoundError if there is no file; UnsupportedModelError naming
-    the architecture if we do not run it."""
+    the architecture if we do not run it. device: None (the CPU), a device request string ("gpu",
+    "kompute:<name>", ...: see backend.vulkan.devices) or a DeviceInfo; ngl: how many blocks run
+    on that device (all, and the output head, when ngl >= the number of blocks)."""
+    if isinstance(device, str):
+        from gpt4all_core.backend.vulkan.devices import select_device
+        device = select_device(device)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file not found: {path}")
     f = gguf.open(path)
@@ -32,4 +37,4 @@ def load(path: str | os.PathLike) -> Model:
         f.close()
         raise UnsupportedModelError(f"{path}: architecture {arch!r} is not supported "
                                     f"(supported: {', '.join(sorted(MODEL_CLASSES))})")
-    return cls(path, f)
+    return cls(path, f, device=device, ngl=ngl)

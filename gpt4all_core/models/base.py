@@ -25,8 +25,11 @@ class ModelFileError(GGUFError):
 class Model:
     """A model loaded from a GGUF file. Subclasses fill hparams and decoder in _build()."""
 
-    def __init__(self, path: str | os.PathLike, gguf_file: gguf.GGUFFile | None = None):
+    def __init__(self, path: str | os.PathLike, gguf_file: gguf.GGUFFile | None = None, device=None,
+                 ngl: int = 100):
         self.path = Path(path)
+        self.device_info = device  # a vulkan.devices.DeviceInfo, or None for the CPU
+        self.ngl = ngl
         self.gguf = gguf_file if gguf_file is not None else gguf.open(self.path)
         try:
             self.architecture: str = self.gguf.get("general.architecture") or ""
@@ -83,6 +86,15 @@ class Model:
             return t.data.reshape(-1)
         return cpu_kernels.dequantize(t.data.reshape(1, -1).view(np.uint8), int(t.type)).reshape(-1)
 
+    def _make_decoder(self, hparams: dict, globals: dict, blocks: list):
+        """The decoder on the CPU, or on the Vulkan device asked for (ngl blocks offloaded, all of
+        them and the output head when ngl >= the number of blocks)."""
+        self._decoder_args = (hparams, globals, blocks)  # to build the decoder again elsewhere (tests)
+        if self.device_info is None or self.ngl <= 0:
+            return cpu_kernels.Decoder(hparams, globals, blocks)
+        from gpt4all_core.backend.vulkan.decoder import make_decoder
+        return make_decoder(hparams, globals, blocks, self.device_info, self.ngl)
+
     # ---- running ----
 
     @property
@@ -97,8 +109,10 @@ class Model:
     def chat_template(self) -> str | None:
         return self.gguf.get("tokenizer.chat_template")
 
-    def new_cache(self, n_ctx: int, f16: bool = True) -> "cpu_kernels.KVCache":
-        return cpu_kernels.KVCache(self.decoder, n_ctx, f16)
+    def new_cache(self, n_ctx: int, f16: bool = True):
+        if isinstance(self.decoder, cpu_kernels.Decoder):
+            return cpu_kernels.KVCache(self.decoder, n_ctx, f16)
+        return self.decoder.new_cache(n_ctx, f16)
 
     def close(self) -> None:
         """Frees the decoder and closes the file (the mmap goes once no array points into it)."""

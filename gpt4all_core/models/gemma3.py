@@ -22,7 +22,6 @@ import math
 
 import numpy as np
 
-from gpt4all_core.backend import cpu_kernels
 from gpt4all_core.errors import UnsupportedModelError
 from gpt4all_core.models.base import Model, ModelFileError
 
@@ -96,7 +95,7 @@ class Gemma3Model(Model):
         blocks = [self._block(i, hp, local_rope if local[i] else global_rope, hp["window"] if local[i] else 0)
                   for i in range(hp["n_block"])]
         self.hparams = hp
-        self.decoder = cpu_kernels.Decoder(
+        self.decoder = self._make_decoder(
             {k: v for k, v in hp.items() if k not in ("n_block", "n_ctx_train", "window", "local_blocks")},
             glob, blocks)
 

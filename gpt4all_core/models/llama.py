@@ -6,7 +6,6 @@ where they lie, so loading costs no more memory than the page cache.
 """
 from __future__ import annotations
 
-from gpt4all_core.backend import cpu_kernels
 from gpt4all_core.errors import UnsupportedModelError
 from gpt4all_core.models.base import Model, ModelFileError
 
@@ -52,7 +51,7 @@ class LlamaModel(Model):
         }
         blocks = [self._block(i, hp, rope) for i in range(hp["n_block"])]
         self.hparams = hp
-        self.decoder = cpu_kernels.Decoder({k: v for k, v in hp.items() if k not in ("n_block", "n_ctx_train")},
+        self.decoder = self._make_decoder({k: v for k, v in hp.items() if k not in ("n_block", "n_ctx_train")},
                                            glob, blocks)
 
     def _rope(self, head_dim: int, n_ctx_train: int) -> dict:

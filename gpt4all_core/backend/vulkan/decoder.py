@@ -1,0 +1,434 @@
+"""A decoder-only transformer on a Vulkan device: the same graph as kernels/decoder.c, as a
+recorded list of shader dispatches.
+
+Weights are packed (products.py) and uploaded once into device memory. Each batch shape (a bucket
+of up to B tokens, L of them wanting logits) is recorded once into a Kompute sequence; a batch
+then costs the host one write of the parameter buffer (token ids, positions, slots, ...: see
+shaders/common.glsl) and one submit, whatever the number of ops. Products, norms and attention
+read the real token count from that buffer, so a bucket serves every batch up to its size.
+
+VulkanDecoder has the CPU Decoder's interface (forward, shift, new_cache, n_vocab, n_block), so
+Session and the batch engine run on it unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpt4all_core.backend import cpu_kernels
+from gpt4all_core.backend.vulkan import ops, products
+from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, VulkanError, fill_params, make_params)
+
+MAX_BATCH = 512           # tokens per recorded pass; longer batches run as several passes
+STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way to device memory
+F32, F16 = 0, 1
+
+
+@dataclass
+class _Matrix:
+    words: object  # kp tensor (storage) of the packed weight
+    type: int
+    n_out: int
+    n_in: int
+
+
+def _bucket(n: int, limit: int) -> int:
+    """The recorded size serving n: 1, or the next power of two (at least 8, at most limit)."""
+    if n <= 1:
+        return n
+    b = 8
+    while b < n:
+        b *= 2
+    return min(b, limit)
+
+
+class _Uploader:
+    """Copies arrays into device-only tensors through one host-visible staging buffer."""
+
+    def __init__(self, ctx: VulkanContext):
+        self.ctx = ctx
+        self.words = STAGING_BYTES // 4
+        self.staging = ctx.tensor(np.zeros(self.words, np.uint32), "host")
+        self.params = ctx.tensor(make_params(1, n_tokens=1), "host")
+        self.copy = ops.copy_words(ctx.caps, 0, 0, self.words, same_buffer=False)
+        self.bytes = 0
+
+    def upload(self, array: np.ndarray):
+        words = np.ascontiguousarray(array).reshape(-1).view(np.uint32)
+        dst = self.ctx.tensor(np.zeros(max(1, words.size), np.uint32), "storage")
+        algo = self.ctx.algorithm(self.copy, [self.params, self.staging, dst])
+        view = self.staging.data()
+        kp = self.ctx.kp
+        for start in range(0, words.size, self.words):
+            chunk = words[start:start + self.words]
+            view[:chunk.size] = chunk
+            push = np.asarray(ops.copy_words(self.ctx.caps, 0, start, chunk.size, same_buffer=False).push, np.uint32)
+            self.ctx.manager.sequence().record(kp.OpAlgoDispatch(algo, push)).eval()
+        self.bytes += words.size * 4
+        return dst
+
+
+class VulkanKVCache:
+    """K and V of every block on the device ([n_ctx, n_head_kv, head_dim] each, as uint32 words of
+    F16 pairs or F32), and the position each slot holds (-1: empty) in host-visible memory that
+    the attention shader reads: Session writes cache.pos directly, as on the CPU."""
+
+    def __init__(self, decoder: "VulkanDecoder", n_ctx: int, f16: bool = True):
+        if n_ctx < 1:
+            raise ValueError(f"n_ctx must be positive, not {n_ctx}")
+        ctx = decoder.ctx
+        self.n_ctx, self.n_block, self.kv_dim, self.f16 = int(n_ctx), decoder.n_block, decoder.kv_dim, bool(f16)
+        words = n_ctx * self.kv_dim // 2 if f16 else n_ctx * self.kv_dim
+        decoder.check_fits(2 * decoder.n_gpu_block * words * 4, f"a KV cache of {n_ctx} tokens")
+        self.k = [ctx.tensor(np.zeros(words, np.uint32), "storage") for _ in range(decoder.n_gpu_block)]
+        self.v = [ctx.tensor(np.zeros(words, np.uint32), "storage") for _ in range(decoder.n_gpu_block)]
+        self._pos = ctx.tensor(np.full(n_ctx, -1, np.int32), "host")
+        self.pos = self._pos.data()  # a view of the mapped memory: writes reach the device at submit
+        self.decoder = decoder
+        self.sequences: dict = {}  # the decoder's recorded passes over this cache
+
+    def clear(self) -> None:
+        """Every slot empty (the values stay; an empty slot is never read)."""
+        self.pos.fill(-1)
+
+
+class VulkanDecoder:
+    """Decoder(hparams, globals, blocks) of cpu_kernels (same arguments, checked by building the
+    CPU decoder first), placed on a Vulkan device."""
+
+    def __init__(self, hparams: dict, globals: dict, blocks: list, ctx: VulkanContext, max_batch: int = MAX_BATCH,
+                 first_block: int = 0):
+        cpu_kernels.Decoder(hparams, globals, blocks)  # validates every shape and type
+        self.first_block = first_block  # blocks before it run elsewhere: the input is their hidden state
+        self.ctx, self.caps = ctx, ctx.caps
+        self.hparams = dict(hparams)
+        hp = self.hparams
+        self.n_embd, self.n_head, self.n_head_kv = hp["n_embd"], hp["n_head"], hp["n_head_kv"]
+        self.head_dim, self.n_ff, self.n_vocab = hp["head_dim"], hp["n_ff"], hp["n_vocab"]
+        self.n_block = len(blocks)
+        self.n_gpu_block = len(blocks) - first_block
+        self.q_dim, self.kv_dim = self.n_head * self.head_dim, self.n_head_kv * self.head_dim
+        self.eps = hp["norm_eps"]
+        self.attn_scale = hp.get("attn_scale") or 1.0 / np.sqrt(self.head_dim)
+        self.embd_scale = hp.get("embd_scale", 1.0)
+        self.attn_softcap, self.final_softcap = hp.get("attn_softcap", 0.0), hp.get("final_softcap", 0.0)
+        self.gelu = hp.get("act", "silu") == "gelu"
+        self.max_batch = max_batch
+        for _, ggml_type in [globals["tok_embd"], globals["output"]] + [b[m] for b in blocks[first_block:]
+                                                                        for m in _MATRICES]:
+            if int(ggml_type) not in products.REGISTRY:
+                name = cpu_kernels.type_info(int(ggml_type))["name"]
+                raise VulkanError(f"weight type {name} has no Vulkan kernels yet (device {self.caps.name})")
+        self.check_fits(self._weight_bytes(globals, blocks) + self._activation_bytes(), "the model's weights")
+        up = _Uploader(ctx)
+        self._upload_all(up, globals, blocks)
+        self.weight_bytes = up.bytes
+        self._make_activations()
+        self.params_host = make_params(max_batch, n_tokens=0)
+        self.params = ctx.tensor(self.params_host, "host")
+        self.params_view = self.params.data()
+
+    # ---- placement ----
+
+    def check_fits(self, n_bytes: int, what: str) -> None:
+        from gpt4all_core.backend.vulkan import devices
+        info = devices.device_info(self.ctx.device_index)
+        if info is not None:
+            devices.check_fits(info, n_bytes, what)
+
+    def _weight_bytes(self, globals, blocks) -> int:
+        mats = [globals["tok_embd"], globals["output"]] + [b[m] for b in blocks[self.first_block:] for m in _MATRICES]
+        return int(sum(np.asarray(d).nbytes for d, _ in mats))
+
+    def _activation_bytes(self) -> int:
+        per_token = 2 * self.n_embd + 2 * max(self.n_embd, self.q_dim) + 2 * self.kv_dim + self.q_dim \
+            + 2 * self.n_ff + self.n_vocab
+        return 4 * per_token * self.max_batch
+
+    def _upload_all(self, up: _Uploader, globals: dict, blocks: list) -> None:
+        def matrix(pair, n_out, n_in):
+            data, ggml_type = pair
+            raw = cpu_kernels._raw_rows(data, "weight")
+            words = products.REGISTRY[int(ggml_type)].pack(raw)
+            return _Matrix(up.upload(words), int(ggml_type), n_out, n_in)
+
+        def vector(v):
+            return None if v is None else up.upload(np.ascontiguousarray(v, np.float32))
+
+        e, q, kv, ff = self.n_embd, self.q_dim, self.kv_dim, self.n_ff
+        self.tok_embd = matrix(globals["tok_embd"], self.n_vocab, e) if not self.first_block else None
+        same = self.tok_embd is not None and _same_array(globals["output"][0], globals["tok_embd"][0])
+        self.output = self.tok_embd if same else matrix(globals["output"], self.n_vocab, e)
+        self.output_norm = vector(globals["output_norm"])
+        shapes = {"wq": (q, e), "wk": (kv, e), "wv": (kv, e), "wo": (e, q), "ffn_gate": (ff, e),
+                  "ffn_up": (ff, e), "ffn_down": (e, ff)}
+        self.blocks = []
+        for blk in blocks[self.first_block:]:
+            b = {name: matrix(blk[name], *shapes[name]) for name in _MATRICES}
+            for name in _VECTORS:
+                b[name] = vector(blk.get(name))
+            rope = dict(blk.get("rope") or {})
+            b["rope"] = rope
+            b["freqs"] = vector(ops.rope_freqs(rope, self.head_dim))  # per-dimension angles of one position
+            b["window"] = int(blk.get("window", 0))
+            self.blocks.append(b)
+
+    def _make_activations(self) -> None:
+        ctx, B = self.ctx, self.max_batch
+        wide = max(self.n_embd, self.q_dim)
+
+        def buf(n):
+            return ctx.tensor(np.zeros(B * n, np.float32), "storage")
+
+        self.x, self.xb = buf(self.n_embd), buf(wide)
+        self.q, self.k, self.v, self.att = buf(self.q_dim), buf(self.kv_dim), buf(self.kv_dim), buf(self.q_dim)
+        self.hb, self.hb2 = buf(self.n_ff), buf(self.n_ff)
+        self.xl, self.xl2 = buf(self.n_embd), buf(self.n_embd)
+        if self.first_block:  # the hidden state of the blocks before ours arrives here
+            self.x_in = ctx.tensor(np.zeros(B * self.n_embd, np.float32), "host")
+            self.x_in_view = self.x_in.data()
+
+    def new_cache(self, n_ctx: int, f16: bool = True) -> VulkanKVCache:
+        return VulkanKVCache(self, n_ctx, f16)
+
+    # ---- recording ----
+
+    def _record(self, cache: VulkanKVCache, B: int, L: int):
+        """The sequence for batches of up to B tokens, L of them wanting logits."""
+        ctx, caps, kp = self.ctx, self.caps, self.ctx.kp
+        seq = ctx.manager.sequence()
+        P = self.params
+
+        def run(dispatch: Dispatch, *tensors):
+            seq.record(kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors])))
+
+        def product(w: _Matrix, x, y, cols, col_source=ops.COLS_TOKENS, accumulate=False):
+            d = products.product(caps, w.type, w.n_out, w.n_in, cols)
+            push = (w.n_out, w.n_in, col_source, int(accumulate))
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y)
+
+        T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
+        if self.first_block:
+            run(ops.copy_words(caps, 0, 0, B * e, same_buffer=False), self.x_in, self.x)
+        else:
+            get = products.REGISTRY[self.tok_embd.type].get_rows(caps, e, self.n_vocab, B, float(self.embd_scale))
+            run(get, self.tok_embd.words, self.x)
+        f16 = cache.f16
+        for l, b in enumerate(self.blocks):
+            run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["attn_norm"], self.xb)
+            product(b["wq"], self.xb, self.q, B)
+            product(b["wk"], self.xb, self.k, B)
+            product(b["wv"], self.xb, self.v, B)
+            for bias, out, n in (("bq", self.q, self.q_dim), ("bk", self.k, self.kv_dim), ("bv", self.v, self.kv_dim)):
+                if b[bias] is not None:
+                    run(ops.add_bias(caps, n, T, B), out, b[bias])
+            if b["attn_q_norm"] is not None:
+                run(ops.rms_norm(caps, hd, self.n_head, T, self.eps, B), self.q, b["attn_q_norm"], self.q)
+            if b["attn_k_norm"] is not None:
+                run(ops.rms_norm(caps, hd, self.n_head_kv, T, self.eps, B), self.k, b["attn_k_norm"], self.k)
+            run(ops.rope(caps, self.n_head, hd, b["rope"], B), self.q, b["freqs"])
+            run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
+            run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, cache.k[l])
+            run(ops.kv_store(caps, self.kv_dim, f16, B), self.v, cache.v[l])
+            run(ops.attention(caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
+                              float(self.attn_softcap), True, B),
+                self.q, cache.k[l], cache.v[l], cache._pos, self.att)
+            self._sublayer_out(run, product, b["wo"], self.att, b["bo"], b["attn_post_norm"], B)
+            run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["ffn_norm"], self.xb)
+            product(b["ffn_gate"], self.xb, self.hb, B)
+            product(b["ffn_up"], self.xb, self.hb2, B)
+            act = ops.gelu_mul if self.gelu else ops.swiglu
+            run(act(caps, self.n_ff, T, B), self.hb, self.hb2)
+            self._sublayer_out(run, product, b["ffn_down"], self.hb, None, b["ffn_post_norm"], B)
+        logits = None
+        if L:
+            run(ops.gather_rows(caps, e, L), self.x, self.xl)
+            run(ops.rms_norm(caps, e, 1, ops.COLS_LOGITS, self.eps, L), self.xl, self.output_norm, self.xl2)
+            logits = ctx.tensor(np.zeros(L * self.n_vocab, np.float32), "device")
+            product(self.output, self.xl2, logits, L, ops.COLS_LOGITS)
+            if self.final_softcap > 0:
+                run(ops.softcap(caps, self.n_vocab, ops.COLS_LOGITS, float(self.final_softcap), L), logits)
+            seq.record(kp.OpTensorSyncLocal([logits]))
+        return seq, logits
+
+    def _sublayer_out(self, run, product, w, inp, bias, post_norm, B):
+        """x += norm(w inp + bias): straight into the residual when there is no norm after."""
+        caps, T, e = self.caps, ops.COLS_TOKENS, self.n_embd
+        if post_norm is None:
+            product(w, inp, self.x, B, accumulate=True)
+            if bias is not None:
+                run(ops.add_bias(caps, e, T, B), self.x, bias)
+            return
+        product(w, inp, self.xb, B)
+        if bias is not None:
+            run(ops.add_bias(caps, e, T, B), self.xb, bias)
+        run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.xb, post_norm, self.xb)
+        run(ops.add(caps, e, T, B), self.x, self.xb)
+
+    # ---- running ----
+
+    def forward(self, cache: VulkanKVCache, tokens, positions, slots, n_kv: int, n_logits: int = 1, n_threads=None,
+                kv_ranges=None, logit_rows=None, hidden=None) -> np.ndarray:
+        """As cpu_kernels.Decoder.forward: runs tokens at positions into cache slots, attending over
+        slots [0, n_kv) (or each token's kv_ranges), and returns float32 logits of the last n_logits
+        tokens (or of logit_rows, in that order). hidden: the input [n, n_embd] when the first
+        blocks ran elsewhere (first_block > 0)."""
+        if not isinstance(cache, VulkanKVCache) or cache.decoder is not self:
+            raise ValueError("cache: made for another model or device (use decoder.new_cache)")
+        if (hidden is None) != (self.first_block == 0):
+            raise ValueError("hidden: the input of a decoder whose first blocks run elsewhere, and only then")
+        tok, pos, sl, rng, rows = _check_batch(self.n_vocab, cache.n_ctx, tokens, positions, slots, n_kv, n_logits,
+                                               kv_ranges, logit_rows)
+        n = tok.shape[0]
+        if rng is None:
+            rng = np.tile(np.array([0, n_kv], np.int32), (n, 1))
+        cache.pos[sl] = pos
+        out = np.empty((rows.shape[0], self.n_vocab), np.float32)
+        for start in range(0, n, self.max_batch):
+            stop = min(n, start + self.max_batch)
+            mine = np.nonzero((rows >= start) & (rows < stop))[0]
+            if self.first_block:
+                self.x_in_view[:(stop - start) * self.n_embd] = hidden[start:stop].reshape(-1)
+            out[mine] = self._pass(cache, tok[start:stop], pos[start:stop], sl[start:stop], rng[start:stop], n_kv,
+                                   rows[mine] - start)
+        return out
+
+    def _pass(self, cache, tok, pos, sl, rng, n_kv, rows) -> np.ndarray:
+        n, n_logits = tok.shape[0], rows.shape[0]
+        B, L = _bucket(n, self.max_batch), _bucket(n_logits, self.max_batch)
+        key = (B, L)
+        if key not in cache.sequences:
+            cache.sequences[key] = self._record(cache, B, L)
+        seq, logits = cache.sequences[key]
+        fill_params(self.params_view, n_tokens=n, n_kv=n_kv, n_logits=n_logits, tokens=tok, pos=pos, slots=sl,
+                    kv_lo=rng[:, 0], kv_hi=rng[:, 1], logit_rows=rows)
+        seq.eval()
+        if not n_logits:
+            return np.empty((0, self.n_vocab), np.float32)
+        return np.array(logits.data()[:n_logits * self.n_vocab], copy=True).reshape(n_logits, self.n_vocab)
+
+    def shift(self, cache: VulkanKVCache, dst: int, src: int, count: int, delta: int, n_threads=None,
+              move_pos: bool = True) -> None:
+        """Moves the K/V of slots [src, src + count) to [dst, ...), positions shifted by delta and keys
+        re-rotated (context erase without re-evaluation), as the CPU decoder's shift."""
+        if count < 0 or dst < 0 or src < 0 or dst + count > cache.n_ctx or src + count > cache.n_ctx:
+            raise ValueError(f"slots [{src}, {src + count}) -> [{dst}, ...) do not fit a cache of {cache.n_ctx}")
+        if count == 0:
+            return
+        ctx, caps, kp = self.ctx, self.caps, self.ctx.kp
+        row = self.kv_dim // 2 if cache.f16 else self.kv_dim
+        tmp = ctx.tensor(np.zeros(count * row, np.uint32), "storage")
+        params = ctx.tensor(make_params(1, n_tokens=0), "host")
+        seq = ctx.manager.sequence()
+        for l, b in enumerate(self.blocks):
+            for buf in (cache.k[l], cache.v[l]):  # through a temporary: the ranges may overlap
+                out = ops.copy_words(caps, src * row, 0, count * row, same_buffer=False)
+                back = ops.copy_words(caps, 0, dst * row, count * row, same_buffer=False)
+                seq.record(kp.OpAlgoDispatch(ctx.algorithm(out, [params, buf, tmp])))
+                seq.record(kp.OpAlgoDispatch(ctx.algorithm(back, [params, tmp, buf])))
+            if delta:
+                rot = ops.rope_cache(caps, self.n_head_kv, self.head_dim, cache.f16, b["rope"], dst, count, delta)
+                seq.record(kp.OpAlgoDispatch(ctx.algorithm(rot, [params, cache.k[l], b["freqs"]])))
+        seq.eval()
+        if not move_pos:  # a split model's CPU part moves the shared positions
+            return
+        pos = cache.pos
+        moved = pos[src:src + count].copy()
+        pos[dst:dst + count] = moved + delta
+        if src > dst:
+            pos[dst + count:src + count] = -1  # vacated
+
+
+def _same_array(a, b) -> bool:
+    """Tied embeddings: the output projection is the embedding table itself (then uploaded once)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.nbytes == b.nbytes
+
+
+_MATRICES = ("wq", "wk", "wv", "wo", "ffn_gate", "ffn_up", "ffn_down")
+_VECTORS = ("attn_norm", "attn_q_norm", "attn_k_norm", "attn_post_norm", "bq", "bk", "bv", "bo", "ffn_norm",
+            "ffn_post_norm")
+
+
+def _check_batch(n_vocab, n_ctx, tokens, positions, slots, n_kv, n_logits, kv_ranges, logit_rows):
+    """The CPU decoder's argument checks, with the same messages."""
+    tok = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
+    n = tok.shape[0]
+    if n == 0:
+        raise ValueError("tokens: at least one token is needed")
+    if tok.min() < 0 or tok.max() >= n_vocab:
+        raise ValueError(f"tokens: ids must lie in [0, {n_vocab}), got {tok.min()}..{tok.max()}")
+    pos = np.ascontiguousarray(positions, dtype=np.int32).reshape(-1)
+    sl = np.ascontiguousarray(slots, dtype=np.int32).reshape(-1)
+    for name, a in (("positions", pos), ("slots", sl)):
+        if a.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} values, got {a.shape[0]}")
+    if not 0 < n_kv <= n_ctx:
+        raise ValueError(f"n_kv must lie in [1, {n_ctx}], not {n_kv}")
+    if sl.min() < 0 or sl.max() >= n_kv:
+        raise ValueError(f"slots must lie in [0, n_kv = {n_kv}), got {sl.min()}..{sl.max()}")
+    if len(np.unique(sl)) != n:
+        raise ValueError("slots: each token needs a slot of its own")
+    rng = None
+    if kv_ranges is not None:
+        rng = np.ascontiguousarray(kv_ranges, dtype=np.int32).reshape(n, 2)
+        if np.any(rng[:, 0] < 0) or np.any(rng[:, 1] > n_kv) or np.any(rng[:, 0] > rng[:, 1]):
+            raise ValueError(f"kv_ranges must lie within [0, n_kv = {n_kv}]")
+        if np.any(sl < rng[:, 0]) or np.any(sl >= rng[:, 1]):
+            raise ValueError("slots: each token's slot must lie in its own kv_ranges [lo, hi)")
+    if logit_rows is not None:
+        rows = np.ascontiguousarray(logit_rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise ValueError(f"logit_rows must lie in [0, {n}), got {rows.min()}..{rows.max()}")
+    else:
+        if not 0 <= n_logits <= n:
+            raise ValueError(f"n_logits must lie in [0, {n}], not {n_logits}")
+        rows = np.arange(n - n_logits, n)
+    return tok, pos, sl, rng, rows.astype(np.int32)
+
+
+class SplitKVCache:
+    """A split model's cache: the CPU part's blocks in a cpu_kernels.KVCache, the GPU part's on the
+    device, one array of slot positions shared by both."""
+
+    def __init__(self, decoder: "SplitDecoder", n_ctx: int, f16: bool = True):
+        self.gpu = decoder.gpu.new_cache(n_ctx, f16)
+        self.cpu = cpu_kernels.KVCache(decoder.cpu, n_ctx, f16, pos=self.gpu.pos)
+        self.n_ctx, self.pos = self.gpu.n_ctx, self.gpu.pos
+
+    def clear(self) -> None:
+        self.pos.fill(-1)
+
+
+class SplitDecoder:
+    """The first blocks on the CPU, the last ngl blocks and the output head on a Vulkan device
+    (llama.cpp's n_gpu_layers): each batch runs the CPU blocks, then hands their hidden state over."""
+
+    def __init__(self, hparams: dict, globals: dict, blocks: list, ctx: VulkanContext, ngl: int):
+        k = len(blocks) - ngl
+        self.cpu = cpu_kernels.Decoder(hparams, globals, blocks[:k])
+        self.gpu = VulkanDecoder(hparams, globals, blocks, ctx, first_block=k)
+        self.hparams, self.n_vocab, self.n_block = self.gpu.hparams, self.gpu.n_vocab, len(blocks)
+
+    def new_cache(self, n_ctx: int, f16: bool = True) -> SplitKVCache:
+        return SplitKVCache(self, n_ctx, f16)
+
+    def forward(self, cache: SplitKVCache, tokens, positions, slots, n_kv: int, n_logits: int = 1, n_threads=None,
+                kv_ranges=None, logit_rows=None) -> np.ndarray:
+        hidden = self.cpu.forward_hidden(cache.cpu, tokens, positions, slots, n_kv, n_threads, kv_ranges)
+        return self.gpu.forward(cache.gpu, tokens, positions, slots, n_kv, n_logits, n_threads, kv_ranges, logit_rows,
+                                hidden=hidden)
+
+    def shift(self, cache: SplitKVCache, dst: int, src: int, count: int, delta: int, n_threads=None) -> None:
+        self.gpu.shift(cache.gpu, dst, src, count, delta, move_pos=False)
+        self.cpu.shift(cache.cpu, dst, src, count, delta, n_threads)
+
+
+def make_decoder(hparams: dict, globals: dict, blocks: list, device, ngl: int):
+    """The decoder for a Vulkan device: all of it there when ngl covers every block, else split."""
+    from gpt4all_core.backend.vulkan.context import get_context
+    ctx = get_context(device.index)
+    if ngl >= len(blocks):
+        return VulkanDecoder(hparams, globals, blocks, ctx)
+    return SplitDecoder(hparams, globals, blocks, ctx, ngl)

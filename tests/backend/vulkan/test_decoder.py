@@ -1,0 +1,167 @@
+"""Whole models on the Vulkan backend (lavapipe in CI) against float64 references and the CPU
+backend: random llama, Qwen2 and Gemma 3 files, SmolLM2 and Gemma 3 270M, Session with context
+erase, several sequences in one batch, batches split over passes, and models split between the
+CPU and the device (ngl)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gemma3_reference import ReferenceGemma3
+from llama_reference import ReferenceLlama
+from fixture_paths import TEST_DATA, need
+from model_files import SMOLLM2, dequantized, random_model
+
+from gpt4all_core import models
+from gpt4all_core.backend.vulkan import decoder as vk_decoder
+from gpt4all_core.backend.vulkan.context import VulkanError
+from gpt4all_core.backend.vulkan.devices import select_device
+from gpt4all_core.engine.session import Session
+from summary_report import REPORT
+
+GEMMA3 = TEST_DATA / "gemma-3-270m-q4_k_m.gguf"
+
+
+@pytest.fixture(scope="module")
+def device():
+    return select_device("vulkan:0")
+
+
+def all_logits(model, tokens, f16=False):
+    pos = np.arange(len(tokens))
+    return model.decoder.forward(model.new_cache(max(8, len(tokens)), f16=f16), np.array(tokens), pos, pos,
+                                 len(tokens), n_logits=len(tokens))
+
+
+@pytest.mark.parametrize("arch, qtype", [("llama", "F32"), ("qwen2", "F32"), ("llama", "Q8_0"), ("qwen2", "Q4_0")])
+def test_random_files_against_float64(device, arch, qtype):
+    """Weights dequantized exactly by the reference and activations in float: what is left is the
+    device's float32 arithmetic (qwen2 adds Q/K/V biases and NeoX RoPE; 8 query heads on 1 KV head
+    in the Q4_0 file)."""
+    kw = {"n_head": 8, "n_head_kv": 1} if qtype == "Q4_0" else {}
+    path = random_model(arch, qtype=qtype, **kw)
+    tokens = list(range(100, 140))
+    expected = ReferenceLlama(path).feed(tokens)
+    with models.load(path, device=device) as model:
+        assert isinstance(model.decoder, vk_decoder.VulkanDecoder)
+        ours = all_logits(model, tokens)
+    err = np.abs(ours - expected).max() / max(1.0, np.abs(expected).max())
+    REPORT.append(f"vulkan random-{arch}-{qtype}: max |logit - float64| {err:.1e} (relative)")
+    assert err < 2e-4
+
+
+def test_gemma3_random_with_window_and_softcap_against_float64(device):
+    """Sliding window 8 over a 64-token prompt, per-block RoPE bases, QK norms, post norms, GELU,
+    and the final soft-cap."""
+    path = random_model("gemma3", qtype="F32", window=8, swa_pattern=[True, False], final_softcap=3.0,
+                        rope_base_swa=10000.0)
+    tokens = list(range(100, 164))
+    expected = ReferenceGemma3(path).feed(tokens)
+    with models.load(path, device=device) as model:
+        ours = all_logits(model, tokens)
+    assert np.abs(ours - expected).max() < 2e-4 * max(1.0, np.abs(expected).max())
+
+
+def test_smollm2_matches_the_cpu_on_the_same_weights(device):
+    """SmolLM2 Q4_1 on the device against the CPU running the same weights dequantized to F32 (so
+    neither side rounds activations): the logits of a 48-token prompt agree to float rounding, and
+    greedy decoding gives the same tokens."""
+    path = need(SMOLLM2)
+    with models.load(path, device=device) as model:
+        tokens = model.tokenizer.encode("The capital of France is Paris, and the capital of Germany is")[:48]
+        ours = all_logits(model, tokens, f16=True)
+        session = Session(model, n_ctx=128, n_batch=16)
+        greedy_ours = greedy(session, tokens, 12)
+    with models.load(dequantized(path)) as exact_model:
+        exact = all_logits(exact_model, tokens, f16=True)
+        greedy_exact = greedy(Session(exact_model, n_ctx=128, n_batch=16), tokens, 12)
+    diff = np.abs(ours - exact)
+    REPORT.append(f"vulkan SmolLM2-Q4_1: max |logit - CPU on F32 weights| {diff.max():.4f}, mean {diff.mean():.5f}")
+    assert diff.mean() < 0.01 and diff.max() < 0.1
+    assert (ours.argmax(1) == exact.argmax(1)).mean() >= 0.95
+    assert greedy_ours == greedy_exact
+
+
+def test_gemma3_270m_matches_the_cpu(device):
+    """The real Gemma 3 file (Q4_K, Q6_K, Q8_0? whatever it mixes) on the device against the CPU on
+    its weights dequantized to F32, over a 32-token prompt."""
+    path = need(GEMMA3)
+    with models.load(path, device=device) as model:
+        tokens = model.tokenizer.encode("The quick brown fox jumps over the lazy dog because")[:32]
+        ours = all_logits(model, tokens, f16=True)
+    with models.load(dequantized(path)) as exact_model:
+        exact = all_logits(exact_model, tokens, f16=True)
+    diff = np.abs(ours - exact)
+    REPORT.append(f"vulkan gemma-3-270m: max |logit - CPU on F32 weights| {diff.max():.4f}, mean {diff.mean():.5f}")
+    assert diff.mean() < 0.02 and diff.max() < 0.25
+    assert (ours.argmax(1) == exact.argmax(1)).mean() >= 0.9
+
+
+def greedy(session, prompt, n):
+    logits = session.prompt(prompt)
+    out = []
+    for _ in range(n):
+        tok = int(np.argmax(logits))
+        out.append(tok)
+        logits = session.feed([tok])
+    return out
+
+
+def test_session_context_erase_matches_the_cpu(device):
+    """A context of 32 filled past its end: the device's cache shift (copy and re-rotation of the
+    keys) gives the logits the CPU's does."""
+    path = random_model("llama", qtype="F32")
+    tokens = [int(t) for t in np.random.default_rng(0).integers(100, 3000, 60)]
+    results = []
+    for dev in (device, None):
+        with models.load(path, device=dev) as model:
+            s = Session(model, n_ctx=32, n_batch=8, f16_cache=True)
+            s.prompt(tokens[:30])
+            logits = [s.feed([t]) for t in tokens[30:]]
+            results.append((np.array(logits), s.n_erased, list(s.tokens)))
+    (gpu, gpu_erased, gpu_tokens), (cpu, cpu_erased, cpu_tokens) = results
+    assert gpu_erased == cpu_erased > 0 and gpu_tokens == cpu_tokens
+    assert np.abs(gpu - cpu).max() < 0.02 * max(1.0, np.abs(cpu).max())
+
+
+def test_several_sequences_in_one_batch(device):
+    """Two sequences in one cache, decoded together with kv_ranges and logit_rows: each gets what
+    it gets alone."""
+    path = random_model("llama", qtype="Q8_0")
+    with models.load(path, device=device) as model:
+        a, b = [5, 6, 7, 8, 9], [300, 301, 302]
+        alone = []
+        for seq in (a, b):
+            alone.append(all_logits(model, seq)[-1])
+        cache = model.new_cache(16, f16=False)
+        toks = np.array(a + b, np.int32)
+        pos = np.array(list(range(5)) + list(range(3)), np.int32)
+        slots = np.arange(8, dtype=np.int32)
+        ranges = np.array([[0, 5]] * 5 + [[5, 8]] * 3, np.int32)
+        both = model.decoder.forward(cache, toks, pos, slots, 8, kv_ranges=ranges, logit_rows=[7, 4])
+    assert np.abs(both[0] - alone[1]).max() < 1e-4 * max(1.0, np.abs(alone[1]).max())
+    assert np.abs(both[1] - alone[0]).max() < 1e-4 * max(1.0, np.abs(alone[0]).max())
+
+
+def test_batches_longer_than_a_pass_and_split_models(device):
+    """A decoder recorded for 8 tokens runs 21 in three passes; a model with ngl=1 of 2 blocks runs
+    its first block on the CPU: both give the one-pass, all-device logits."""
+    path = random_model("llama", qtype="F32")
+    tokens = list(range(200, 221))
+    with models.load(path, device=device) as model:
+        whole = all_logits(model, tokens)
+        small = vk_decoder.VulkanDecoder(*model._decoder_args, model.decoder.ctx, max_batch=8)
+        pos = np.arange(len(tokens))
+        passes = small.forward(small.new_cache(32, f16=False), np.array(tokens), pos, pos, len(tokens), len(tokens))
+    assert np.abs(passes - whole).max() < 1e-5 * max(1.0, np.abs(whole).max())
+    with models.load(path, device=device, ngl=1) as model:
+        assert isinstance(model.decoder, vk_decoder.SplitDecoder)
+        split = all_logits(model, tokens)
+    assert np.abs(split - whole).max() < 2e-4 * max(1.0, np.abs(whole).max())
+
+
+def test_a_model_too_large_for_the_device_is_refused_before_upload(device, monkeypatch):
+    from gpt4all_core.backend.vulkan import devices
+    small = devices.DeviceInfo(**{**device.__dict__, "device_local_bytes": 1 << 20})
+    monkeypatch.setattr(devices, "device_info", lambda index: small)
+    with pytest.raises(VulkanError, match="MiB"):
+        models.load(need(SMOLLM2), device=small)
