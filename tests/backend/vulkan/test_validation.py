@@ -50,6 +50,12 @@ CHILD = textwrap.dedent("""
     run_dispatch(vk, ops.softmax(vk.caps, 40, 3, 0.5), [x, np.zeros_like(x)], [1], params=p)
     run_dispatch(vk, ops.mul(vk.caps, 40, 0, 3), [x, x.copy()], [0], params=p)
     run_dispatch(vk, ops.scale(vk.caps, 40, 0, 2.0, 3), [x], [0], params=p)
+    q, kv = rng.standard_normal((1, 2, 8)).astype(np.float32), rng.standard_normal(32).astype(np.float32).view(np.uint32)
+    first, merge = ops.attention_split(vk.caps, 2, 1, 8, False, 0, 0.35, 0.0, False, 1, 3)
+    pa = make_params(1, n_tokens=1, n_kv=4, pos=[3])
+    scratch = np.zeros(ops.attention_scratch_floats(2, 8, 1, 3), np.float32)
+    scratch, = run_dispatch(vk, first, [q, kv, kv.copy(), np.arange(4, dtype=np.int32), scratch], [4], params=pa)
+    run_dispatch(vk, merge, [scratch, np.zeros_like(q)], [1], params=pa)
     print("ran:", vk.caps.name, len(products.REGISTRY), "types")
 """)
 
