@@ -87,12 +87,39 @@ def test_save(capsys, model, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--device", "vulkan:0"], "unknown device 'vulkan:0' (there is no Vulkan backend yet); available devices: cpu"),
-    (["--device", "tpu"], "unknown device 'tpu'; available devices: cpu"),
+    (["--device", "cpu,vulkan:99"], "--device: device 'vulkan:99': there is no Vulkan device 99"),
+    (["--device", "tpu"], "--device: device 'tpu': no Vulkan device is named 'tpu'"),
+    (["--device", "cpu,cuda"], "this build has no CUDA backend"),
+    (["--device", " , "], "--device: no device given"),
 ])
 def test_unknown_device(capsys, model, args, message):
     rc, out, err = bench(capsys, model, *TINY, *args)
     assert rc == 2 and out == "" and message in err
+
+
+def test_device_lists(monkeypatch):
+    from fake_devices import LAVAPIPE, fake, lavapipe, use_devices
+
+    from gpt4all_core.bench import devices
+    use_devices(monkeypatch, [lavapipe(0), fake(1, "NVIDIA H100 80GB HBM3")])
+    assert devices.split_devices(f"cpu, kompute:{LAVAPIPE},gpu") == ["cpu", f"kompute:{LAVAPIPE}", "gpu"]
+    assert devices.parse_devices(f"cpu,vulkan:0,kompute:{LAVAPIPE},gpu,nvidia,CPU") == ["cpu", "vulkan:0", "vulkan:1"]
+    row = devices.describe("vulkan:1")
+    assert (row["device"], row["device_name"], row["backends"]) == ("vulkan:1", "NVIDIA H100 80GB HBM3", "Vulkan")
+    assert devices.describe("cpu")["backends"] == "CPU"
+
+
+def test_a_vulkan_device_reaches_the_model_loader(capsys, model, monkeypatch):
+    from gpt4all_core import models
+    from gpt4all_core.backend.vulkan.devices import select_device
+    loads = []
+
+    def load(path, device=None, ngl=100):
+        loads.append((device, ngl))
+        raise ValueError("stop here")
+    monkeypatch.setattr(models, "load", load)
+    rc, _, err = bench(capsys, model, *TINY, "--device", "vulkan:0", "-ngl", "3")
+    assert rc == 2 and "stop here" in err and loads == [(select_device("vulkan:0"), 3)]
 
 
 def test_missing_file(capsys, model, tmp_path):
@@ -137,8 +164,10 @@ def test_kernels_formats(capsys):
 def test_kernels_bad_arguments(capsys):
     rc, _, err = bench(capsys, *KERNELS, "--types", "Q4_0,Q9_9")
     assert rc == 2 and "unknown or unsupported type 'Q9_9'" in err
-    rc, _, err = bench(capsys, *KERNELS, "--device", "vulkan:1")
-    assert rc == 2 and "no Vulkan backend yet" in err
+    rc, _, err = bench(capsys, *KERNELS, "--device", "vulkan:99")
+    assert rc == 2 and "there is no Vulkan device 99" in err
+    rc, out, err = bench(capsys, *KERNELS, "--device", "vulkan:0")
+    assert rc == 2 and out == "" and "--device takes cpu only for now" in err and "run_vulkan_kernels" in err
 
 
 PNG = b"\x89PNG\r\n\x1a\n"
