@@ -109,17 +109,18 @@ def test_device_lists(monkeypatch):
     assert devices.describe("cpu")["backends"] == "CPU"
 
 
-def test_a_vulkan_device_reaches_the_model_loader(capsys, model, monkeypatch):
-    from gpt4all_core import models
+def test_cpu_and_a_vulkan_device_in_one_run(capsys, model):
+    """--device cpu,vulkan:0: each device gets its rows (vulkan:0 is lavapipe in CI, a GPU elsewhere)."""
     from gpt4all_core.backend.vulkan.devices import select_device
-    loads = []
-
-    def load(path, device=None, ngl=100):
-        loads.append((device, ngl))
-        raise ValueError("stop here")
-    monkeypatch.setattr(models, "load", load)
-    rc, _, err = bench(capsys, model, *TINY, "--device", "vulkan:0", "-ngl", "3")
-    assert rc == 2 and "stop here" in err and loads == [(select_device("vulkan:0"), 3)]
+    rc, out, _ = bench(capsys, model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "-ngl", "1", "-o", "json",
+                       "--device", "cpu,vulkan:0")
+    assert rc == 0
+    rows = json.loads(out)["results"]
+    assert [(r["device"], r["test"]) for r in rows] == [("cpu", "pp8"), ("cpu", "tg2"), ("vulkan:0", "pp8"),
+                                                       ("vulkan:0", "tg2")]
+    gpu = rows[2]
+    assert (gpu["backends"], gpu["device_name"], gpu["n_gpu_layers"]) == ("Vulkan", select_device("vulkan:0").name, 1)
+    assert rows[0]["n_gpu_layers"] == 0 and all(r["avg_ts"] > 0 for r in rows)
 
 
 def test_missing_file(capsys, model, tmp_path):

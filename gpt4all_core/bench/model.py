@@ -82,13 +82,13 @@ def bench_model(path: str | os.PathLike, device: str, threads: list[int], n_prom
                 progress: Callable[[str], None] | None = None) -> list[dict]:
     """Rows (one per thread count and test) for one model file on one device."""
     from gpt4all_core import models
-    from gpt4all_core.bench.devices import vulkan_device
     from gpt4all_core.bench.machine import commit, cpu_name
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    model = models.load(path, device=vulkan_device(device), ngl=n_gpu_layers)
+    on_gpu = device != "cpu"
+    model = models.load(path, device=device if on_gpu else None, ngl=n_gpu_layers if on_gpu else 0)
     try:
         decoder = getattr(model, "decoder", None)
         if decoder is None:
