@@ -80,8 +80,7 @@ class GPT4All:
         self._ngl = ngl
         self.model_type = model_type
         self.config: dict[str, Any] = self.retrieve_model(model_name, model_path, allow_download, verbose)
-        # the lead wires the Vulkan decoder here: models.load(path, device=self._device_info, ngl=self._ngl)
-        self.model = models.load(self.config["path"])
+        self.model = models.load(self.config["path"], device=self._device_info, ngl=self._ngl)
         if getattr(self.model, "is_embedding_model", False):
             self.model.close()
             raise UnsupportedModelError(f"{self.config['path']}: {self.model.architecture} is an embedding model, "
