@@ -350,9 +350,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from gpt4all_core.backend.vulkan.devices import select_device
 
     for name in ("parallel", "n_ctx", "port", "max_queue", "n_batch", "max_body", "ngl"):
-        value = getattr(args, name)
-        if value < (0 if name in ("max_queue", "ngl") else 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be {'non-negative' if value < 0 else 'positive'}, "
+        value, least = getattr(args, name), 0 if name in ("max_queue", "ngl") else 1
+        if value < least:
+            raise ValueError(f"--{name.replace('_', '-')} must be {'non-negative' if least == 0 else 'positive'}, "
                              f"not {value}")
     device = select_device(args.device)  # before the model loads: a bad --device fails at once
     path = GPT4All.retrieve_model(args.model, args.model_path)["path"]
