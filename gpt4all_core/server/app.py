@@ -97,8 +97,7 @@ def create_app(config: ServerConfig, model=None) -> FastAPI:
     keys = load_keys(config.api_key_file) if config.api_key_file else None
     gate = Gate(keys)
     if model is None:
-        # the lead wires the Vulkan decoder here: models.load(path, device=config.device, ngl=config.ngl)
-        model = models.load(config.model_path)
+        model = models.load(config.model_path, device=config.device, ngl=config.ngl)
     model_id = config.model_id or Path(config.model_path).name
     engine = BatchEngine(model, n_slots=config.n_parallel, n_ctx=config.n_ctx, n_batch=config.n_batch,
                          n_threads=config.n_threads, max_queue=config.max_queue)
