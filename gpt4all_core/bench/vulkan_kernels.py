@@ -60,7 +60,7 @@ def run_vulkan_kernels(device_index: int = 0, types: list[str] | None = None, mi
     params = ctx.tensor(make_params(batch, n_tokens=1, n_logits=1), "host")
     src = ctx.tensor(np.zeros(words, np.uint32), "storage")
     dst = ctx.tensor(np.zeros(words, np.uint32), "storage")
-    med, best = _timed(ctx, ops.copy_words(ctx.caps, 0, 0, words), [params, src, dst], reps, repeats)
+    med, best = _timed(ctx, ops.copy_words(ctx.caps, 0, 0, words, same_buffer=False), [params, src, dst], reps, repeats)
     copy_bw, copy_best = 2 * words * 4 / med / 1e9, 2 * words * 4 / best / 1e9
     src = dst = None
     say(f"{ctx.caps.name}: copy bandwidth (read + write) {copy_bw:.0f} GB/s median, {copy_best:.0f} fastest")
