@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 // Y[c, r] (+)= dot(W row r, X[c]) for prompt batches, tiled through shared memory: a workgroup
 // owns a BM x BN tile of Y (grid x/z: row tiles, y: column tiles) and walks the rows one block
 // (32 elements) at a time. Each step its threads dequantize the BM rows' block once into Ws
@@ -29,7 +30,7 @@ void main() {
     uint tm = tid % (BM / TM), tn = tid / (BM / TM);
 
     float acc[TM * TN];
-    for (uint i = 0u; i < TM * TN; ++i) {
+    [[unroll]] for (uint i = 0u; i < TM * TN; ++i) {
         acc[i] = 0.0;
     }
     for (uint block = 0u; block < nb; ++block) {
@@ -41,7 +42,7 @@ void main() {
             vec4 a, b;
             uint oa, ob;
             dequant_piece(un, u, slot % PIECES, a, b, oa, ob);
-            for (uint j = 0u; j < 4u; ++j) {
+            [[unroll]] for (uint j = 0u; j < 4u; ++j) {
                 Ws[(oa + j) * (BM / 4u) + m / 4u][m % 4u] = a[j];
                 Ws[(ob + j) * (BM / 4u) + m / 4u][m % 4u] = b[j];
             }
@@ -49,29 +50,29 @@ void main() {
         for (uint i = tid; i < BN * BLOCK / 4u; i += WG) {
             uint n = i / (BLOCK / 4u), k = (i % (BLOCK / 4u)) * 4u;
             vec4 x = n0 + n < cols ? load_x(n0 + n, block * BLOCK + k) : vec4(0.0);
-            for (uint j = 0u; j < 4u; ++j) {
+            [[unroll]] for (uint j = 0u; j < 4u; ++j) {
                 Xs[(k + j) * (BN / 4u) + n / 4u][n % 4u] = x[j];
             }
         }
         barrier();
-        for (uint k = 0u; k < BLOCK; ++k) {
+        [[unroll]] for (uint k = 0u; k < BLOCK; ++k) {
             vec4 w[TM / 4u], x[TN / 4u];
-            for (uint i = 0u; i < TM / 4u; ++i) {
+            [[unroll]] for (uint i = 0u; i < TM / 4u; ++i) {
                 w[i] = Ws[k * (BM / 4u) + tm * (TM / 4u) + i];
             }
-            for (uint j = 0u; j < TN / 4u; ++j) {
+            [[unroll]] for (uint j = 0u; j < TN / 4u; ++j) {
                 x[j] = Xs[k * (BN / 4u) + tn * (TN / 4u) + j];
             }
-            for (uint i = 0u; i < TM; ++i) {
-                for (uint j = 0u; j < TN; ++j) {
+            [[unroll]] for (uint i = 0u; i < TM; ++i) {
+                [[unroll]] for (uint j = 0u; j < TN; ++j) {
                     acc[i * TN + j] = fma(w[i / 4u][i % 4u], x[j / 4u][j % 4u], acc[i * TN + j]);
                 }
             }
         }
     }
-    for (uint j = 0u; j < TN; ++j) {
+    [[unroll]] for (uint j = 0u; j < TN; ++j) {
         uint col = n0 + tn * TN + j;
-        for (uint i = 0u; i < TM; ++i) {
+        [[unroll]] for (uint i = 0u; i < TM; ++i) {
             uint row = m0 + tm * TM + i;
             if (row < p.n_out && col < cols) {
                 store_y(col, row, acc[i * TN + j]);

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 // Y[c, r] (+)= dot(W row r, X[c]) for few columns: the weights stream through once, every block
 // meeting all of the workgroup's columns while in registers.
 //
@@ -35,26 +36,26 @@ void main() {
     uint n_blocks = p.n_out * nb;
 
     float acc[ROWS * COLS];
-    for (uint i = 0u; i < ROWS * COLS; ++i) {
+    [[unroll]] for (uint i = 0u; i < ROWS * COLS; ++i) {
         acc[i] = 0.0;
     }
     for (uint unit = gl_LocalInvocationID.x; unit < nb * UNITS; unit += WG) {
         uint block = unit / UNITS, u = unit % UNITS;
         Unit un[ROWS];
-        for (uint r = 0u; r < ROWS; ++r) {  // rows past n_out read the last one; never stored
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {  // rows past n_out read the last one; never stored
             un[r] = load_unit(min(row0 + r, p.n_out - 1u) * nb + block, u, n_blocks);
         }
-        for (uint pc = 0u; pc < PIECES; ++pc) {
+        [[unroll]] for (uint pc = 0u; pc < PIECES; ++pc) {
             vec4 a[ROWS], b[ROWS];
             uint oa, ob;
-            for (uint r = 0u; r < ROWS; ++r) {
+            [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
                 piece(un[r], u, pc, a[r], b[r], oa, ob);
             }
             uint k = block * BLOCK;
-            for (uint c = 0u; c < COLS; ++c) {
+            [[unroll]] for (uint c = 0u; c < COLS; ++c) {
                 if (c < cols) {
                     vec4 xa = load_x(col0 + c, k + oa), xb = load_x(col0 + c, k + ob);
-                    for (uint r = 0u; r < ROWS; ++r) {
+                    [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
 #ifdef SCALE_AFTER_DOT
                         acc[r * COLS + c] = fma(un[r].dm.x, dot_acc(b[r], xb, dot_acc(a[r], xa, 0.0)),
                                                 acc[r * COLS + c]);
@@ -67,7 +68,7 @@ void main() {
         }
     }
 
-    for (uint i = 0u; i < ROWS * COLS; ++i) {
+    [[unroll]] for (uint i = 0u; i < ROWS * COLS; ++i) {
         if (i % COLS < cols) {
             acc[i] = subgroupAdd(acc[i]);
         }
@@ -76,7 +77,7 @@ void main() {
     uint lane = gl_SubgroupInvocationID, span = min(gl_SubgroupSize, WG);
     for (uint first = 0u; first < ROWS * COLS; first += span) {
         float mine = 0.0;
-        for (uint i = 0u; i < ROWS * COLS; ++i) {
+        [[unroll]] for (uint i = 0u; i < ROWS * COLS; ++i) {
             mine = i == first + lane ? acc[i] : mine;
         }
         barrier();

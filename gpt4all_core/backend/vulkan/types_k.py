@@ -1,2 +1,210 @@
-"""Weight types on Vulkan (registered into products.REGISTRY on import): to be filled."""
+"""The K-quant weight types on Vulkan (Q2_K .. Q6_K, 256-element super-blocks): their device
+layout and their shaders (shaders/k_mul_mv.comp, k_mul_mm.comp, k_get_rows.comp, with the
+per-type decoding in shaders/kquants/), registered into products.REGISTRY on import.
+
+Device layout. A matrix is repacked at upload into a few streams, one after another: the quants
+of every row's 32-element groups as aligned uvec4 (4-bit) or uvec2 (2-bit) words, then the high
+bits, scales and fp16 values in their own arrays (the shaders/kquants/*.glsl headers list each
+type's streams). Within a group's words the bits are reordered so that a shader gets four quants
+with one mask (one per byte: see shaders/kquants/k_common.glsl); nothing is widened, so the
+device holds exactly the GGUF's bytes (plus at most 3 bytes of padding): matrix-vector products
+read as little as the file has. A row's groups are adjacent, so the invocations that split a row
+between them read it in coalesced 16-byte loads.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from gpt4all_core.backend.vulkan import products
+from gpt4all_core.backend.vulkan.context import Caps, Dispatch, ceil_div, push_words
+
+QK_K = 256
+PACK_ROWS = 2048  # rows repacked at a time: bounds the temporaries of a 150k-row output matrix
+
+# ---- the bit layouts within a 32-element group (the shaders' dequant_quarter reads these) ----
+
+
+def _nibble_words(q: np.ndarray) -> np.ndarray:
+    """4-bit values [..., 32] -> uint32 [..., 4]: quarter k is word k, its byte m holds element
+    8k + m in the low nibble and 8k + 4 + m in the high one."""
+    q = q.reshape(q.shape[:-1] + (4, 2, 4))
+    return np.ascontiguousarray(q[..., 0, :] | (q[..., 1, :] << 4)).view(np.uint32).reshape(q.shape[:-3] + (4,))
+
+
+def _two_bit_words(q: np.ndarray) -> np.ndarray:
+    """2-bit values [..., 32] -> uint32 [..., 2]: quarter k in word k // 2, element m (< 4) at bits
+    8m + 4 (k % 2) and element 4 + m two bits above."""
+    q = q.reshape(q.shape[:-1] + (2, 2, 2, 4))  # word, quarter in word, half, m
+    b = q[..., 0, 0, :] | (q[..., 0, 1, :] << 2) | (q[..., 1, 0, :] << 4) | (q[..., 1, 1, :] << 6)
+    return np.ascontiguousarray(b).view(np.uint32).reshape(q.shape[:-4] + (2,))
+
+
+def _high_bit_words(bits: np.ndarray) -> np.ndarray:
+    """0/1 values [..., 32] -> uint32 [...]: element 8k + m (m < 4) at bit 8m + 4 + k, element
+    8k + 4 + m at bit 8m + k (k_common.glsl's high_bits_lo/hi undo it)."""
+    b = bits.reshape(bits.shape[:-1] + (4, 2, 4)).astype(np.uint8)  # quarter k, half, m
+    byte = np.zeros(b.shape[:-3] + (4,), np.uint8)
+    for k in range(4):
+        byte |= (b[..., k, 0, :] << (4 + k)) | (b[..., k, 1, :] << k)
+    return byte.view(np.uint32).reshape(b.shape[:-3])
+
+
+def _groups(values: np.ndarray) -> np.ndarray:
+    """[rows, blocks, 256] -> [rows, blocks, 8 groups, 32]."""
+    return values.reshape(values.shape[:2] + (8, 32))
+
+
+# ---- each type's GGUF block -> its streams (arrays [rows, blocks, ...] in stream order) ----
+# Block layouts (kernels/quants.h): Q2_K scales[16] qs[64] d dmin; Q3_K hmask[32] qs[64]
+# scales[12] d; Q4_K d dmin scales[12] qs[128]; Q5_K d dmin scales[12] qh[32] qs[128];
+# Q6_K ql[128] qh[64] scales[16] d.
+
+def _q4_values(qs: np.ndarray) -> np.ndarray:
+    """Q4_K/Q5_K qs [rows, blocks, 128] -> the 256 low nibbles in element order: byte l of pair j
+    holds element l of sub-block 2j (low nibble) and of 2j + 1 (high)."""
+    q = qs.reshape(qs.shape[:2] + (4, 1, 32))
+    return np.concatenate([q & 15, q >> 4], axis=3).reshape(qs.shape[:2] + (QK_K,))
+
+
+def _bits_of(mask: np.ndarray, n: int) -> np.ndarray:
+    """[rows, blocks, 32] bytes -> [rows, blocks, n * 32]: bit i of byte l is element 32 i + l."""
+    shifts = np.arange(n, dtype=np.uint8)[:, None]
+    return ((mask[:, :, None, :] >> shifts) & 1).reshape(mask.shape[:2] + (n * 32,))
+
+
+def _q2_values(qs: np.ndarray) -> np.ndarray:
+    """Q2_K/Q3_K qs [rows, blocks, 64] -> 256 2-bit values: element 128h + 32j + l is bits 2j of
+    byte 32h + l."""
+    shifts = (2 * np.arange(4, dtype=np.uint8))[:, None]
+    q = qs.reshape(qs.shape[:2] + (2, 1, 32))
+    return ((q >> shifts) & 3).reshape(qs.shape[:2] + (QK_K,))
+
+
+def _split_q4_k(b: np.ndarray) -> list[np.ndarray]:
+    return [_nibble_words(_groups(_q4_values(b[..., 16:144]))), b[..., :16]]
+
+
+def _split_q5_k(b: np.ndarray) -> list[np.ndarray]:
+    high = _bits_of(b[..., 16:48], 8)
+    return [_nibble_words(_groups(_q4_values(b[..., 48:176]))), _high_bit_words(_groups(high)), b[..., :16]]
+
+
+def _split_q6_k(b: np.ndarray) -> list[np.ndarray]:
+    # half h, element 32i + l (i < 4): low nibble of ql[64h + 32 (i % 2) + l] (i < 2) or its high
+    # nibble (i >= 2); top bits (qh[32h + l] >> 2i) & 3
+    ql = b[..., :128].reshape(b.shape[:2] + (2, 1, 2, 32))
+    low = np.concatenate([ql & 15, ql >> 4], axis=3).reshape(b.shape[:2] + (QK_K,))
+    qh = b[..., 128:192].reshape(b.shape[:2] + (2, 1, 32))
+    top = ((qh >> (2 * np.arange(4, dtype=np.uint8))[:, None]) & 3).reshape(b.shape[:2] + (QK_K,))
+    return [_nibble_words(_groups(low)), _two_bit_words(_groups(top)), b[..., 192:208], b[..., 208:210]]
+
+
+def _split_q2_k(b: np.ndarray) -> list[np.ndarray]:
+    return [_two_bit_words(_groups(_q2_values(b[..., 16:80]))), b[..., :16], b[..., 80:84]]
+
+
+def _split_q3_k(b: np.ndarray) -> list[np.ndarray]:
+    high = _bits_of(b[..., :32], 8)
+    return [_two_bit_words(_groups(_q2_values(b[..., 32:96]))), _high_bit_words(_groups(high)), b[..., 96:108],
+            b[..., 108:110]]
+
+
+@dataclass(frozen=True)
+class _KType:
+    name: str
+    ggml_type: int
+    block_bytes: int
+    stream_bytes: tuple[int, ...]  # bytes per super-block of each stream, in device order
+    split: Callable[[np.ndarray], list[np.ndarray]]
+
+
+K_TYPES = (
+    _KType("q2_k", 10, 84, (64, 16, 4), _split_q2_k),
+    _KType("q3_k", 11, 110, (64, 32, 12, 2), _split_q3_k),
+    _KType("q4_k", 12, 144, (128, 16), _split_q4_k),
+    _KType("q5_k", 13, 176, (128, 32, 16), _split_q5_k),
+    _KType("q6_k", 14, 210, (128, 64, 16, 2), _split_q6_k),
+)
+
+
+def pack(t: _KType, raw: np.ndarray) -> np.ndarray:
+    """GGUF rows (uint8 [n_out, row_bytes]) -> the device layout (uint32 words)."""
+    raw = np.ascontiguousarray(raw, np.uint8)
+    if raw.ndim != 2 or raw.shape[1] % t.block_bytes:
+        raise ValueError(f"{t.name}: expected rows of whole {t.block_bytes}-byte blocks, got shape {raw.shape}")
+    n, nb = raw.shape[0], raw.shape[1] // t.block_bytes
+    out = np.zeros(ceil_div(n * nb * t.block_bytes, 4), np.uint32)
+    out_bytes = out.view(np.uint8)
+    starts = np.cumsum((0,) + t.stream_bytes) * n * nb
+    for r0 in range(0, n, PACK_ROWS):
+        r1 = min(n, r0 + PACK_ROWS)
+        streams = t.split(raw[r0:r1].reshape(r1 - r0, nb, t.block_bytes))
+        for s, size, start in zip(streams, t.stream_bytes, starts):
+            out_bytes[start + r0 * nb * size:start + r1 * nb * size] = np.ascontiguousarray(s).reshape(-1).view(np.uint8)
+    return out
+
+
+# ---- dispatches ----
+
+MV_MAX_COLS = 8   # columns one mv workgroup carries (more: more workgroups along z)
+MV_THREADS = 64   # invocations splitting a row's groups
+MM_TILE = (64, 64, 4, 4)  # BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4)
+GET_ROWS_THREADS = 64
+MAX_GROUPS = 65535  # per grid dimension
+
+
+def _check_n_in(name: str, n_in: int) -> None:
+    if n_in <= 0 or n_in % QK_K:
+        raise ValueError(f"{name}: n_in = {n_in} must be a positive multiple of {QK_K}")
+
+
+def _spread(n: int) -> tuple[int, int]:
+    """n workgroups as an x * y grid within the per-dimension limit (shaders number them x + y * nx)."""
+    y = ceil_div(n, MAX_GROUPS)
+    return ceil_div(n, y), y
+
+
+def _mv(t: _KType):
+    def mv(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
+        _check_n_in(t.name, n_in)
+        cols = max(1, min(max_cols, MV_MAX_COLS))
+        rows = 4 if cols > 2 else 2  # more rows per invocation reuse each X load more
+        threads = min(MV_THREADS, caps.max_workgroup_invocations)
+        if rows * cols * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
+            threads = max(1, caps.max_shared_bytes // (rows * cols * 4))
+        x, y = _spread(ceil_div(n_out, rows))
+        return Dispatch(f"mul_mv_{t.name}", (x, y, ceil_div(max(1, max_cols), cols)), (threads, rows, cols))
+    return mv
+
+
+def _mm(t: _KType):
+    def mm(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
+        _check_n_in(t.name, n_in)
+        bm, bn, tm, tn = MM_TILE
+        x, y = _spread(ceil_div(n_out, bm))
+        return Dispatch(f"mul_mm_{t.name}", (x, y, ceil_div(max(1, max_cols), bn)),
+                        ((bm // tm) * (bn // tn), bm, bn, tm, tn))
+    return mm
+
+
+def _get_rows(t: _KType):
+    def get_rows(caps: Caps, n_in: int, n_rows: int, max_tokens: int, scale: float) -> Dispatch:
+        _check_n_in(t.name, n_in)
+        if not 1 <= max_tokens <= MAX_GROUPS:
+            raise ValueError(f"get_rows_{t.name}: max_tokens = {max_tokens} must lie in [1, {MAX_GROUPS}]")
+        groups = ceil_div(n_in // 32, GET_ROWS_THREADS)
+        return Dispatch(f"get_rows_{t.name}", (groups, max_tokens, 1), (GET_ROWS_THREADS,),
+                        push_words(n_in, n_rows, float(scale)))
+    return get_rows
+
+
+MM_MIN_COLS = 32  # below this mv (at most 8 columns a pass) reads the weights few enough times
+
+
+for _t in K_TYPES:
+    products.register(products.TypeKernels(
+        ggml_type=_t.ggml_type, pack=lambda raw, t=_t: pack(t, raw), mv=_mv(_t), get_rows=_get_rows(_t),
+        mm=_mm(_t), mm_min_cols=MM_MIN_COLS))

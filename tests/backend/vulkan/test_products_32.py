@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from vulkan_runs import poisoned
 
 from gpt4all_core.backend import cpu_kernels
 from gpt4all_core.backend.vulkan import products, types_32
@@ -67,10 +68,6 @@ def assert_product(out, prior, w, x, cols):
     err = np.abs(out[:cols] - expected)
     assert np.all(err <= bound), f"worst error {np.nanmax(err / bound) * REL:.2e} of |w|.|x|, NaNs {np.isnan(err).sum()}"
     assert np.isnan(out[cols:]).all()
-
-
-def poisoned(max_cols, n_out):
-    return np.full((max_cols, n_out), np.nan, np.float32)
 
 
 @pytest.mark.parametrize("ggml_type, n_in", SIZES, ids=[f"{t.name}-{n}" for t, n in SIZES])

@@ -1,0 +1,74 @@
+// What the K-quant shaders share: the packed weight buffer (binding 1) and the small decoding
+// steps every type is made of.
+//
+// Every type is repacked at upload (gpt4all_core/backend/vulkan/types_k.py) into streams of one
+// matrix [n_out rows, nb super-blocks of 256], one stream after another in binding 1: quants as
+// aligned uvec4/uvec2 words, scales as words, fp16 values as halves. A row's 256-element
+// super-block is read as 8 groups of 32 elements; a group is read as 4 quarters of 8 elements.
+// Within a quarter word the packer puts elements 0..3 in the low nibble (or 2-bit field) of bytes
+// 0..3 and elements 4..7 in the next bits, so one mask gives four small ints, one per byte.
+//
+// A byte b (< 128) becomes a float without an int-to-float conversion (a slow instruction on
+// NVIDIA): the bits 0x3F000000 | b << 16 are exactly 0.5 + b / 256, and one fma turns that into
+// the dequantized value (see quarter_to_vec4).
+#ifndef GK_K_COMMON_GLSL
+#define GK_K_COMMON_GLSL
+
+layout(set = 0, binding = 1) readonly buffer W4 { uvec4 w4[]; };
+layout(set = 0, binding = 1) readonly buffer W2 { uvec2 w2[]; };
+layout(set = 0, binding = 1) readonly buffer W1 { uint w1[]; };
+
+#define QK_K 256u
+#define GROUPS_PER_BLOCK 8u
+
+// fp16 bits (the low 16 of h) to float. Done with integer steps rather than unpackHalf2x16 so that
+// subnormal halves (Q6_K's d is often ~1e-5) come out right whatever the device's conversion does;
+// the subnormal case goes through normal floats only, so an fp32 flush-to-zero does not hit it.
+float half_to_float(uint h) {
+    uint em = (h & 0x7FFFu) << 13;
+    float normal = uintBitsToFloat(em + (112u << 23));                               // rebias 15 -> 127
+    float subnormal = uintBitsToFloat(em + (113u << 23)) - uintBitsToFloat(113u << 23);  // m * 2^-24
+    float v = (h & 0x7C00u) == 0u ? subnormal : normal;
+    return uintBitsToFloat(floatBitsToUint(v) | ((h & 0x8000u) << 16));
+}
+
+// The four bytes of b (each < 128) as floats 0.5 + byte / 256, byte 0 first.
+vec4 bytes_as_floats(uint b) {
+    return vec4(uintBitsToFloat(((b << 16) & 0x00FF0000u) | 0x3F000000u),
+                uintBitsToFloat(((b << 8) & 0x00FF0000u) | 0x3F000000u),
+                uintBitsToFloat((b & 0x00FF0000u) | 0x3F000000u),
+                uintBitsToFloat(((b >> 8) & 0x00FF0000u) | 0x3F000000u));
+}
+
+// Four quants q (bytes of b) to scale * q + offset: with f = 0.5 + q / 256 that is
+// f * (256 * scale) + (offset - 128 * scale), one fma each. Callers pass the two constants
+// (mul = 256 * scale, add = offset - 128 * scale) computed once per group.
+vec4 quarter_to_vec4(uint b, float mul, float add) {
+    return fma(bytes_as_floats(b), vec4(mul), vec4(add));
+}
+
+// High bits of a quarter, packed one word per group by pack_high_bits() in types_k.py: the bit of
+// element m (< 4) of quarter k sits at 8m + 4 + k, of element 4 + m at 8m + k. These put them at
+// bit `at` of byte m, for the low and the high four elements.
+uint high_bits_lo(uint h, uint k, uint at) { return ((h >> k) >> (4u - at)) & (0x01010101u << at); }
+uint high_bits_hi(uint h, uint k, uint at) { return ((h >> k) << at) & (0x01010101u << at); }
+
+// The layout every type's load_group() reads: how many super-blocks the whole matrix has (its
+// streams follow one another) and how many a row has. Set once by main().
+uint kq_blocks;
+uint kq_row_blocks;
+
+void kq_set_layout(uint n_rows, uint n_in) {
+    kq_row_blocks = n_in / QK_K;
+    kq_blocks = n_rows * kq_row_blocks;
+}
+
+// Q4_K/Q5_K: the 6-bit scale (x) and min (y) of sub-block s from the 12 packed bytes sc (GGUF order).
+uvec2 scale_min_k4(uint s, uvec3 sc) {
+    uint b = 8u * (s & 3u);
+    uvec2 low = uvec2(sc.x >> b, sc.y >> b) & 63u;
+    uvec2 high = uvec2((sc.z >> b) & 0xFu, (sc.z >> (b + 4u)) & 0xFu) | (((uvec2(sc.x >> b, sc.y >> b) >> 6) & 3u) << 4);
+    return s < 4u ? low : high;
+}
+
+#endif

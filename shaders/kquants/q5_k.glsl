@@ -1,0 +1,21 @@
+// Q5_K on the device (176 bytes per super-block, as in the GGUF): streams
+//   quants  uvec4 [blocks * 8]: low 4 bits, one per 32-element sub-block (k_common.glsl order)
+//   high    uint [blocks * 8]: the fifth bits of a sub-block (pack_high_bits order)
+//   header  uvec4 [blocks]: d | dmin << 16, then the 12 bytes of packed 6-bit scales and mins
+// value = d * scale * q - dmin * min.
+struct Group { uvec4 q; uint h; float mul, add; };
+
+Group load_group(uint row, uint g) {
+    uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK;
+    uint gi = row * kq_row_blocks * 8u + g;
+    uvec4 head = w4[kq_blocks * 10u + block];
+    uvec2 sm = scale_min_k4(g % GROUPS_PER_BLOCK, head.yzw);
+    float scale = half_to_float(head.x) * float(sm.x), offset = -half_to_float(head.x >> 16) * float(sm.y);
+    return Group(w4[gi], w1[kq_blocks * 32u + gi], 256.0 * scale, offset - 128.0 * scale);
+}
+
+void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+    uint word = G.q[k];
+    lo = quarter_to_vec4((word & 0x0F0F0F0Fu) | high_bits_lo(G.h, k, 4u), G.mul, G.add);
+    hi = quarter_to_vec4(((word >> 4) & 0x0F0F0F0Fu) | high_bits_hi(G.h, k, 4u), G.mul, G.add);
+}

@@ -1,0 +1,26 @@
+// Q6_K on the device (210 bytes per super-block, as in the GGUF): streams
+//   low     uvec4 [blocks * 8]: low 4 bits of 32 elements (k_common.glsl order)
+//   high    uvec2 [blocks * 8]: their top 2 bits; quarter k in word k / 2, its element m (< 4) at
+//           bits 8m + 4 (k % 2) and element 4 + m two bits above
+//   scales  uvec4 [blocks]: the 16 int8 sub-block scales
+//   d       halves [blocks], two to a word
+// value = d * scale * (q - 32); a group holds two 16-element sub-blocks (quarters 0-1 and 2-3).
+struct Group { uvec4 q; uvec2 h; vec2 mul, add; };
+
+Group load_group(uint row, uint g) {
+    uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, sub = g % GROUPS_PER_BLOCK;
+    uint gi = row * kq_row_blocks * 8u + g;
+    int scales = int(w1[kq_blocks * 48u + block * 4u + sub / 2u]);
+    uint at = 16u * (sub & 1u);
+    float d = half_to_float(w1[kq_blocks * 52u + block / 2u] >> (16u * (block & 1u)));
+    vec2 scale = d * vec2(bitfieldExtract(scales, int(at), 8), bitfieldExtract(scales, int(at) + 8, 8));
+    return Group(w4[gi], w2[kq_blocks * 16u + gi], 256.0 * scale, -160.0 * scale);
+}
+
+void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+    uint word = G.q[k];
+    uint h = G.h[k >> 1] >> (4u * (k & 1u));
+    float mul = k < 2u ? G.mul.x : G.mul.y, add = k < 2u ? G.add.x : G.add.y;
+    lo = quarter_to_vec4((word & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u), mul, add);
+    hi = quarter_to_vec4(((word >> 4) & 0x0F0F0F0Fu) | ((h << 2) & 0x30303030u), mul, add);
+}
