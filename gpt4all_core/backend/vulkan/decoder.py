@@ -23,6 +23,8 @@ from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, Vulkan
 MAX_BATCH = 512           # tokens per recorded pass; longer batches run as several passes
 STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way to device memory
 F32, F16 = 0, 1
+SPLIT_MAX_COLS = 8   # batches of up to this many tokens (decoding) split attention over the cache
+ATTENTION_SPLIT = 8  # into this many parts
 
 
 @dataclass
@@ -185,6 +187,8 @@ class VulkanDecoder:
         self.q, self.k, self.v, self.att = buf(self.q_dim), buf(self.kv_dim), buf(self.kv_dim), buf(self.q_dim)
         self.hb, self.hb2 = buf(self.n_ff), buf(self.n_ff)
         self.xl, self.xl2 = buf(self.n_embd), buf(self.n_embd)
+        scratch = ops.attention_scratch_floats(self.n_head, self.head_dim, SPLIT_MAX_COLS, ATTENTION_SPLIT)
+        self.att_scratch = ctx.tensor(np.zeros(scratch, np.float32), "storage")
         if self.first_block:  # the hidden state of the blocks before ours arrives here
             self.x_in = ctx.tensor(np.zeros(B * self.n_embd, np.float32), "host")
             self.x_in_view = self.x_in.data()
@@ -231,9 +235,14 @@ class VulkanDecoder:
             run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
             run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, cache.k[l])
             run(ops.kv_store(caps, self.kv_dim, f16, B), self.v, cache.v[l])
-            run(ops.attention(caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
-                              float(self.attn_softcap), True, B),
-                self.q, cache.k[l], cache.v[l], cache._pos, self.att)
+            args = (caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
+                    float(self.attn_softcap), True, B)
+            if B <= SPLIT_MAX_COLS:  # few tokens: more workgroups, each over a part of the cache
+                first, merge = ops.attention_split(*args, ATTENTION_SPLIT)
+                run(first, self.q, cache.k[l], cache.v[l], cache._pos, self.att_scratch)
+                run(merge, self.att_scratch, self.att)
+            else:
+                run(ops.attention(*args), self.q, cache.k[l], cache.v[l], cache._pos, self.att)
             self._sublayer_out(run, product, b["wo"], self.att, b["bo"], b["attn_post_norm"], B)
             run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["ffn_norm"], self.xb)
             product(b["ffn_gate"], self.xb, self.hb, B)
