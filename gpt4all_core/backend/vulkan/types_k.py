@@ -151,7 +151,9 @@ def pack(t: _KType, raw: np.ndarray) -> np.ndarray:
 
 MV_MAX_COLS = 8   # columns one mv workgroup carries (more: more workgroups along z)
 MV_THREADS = 64   # invocations splitting a row's groups
-MM_TILE = (64, 64, 4, 4)  # BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4)
+# BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4): the narrower tile for
+# buckets of up to 32 columns wastes no work on absent columns
+MM_TILES = ((32, (64, 32, 4, 4)), (None, (64, 64, 4, 4)))
 GET_ROWS_THREADS = 64
 MAX_GROUPS = 65535  # per grid dimension
 
@@ -183,7 +185,7 @@ def _mv(t: _KType):
 def _mm(t: _KType):
     def mm(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
         _check_n_in(t.name, n_in)
-        bm, bn, tm, tn = MM_TILE
+        bm, bn, tm, tn = next(tile for most, tile in MM_TILES if most is None or max_cols <= most)
         x, y = _spread(ceil_div(n_out, bm))
         return Dispatch(f"mul_mm_{t.name}", (x, y, ceil_div(max(1, max_cols), bn)),
                         ((bm // tm) * (bn // tn), bm, bn, tm, tn))
