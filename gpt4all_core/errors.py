@@ -93,3 +93,10 @@ class DownloadCancelled(DownloadError):
 class LocalDocsError(GPT4AllCoreError, ValueError):
     """A LocalDocs request names a collection that does not exist, a folder that is not one, or a
     database made with another embedding model; the message names it."""
+
+
+class DeviceError(GPT4AllCoreError, ValueError):
+    """A device request (GPT4All(device=...), --device) names no device that can run the model: an
+    unknown string, a device that is not there or lacks what the shaders need, a backend this build
+    does not have. The message names the request and lists the Vulkan devices there are (or says
+    that there is no Vulkan loader or device). A ValueError, as the gpt4all package raises."""

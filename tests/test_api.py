@@ -146,8 +146,8 @@ def test_bad_arguments(model, tmp_path):
         model.generate("word " * 400)
     with pytest.raises(FileNotFoundError, match="missing-model.gguf"):
         GPT4All("missing-model", model_path=tmp_path)
-    with pytest.raises(ValueError, match="device"):
-        GPT4All(str(random_model("llama")), device="gpu")
+    with pytest.raises(ValueError, match="device 'tpu'"):
+        GPT4All(str(random_model("llama")), device="tpu")
     with pytest.raises(ValueError, match="n_ctx"):
         GPT4All(str(random_model("llama")), n_ctx=0)
 

@@ -87,12 +87,40 @@ def test_save(capsys, model, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--device", "vulkan:0"], "unknown device 'vulkan:0' (there is no Vulkan backend yet); available devices: cpu"),
-    (["--device", "tpu"], "unknown device 'tpu'; available devices: cpu"),
+    (["--device", "cpu,vulkan:99"], "--device: device 'vulkan:99': there is no Vulkan device 99"),
+    (["--device", "tpu"], "--device: device 'tpu': no Vulkan device is named 'tpu'"),
+    (["--device", "cpu,cuda"], "this build has no CUDA backend"),
+    (["--device", " , "], "--device: no device given"),
 ])
 def test_unknown_device(capsys, model, args, message):
     rc, out, err = bench(capsys, model, *TINY, *args)
     assert rc == 2 and out == "" and message in err
+
+
+def test_device_lists(monkeypatch):
+    from fake_devices import LAVAPIPE, fake, lavapipe, use_devices
+
+    from gpt4all_core.bench import devices
+    use_devices(monkeypatch, [lavapipe(0), fake(1, "NVIDIA H100 80GB HBM3")])
+    assert devices.split_devices(f"cpu, kompute:{LAVAPIPE},gpu") == ["cpu", f"kompute:{LAVAPIPE}", "gpu"]
+    assert devices.parse_devices(f"cpu,vulkan:0,kompute:{LAVAPIPE},gpu,nvidia,CPU") == ["cpu", "vulkan:0", "vulkan:1"]
+    row = devices.describe("vulkan:1")
+    assert (row["device"], row["device_name"], row["backends"]) == ("vulkan:1", "NVIDIA H100 80GB HBM3", "Vulkan")
+    assert devices.describe("cpu")["backends"] == "CPU"
+
+
+def test_cpu_and_a_vulkan_device_in_one_run(capsys, model):
+    """--device cpu,vulkan:0: each device gets its rows (vulkan:0 is lavapipe in CI, a GPU elsewhere)."""
+    from gpt4all_core.backend.vulkan.devices import select_device
+    rc, out, _ = bench(capsys, model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "-ngl", "1", "-o", "json",
+                       "--device", "cpu,vulkan:0")
+    assert rc == 0
+    rows = json.loads(out)["results"]
+    assert [(r["device"], r["test"]) for r in rows] == [("cpu", "pp8"), ("cpu", "tg2"), ("vulkan:0", "pp8"),
+                                                       ("vulkan:0", "tg2")]
+    gpu = rows[2]
+    assert (gpu["backends"], gpu["device_name"], gpu["n_gpu_layers"]) == ("Vulkan", select_device("vulkan:0").name, 1)
+    assert rows[0]["n_gpu_layers"] == 0 and all(r["avg_ts"] > 0 for r in rows)
 
 
 def test_missing_file(capsys, model, tmp_path):
@@ -137,8 +165,10 @@ def test_kernels_formats(capsys):
 def test_kernels_bad_arguments(capsys):
     rc, _, err = bench(capsys, *KERNELS, "--types", "Q4_0,Q9_9")
     assert rc == 2 and "unknown or unsupported type 'Q9_9'" in err
-    rc, _, err = bench(capsys, *KERNELS, "--device", "vulkan:1")
-    assert rc == 2 and "no Vulkan backend yet" in err
+    rc, _, err = bench(capsys, *KERNELS, "--device", "vulkan:99")
+    assert rc == 2 and "there is no Vulkan device 99" in err
+    rc, out, err = bench(capsys, *KERNELS, "--device", "vulkan:0")
+    assert rc == 2 and out == "" and "--device takes cpu only for now" in err and "run_vulkan_kernels" in err
 
 
 PNG = b"\x89PNG\r\n\x1a\n"

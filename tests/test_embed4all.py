@@ -23,7 +23,7 @@ from gpt4all_core import CancellationError, Embed4All, GPT4AllCoreError, cli, cr
 from gpt4all_core import convert as convert_module
 from gpt4all_core.convert import convert, default_embedding_model
 from gpt4all_core.engine.embedding import EMPTY_PLACEHOLDER
-from gpt4all_core.errors import EmbeddingError, ModelNotFoundError, UnsupportedModelError
+from gpt4all_core.errors import DeviceError, EmbeddingError, ModelNotFoundError, UnsupportedModelError
 
 SHORT = ["A man is eating food.", "The girl is carrying a baby.", "Hello, world! Ça va? 日本語 🦙", "x"]
 LONG = " ".join(f"Sentence {i} is about the river, the mountain and {i * 7} green trees." for i in range(100))
@@ -247,8 +247,12 @@ def test_default_model_without_the_package(tmp_path, monkeypatch):
 
 
 def test_construction_errors(cache, tmp_path):
-    with pytest.raises(ValueError, match="device 'gpu' is not available"):
-        Embed4All(device="gpu")
+    with pytest.raises(DeviceError, match="device 'tpu': no Vulkan device is named 'tpu'"):
+        Embed4All(device="tpu")
+    with pytest.raises(DeviceError, match="no CUDA backend"):
+        Embed4All(device="cuda")
+    with pytest.raises(ValueError, match="ngl must be a non-negative integer"):
+        Embed4All(ngl=-2)
     with pytest.raises(ValueError, match="n_ctx"):
         Embed4All(n_ctx=4)
     with pytest.raises(TypeError):
@@ -257,6 +261,13 @@ def test_construction_errors(cache, tmp_path):
         Embed4All("no-such-model.gguf", model_path=tmp_path)
     with pytest.raises(UnsupportedModelError, match="not an embedding model"):
         Embed4All(str(random_model("llama")))
+
+
+def test_a_vulkan_device_is_accepted_and_embeddings_run_on_the_cpu(cache, embedder):
+    from gpt4all_core.backend.vulkan.devices import select_device
+    with Embed4All(device="vulkan:0", n_threads=2) as model:
+        assert model._device_info == select_device("vulkan:0")
+        assert model.embed(SHORT) == embedder.embed(SHORT)
 
 
 def test_closed(cache):

@@ -35,7 +35,8 @@ def _thread_list(text: str) -> list[int]:
 def _common(p: argparse.ArgumentParser, repeats: int) -> None:
     p.add_argument("-t", "--threads", type=_thread_list, default=None,
                    help="thread counts, comma-separated (default: the physical cores)")
-    p.add_argument("--device", default="cpu", help="devices, comma-separated (available: cpu)")
+    p.add_argument("--device", default="cpu", help="devices, comma-separated: cpu, vulkan:<index>, kompute:<name>, "
+                   "gpu, nvidia, amd, intel (`gpt4all-core gpus` lists them; default cpu)")
     p.add_argument("-r", "--repetitions", type=_count("", 1), default=repeats,
                    help=f"repetitions of each test (default {repeats})")
     p.add_argument("-o", "--output", choices=["md", "json", "csv"], default="md", help="output format (default md)")
@@ -122,7 +123,9 @@ def run_model(args) -> None:
 def run_kernels(args) -> None:
     from gpt4all_core.bench import devices, kernels
 
-    devices.parse_devices(args.device)
+    if devices.parse_devices(args.device) != ["cpu"]:
+        raise devices.BenchError("bench kernels: --device takes cpu only for now; a Vulkan device's kernels are "
+                                 "measured by gpt4all_core.bench.vulkan_kernels.run_vulkan_kernels(index)")
     types = kernels.parse_types(args.types)
     if args.k % 256:
         raise ValueError(f"--k must be a multiple of 256 (the K-quants' block), not {args.k}")

@@ -1,32 +1,54 @@
-"""The devices a benchmark can run on. Only the CPU exists today."""
+"""The devices a benchmark can run on: the CPU, and Vulkan devices named as GPT4All(device=...)
+names them (vulkan:<index>, kompute:<name>, gpu, nvidia, ...), each resolved to vulkan:<index>."""
 from __future__ import annotations
 
-from gpt4all_core.errors import GPT4AllCoreError
+import re
+
+from gpt4all_core.errors import DeviceError, GPT4AllCoreError
 
 
 class BenchError(GPT4AllCoreError, ValueError):
     """A benchmark cannot run as asked (unknown device, nothing to compare with, bad result file)."""
 
 
-AVAILABLE = ("cpu",)
+# a comma starts a new device only before a device form: names such as "llvmpipe (LLVM 15.0.6, 256 bits)" hold commas
+_SPLIT = re.compile(r",(?=\s*(?:cpu|gpu|kompute|vulkan|nvidia|amd|intel|cuda|metal)\b)", re.IGNORECASE)
+
+
+def split_devices(spec: str) -> list[str]:
+    """`cpu,vulkan:0,kompute:llvmpipe (LLVM 15.0.6, 256 bits)` -> its three device requests."""
+    return [d.strip(", \t") for d in _SPLIT.split(spec) if d.strip(", \t")]
 
 
 def parse_devices(spec: str) -> list[str]:
-    """`cpu,vulkan:0` -> ["cpu", "vulkan:0"], each checked to exist; BenchError naming the first that does not."""
-    devices = [d.strip().lower() for d in spec.split(",") if d.strip()]
-    if not devices:
-        raise BenchError("--device: no device given (available: " + ", ".join(AVAILABLE) + ")")
-    for d in devices:
-        if d not in AVAILABLE:
-            why = (" (there is no Vulkan backend yet)" if d.split(":", 1)[0] in ("vulkan", "gpu", "kompute")
-                   else "")
-            raise BenchError(f"--device: unknown device {d!r}{why}; available devices: {', '.join(AVAILABLE)}")
+    """The devices of a --device list: "cpu" and "vulkan:<index>" for each Vulkan request, each checked
+    to name a device that can run (BenchError naming the first that does not), repeats dropped."""
+    from gpt4all_core.backend.vulkan.devices import select_device
+
+    requests = split_devices(spec)
+    if not requests:
+        raise BenchError("--device: no device given (cpu, vulkan:<index>, kompute:<name>, gpu, nvidia, amd, intel)")
+    devices = []
+    for r in requests:
+        try:
+            info = select_device(r)
+        except DeviceError as e:
+            raise BenchError(f"--device: {e}") from None
+        devices.append("cpu" if info is None else f"vulkan:{info.index}")
     return list(dict.fromkeys(devices))
 
 
+def vulkan_device(device: str):
+    """The DeviceInfo of a parsed "vulkan:<index>", None for "cpu"."""
+    from gpt4all_core.backend.vulkan.devices import select_device
+    return None if device == "cpu" else select_device(device)
+
+
 def describe(device: str) -> dict:
-    """Row fields for a device: its name, backend and SIMD level."""
+    """Row fields for a device: its name, backend (llama-bench's names) and the CPU's SIMD level."""
     from gpt4all_core.backend import cpu_kernels as ck
     from gpt4all_core.bench.machine import cpu_name
 
-    return {"device": device, "device_name": cpu_name(), "backends": "CPU", "simd": ck.simd_level()}
+    info = vulkan_device(device)
+    name, backend = (cpu_name(), "CPU") if info is None else (info.name, "Vulkan")
+    return {"device": device, "device_name": name, "backends": backend, "simd": ck.simd_level()}

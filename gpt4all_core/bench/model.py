@@ -87,7 +87,8 @@ def bench_model(path: str | os.PathLike, device: str, threads: list[int], n_prom
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    model = models.load(path)
+    on_gpu = device != "cpu"
+    model = models.load(path, device=device if on_gpu else None, ngl=n_gpu_layers if on_gpu else 0)
     try:
         decoder = getattr(model, "decoder", None)
         if decoder is None:

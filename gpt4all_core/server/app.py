@@ -50,6 +50,8 @@ class ServerConfig:
     embedder: Embedder | None = None
     localdocs: list[str] = field(default_factory=list)  # collections for chats that name none
     localdocs_db: Any = None             # a LocalDocs, a database path, or None for the default database
+    device: Any = None                   # a vulkan.devices.DeviceInfo (select_device), None for the CPU
+    ngl: int = 100                       # blocks on that device
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -95,7 +97,7 @@ def create_app(config: ServerConfig, model=None) -> FastAPI:
     keys = load_keys(config.api_key_file) if config.api_key_file else None
     gate = Gate(keys)
     if model is None:
-        model = models.load(config.model_path)
+        model = models.load(config.model_path, device=config.device, ngl=config.ngl)
     model_id = config.model_id or Path(config.model_path).name
     engine = BatchEngine(model, n_slots=config.n_parallel, n_ctx=config.n_ctx, n_batch=config.n_batch,
                          n_threads=config.n_threads, max_queue=config.max_queue)

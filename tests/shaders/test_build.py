@@ -1,17 +1,16 @@
 """Every shaders/*.comp is built to SPIR-V, is valid, and runs on a Vulkan device through Kompute."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from gpt4all_core.backend import shaders
+from vulkan_validation import run_under_validation
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(p.stem for p in (ROOT / "shaders").glob("*.comp"))
@@ -68,22 +67,9 @@ void main() { uint i = gl_GlobalInvocationID.x; if (i < p.n) c[i] = float16_t(a[
 """
 
 
-def run_under_validation(spv: Path) -> str:
-    """Run the c = a + b dispatch in a child process with the Khronos validation layer on.
-
-    Kompute installs its own debug callback (which logs nothing in the kp wheel), and
-    that silences the layer's default printer: the layer logs to a file instead.
-    """
-    log = spv.with_suffix(".validation.log")
-    (spv.parent / "vk_layer_settings.txt").write_text(
-        "khronos_validation.debug_action = VK_DBG_LAYER_ACTION_LOG_MSG\n"
-        f"khronos_validation.log_filename = {log}\n"
-        "khronos_validation.report_flags = error,warn\n"
-    )
-    env = {**os.environ, "VK_INSTANCE_LAYERS": "VK_LAYER_KHRONOS_validation", "VK_LAYER_SETTINGS_PATH": str(spv.parent)}
-    result = subprocess.run([sys.executable, "-c", RUN_ADD, str(spv)], capture_output=True, text=True, env=env, timeout=120)
-    output = result.stdout + result.stderr + (log.read_text() if log.exists() else "")
-    assert result.returncode == 0, output
+def run_add(spv: Path) -> str:
+    """The c = a + b dispatch in a child process with the Khronos validation layer on."""
+    output = run_under_validation(RUN_ADD, spv.parent, str(spv), timeout=120)
     assert "device:" in output
     return output
 
@@ -92,7 +78,7 @@ def test_add_f32_runs_clean_under_the_validation_layer(tmp_path):
     """On lavapipe in CI (or whatever Vulkan device is first)."""
     spv = tmp_path / "add_f32.spv"
     spv.write_bytes(shaders.spirv("add_f32"))
-    output = run_under_validation(spv)
+    output = run_add(spv)
     assert "sums: right" in output
     assert "Validation Error" not in output and "VUID" not in output, output
 
@@ -103,5 +89,5 @@ def test_validation_layer_catches_a_missing_device_feature(tmp_path):
     src.write_text(NEEDS_16BIT_STORAGE)
     spv = tmp_path / "needs_16bit.spv"
     subprocess.run(["glslc", "--target-env=vulkan1.1", str(src), "-o", str(spv)], check=True)
-    output = run_under_validation(spv)
+    output = run_add(spv)
     assert "Validation Error" in output and "storageBuffer16BitAccess" in output, output

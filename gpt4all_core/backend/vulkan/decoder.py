@@ -51,7 +51,7 @@ class _Uploader:
         self.words = STAGING_BYTES // 4
         self.staging = ctx.tensor(np.zeros(self.words, np.uint32), "host")
         self.params = ctx.tensor(make_params(1, n_tokens=1), "host")
-        self.copy = ops.copy_words(ctx.caps, 0, 0, self.words)
+        self.copy = ops.copy_words(ctx.caps, 0, 0, self.words, same_buffer=False)
         self.bytes = 0
 
     def upload(self, array: np.ndarray):
@@ -63,7 +63,7 @@ class _Uploader:
         for start in range(0, words.size, self.words):
             chunk = words[start:start + self.words]
             view[:chunk.size] = chunk
-            push = np.asarray(ops.copy_words(self.ctx.caps, 0, start, chunk.size).push, np.uint32)
+            push = np.asarray(ops.copy_words(self.ctx.caps, 0, start, chunk.size, same_buffer=False).push, np.uint32)
             self.ctx.manager.sequence().record(kp.OpAlgoDispatch(algo, push)).eval()
         self.bytes += words.size * 4
         return dst
@@ -164,14 +164,13 @@ class VulkanDecoder:
         shapes = {"wq": (q, e), "wk": (kv, e), "wv": (kv, e), "wo": (e, q), "ffn_gate": (ff, e),
                   "ffn_up": (ff, e), "ffn_down": (e, ff)}
         self.blocks = []
-        one = up.upload(np.ones(1, np.float32))
         for blk in blocks[self.first_block:]:
             b = {name: matrix(blk[name], *shapes[name]) for name in _MATRICES}
             for name in _VECTORS:
                 b[name] = vector(blk.get(name))
             rope = dict(blk.get("rope") or {})
             b["rope"] = rope
-            b["freq_factors"] = vector(rope.get("freq_factors")) if rope.get("freq_factors") is not None else one
+            b["freqs"] = vector(ops.rope_freqs(rope, self.head_dim))  # per-dimension angles of one position
             b["window"] = int(blk.get("window", 0))
             self.blocks.append(b)
 
@@ -211,7 +210,7 @@ class VulkanDecoder:
 
         T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
         if self.first_block:
-            run(ops.copy_words(caps, 0, 0, B * e), self.x_in, self.x)
+            run(ops.copy_words(caps, 0, 0, B * e, same_buffer=False), self.x_in, self.x)
         else:
             get = products.REGISTRY[self.tok_embd.type].get_rows(caps, e, self.n_vocab, B, float(self.embd_scale))
             run(get, self.tok_embd.words, self.x)
@@ -228,8 +227,8 @@ class VulkanDecoder:
                 run(ops.rms_norm(caps, hd, self.n_head, T, self.eps, B), self.q, b["attn_q_norm"], self.q)
             if b["attn_k_norm"] is not None:
                 run(ops.rms_norm(caps, hd, self.n_head_kv, T, self.eps, B), self.k, b["attn_k_norm"], self.k)
-            run(ops.rope(caps, self.n_head, hd, b["rope"], B), self.q, b["freq_factors"])
-            run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freq_factors"])
+            run(ops.rope(caps, self.n_head, hd, b["rope"], B), self.q, b["freqs"])
+            run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
             run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, cache.k[l])
             run(ops.kv_store(caps, self.kv_dim, f16, B), self.v, cache.v[l])
             run(ops.attention(caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
@@ -324,13 +323,13 @@ class VulkanDecoder:
         seq = ctx.manager.sequence()
         for l, b in enumerate(self.blocks):
             for buf in (cache.k[l], cache.v[l]):  # through a temporary: the ranges may overlap
-                out = ops.copy_words(caps, src * row, 0, count * row)
-                back = ops.copy_words(caps, 0, dst * row, count * row)
+                out = ops.copy_words(caps, src * row, 0, count * row, same_buffer=False)
+                back = ops.copy_words(caps, 0, dst * row, count * row, same_buffer=False)
                 seq.record(kp.OpAlgoDispatch(ctx.algorithm(out, [params, buf, tmp])))
                 seq.record(kp.OpAlgoDispatch(ctx.algorithm(back, [params, tmp, buf])))
             if delta:
                 rot = ops.rope_cache(caps, self.n_head_kv, self.head_dim, cache.f16, b["rope"], dst, count, delta)
-                seq.record(kp.OpAlgoDispatch(ctx.algorithm(rot, [params, cache.k[l], b["freq_factors"]])))
+                seq.record(kp.OpAlgoDispatch(ctx.algorithm(rot, [params, cache.k[l], b["freqs"]])))
         seq.eval()
         if not move_pos:  # a split model's CPU part moves the shared positions
             return

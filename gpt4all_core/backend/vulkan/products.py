@@ -14,7 +14,7 @@ Contract of every type's shaders (bindings after the parameter buffer at 0):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -48,9 +48,9 @@ def register(kernels: TypeKernels) -> None:
 def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) -> Dispatch:
     """The dispatch multiplying a weight of this type by up to max_cols columns."""
     k = REGISTRY[ggml_type]
-    if k.mm is not None and max_cols >= k.mm_min_cols:
-        return k.mm(caps, n_out, n_in, max_cols)
-    return k.mv(caps, n_out, n_in, max_cols)
+    d = k.mm(caps, n_out, n_in, max_cols) if k.mm is not None and max_cols >= k.mm_min_cols else \
+        k.mv(caps, n_out, n_in, max_cols)
+    return replace(d, push=(n_out, n_in, 0, 0))  # columns from the tokens, Y overwritten
 
 
 # the types register themselves on import

@@ -1,0 +1,93 @@
+#version 450
+// RoPE as the CPU's gk_rope, one workgroup per (row, head): the grid is (heads, rows).
+// Default: X [cols, n_head, HEAD_DIM] floats in place, token t at position P.pos[t].
+// -DROPE_CACHE: the keys of KV cache slots [first_slot, first_slot + count) (uint words, F32 bits
+// or pairs of halves) rotated by delta positions; F16 keys go through shared memory as floats,
+// since the two elements of a pair may sit in different words, and are rounded back as the CPU
+// rounds. Pairs: (2i, 2i + 1) normal, (i, i + N_ROT/2) NEOX, for i < N_ROT/2; dims past N_ROT stay.
+//
+// FREQS (binding 2, from ops.rope_freqs) holds per pair i the angle per position in turns, YaRN
+// and freq_factors folded in, as three floats a + b + c where a and b have at most 12
+// significant bits: with |pos| < 2^24 split into two 12-bit parts, the four products of parts
+// are exact and their fractions sum to the angle mod one turn with ~1e-6 rad error at any
+// position (pos * freq in float would be off by 1e-2 rad at pos 1e5).
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const uint HEAD_DIM = 128;
+layout(constant_id = 2) const uint N_ROT = 128;
+layout(constant_id = 3) const uint NEOX = 0;
+layout(constant_id = 4) const uint F16 = 0;  // ROPE_CACHE only
+#include "ops.glsl"
+
+const uint HALF = N_ROT / 2;
+
+#ifdef ROPE_CACHE
+layout(set = 0, binding = 1) buffer Cache { uint cache[]; };
+layout(push_constant) uniform Push { float mscale; uint first_slot; uint count; int delta; } pc;
+shared float row_f[HEAD_DIM];
+#else
+layout(set = 0, binding = 1) buffer X { float x[]; };
+layout(push_constant) uniform Push { float mscale; } pc;
+#endif
+layout(set = 0, binding = 2) readonly buffer Freqs { vec4 freqs[]; };
+
+// (cos, sin) of pair i's angle at position pos, times mscale
+vec2 rope_cs(int pos, uint i) {
+    const vec4 f = freqs[i];
+    const int p_hi = pos & ~0xfff;
+    const float ph = float(p_hi), pl = float(pos - p_hi);
+    float t = fract(ph * f.x) + fract(ph * f.y) + fract(pl * f.x) + fract(pl * f.y) + fract(float(pos) * f.z);
+    t = fract(t + 0.5) - 0.5;  // [-1/2, 1/2) turn: the range where sin and cos are accurate
+    const float theta = 6.2831853071795865 * t;
+    return vec2(cos(theta), sin(theta)) * pc.mscale;
+}
+
+uvec2 pair_dims(uint i) { return NEOX != 0 ? uvec2(i, i + HALF) : uvec2(2 * i, 2 * i + 1); }
+
+vec2 rotate(vec2 v, vec2 cs) { return vec2(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x); }
+
+void main() {
+    const uint lid = gl_LocalInvocationID.x, head = gl_WorkGroupID.x, n_head = gl_NumWorkGroups.x;
+#ifdef ROPE_CACHE
+    for (uint r = gl_WorkGroupID.y; r < pc.count; r += gl_NumWorkGroups.y) {
+        const uint base = ((pc.first_slot + r) * n_head + head) * HEAD_DIM;  // in elements
+        if (F16 != 0) {
+            for (uint w = lid; w < HALF; w += WG) {  // the N_ROT rotated halves are words [0, HALF)
+                const vec2 v = unpackHalf2x16(cache[base / 2 + w]);
+                row_f[2 * w] = v.x;
+                row_f[2 * w + 1] = v.y;
+            }
+            barrier();
+            for (uint i = lid; i < HALF; i += WG) {
+                const uvec2 d = pair_dims(i);
+                const vec2 v = rotate(vec2(row_f[d.x], row_f[d.y]), rope_cs(pc.delta, i));
+                row_f[d.x] = v.x;
+                row_f[d.y] = v.y;
+            }
+            barrier();
+            for (uint w = lid; w < HALF; w += WG) cache[base / 2 + w] = pack_f16(row_f[2 * w], row_f[2 * w + 1]);
+            barrier();  // row_f free for the next slot
+        } else {
+            for (uint i = lid; i < HALF; i += WG) {
+                const uvec2 d = base + pair_dims(i);
+                const vec2 v = rotate(vec2(uintBitsToFloat(cache[d.x]), uintBitsToFloat(cache[d.y])), rope_cs(pc.delta, i));
+                cache[d.x] = floatBitsToUint(v.x);
+                cache[d.y] = floatBitsToUint(v.y);
+            }
+        }
+    }
+#else
+    const uint t = gl_WorkGroupID.y;
+    if (t >= P.n_tokens) return;
+    const uint base = (t * n_head + head) * HEAD_DIM;
+    const int pos = param(PARAM_POS, t);
+    for (uint i = lid; i < HALF; i += WG) {
+        const uvec2 d = base + pair_dims(i);
+        const vec2 v = rotate(vec2(x[d.x], x[d.y]), rope_cs(pos, i));
+        x[d.x] = v.x;
+        x[d.y] = v.y;
+    }
+#endif
+}
