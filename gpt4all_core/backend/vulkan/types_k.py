@@ -20,6 +20,7 @@ import numpy as np
 
 from gpt4all_core.backend.vulkan import products
 from gpt4all_core.backend.vulkan.context import Caps, Dispatch, ceil_div, push_words
+from gpt4all_core.backend.vulkan.ops import MAX_GROUPS
 
 QK_K = 256
 PACK_ROWS = 2048  # rows repacked at a time: bounds the temporaries of a 150k-row output matrix
@@ -155,7 +156,6 @@ MV_THREADS = 64   # invocations splitting a row's groups
 # buckets of up to 32 columns wastes no work on absent columns
 MM_TILES = ((32, (64, 32, 4, 4)), (None, (64, 64, 4, 4)))
 GET_ROWS_THREADS = 64
-MAX_GROUPS = 65535  # per grid dimension
 
 
 def _check_n_in(name: str, n_in: int) -> None:
