@@ -21,16 +21,9 @@ layout(set = 0, binding = 1) readonly buffer W1 { uint w1[]; };
 #define QK_K 256u
 #define GROUPS_PER_BLOCK 8u
 
-// fp16 bits (the low 16 of h) to float. Done with integer steps rather than unpackHalf2x16 so that
-// subnormal halves (Q6_K's d is often ~1e-5) come out right whatever the device's conversion does;
-// the subnormal case goes through normal floats only, so an fp32 flush-to-zero does not hit it.
-float half_to_float(uint h) {
-    uint em = (h & 0x7FFFu) << 13;
-    float normal = uintBitsToFloat(em + (112u << 23));                               // rebias 15 -> 127
-    float subnormal = uintBitsToFloat(em + (113u << 23)) - uintBitsToFloat(113u << 23);  // m * 2^-24
-    float v = (h & 0x7C00u) == 0u ? subnormal : normal;
-    return uintBitsToFloat(floatBitsToUint(v) | ((h & 0x8000u) << 16));
-}
+// fp16 scales are read with unpackHalf2x16: a conversion, on NVIDIA a unit apart from the integer
+// ALUs the quants keep busy. Subnormal halves (Q6_K's d is often ~1e-5) must convert exactly:
+// test_products_k.py checks it on the device it runs on.
 
 // The four bytes of b (each < 128) as floats 0.5 + byte / 256, byte 0 first.
 vec4 bytes_as_floats(uint b) {

@@ -9,9 +9,9 @@ struct Group { uvec2 q; vec2 mul, add; };
 Group load_group(uint row, uint g) {
     uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, sub = g % GROUPS_PER_BLOCK;
     uint sm = w1[kq_blocks * 16u + block * 4u + sub / 2u] >> (16u * (sub & 1u));
-    uint dm = w1[kq_blocks * 20u + block];
-    vec2 scale = half_to_float(dm) * vec2(sm & 0xFu, (sm >> 8) & 0xFu);
-    vec2 offset = -half_to_float(dm >> 16) * vec2((sm >> 4) & 0xFu, (sm >> 12) & 0xFu);
+    vec2 d_dmin = unpackHalf2x16(w1[kq_blocks * 20u + block]);
+    vec2 scale = d_dmin.x * vec2(sm & 0xFu, (sm >> 8) & 0xFu);
+    vec2 offset = -d_dmin.y * vec2((sm >> 4) & 0xFu, (sm >> 12) & 0xFu);
     return Group(w2[row * kq_row_blocks * 8u + g], 256.0 * scale, offset - 128.0 * scale);
 }
 

@@ -15,7 +15,7 @@ Group load_group(uint row, uint g) {
     uint j = sub / 2u, base = kq_blocks * 24u + block * 3u;
     uint word = ((w1[base + (j & 1u)] >> (4u * (j >> 1))) & 0x0F0F0F0Fu) | (((w1[base + 2u] >> (2u * j)) & 0x03030303u) << 4);
     uint s = word >> (16u * (sub & 1u));
-    float d = half_to_float(w1[kq_blocks * 27u + block / 2u] >> (16u * (block & 1u)));
+    float d = unpackHalf2x16(w1[kq_blocks * 27u + block / 2u])[block & 1u];
     vec2 scale = d * (vec2(s & 0xFFu, (s >> 8) & 0xFFu) - 32.0);
     return Group(w2[gi], w1[kq_blocks * 16u + gi], 256.0 * scale, -132.0 * scale);
 }

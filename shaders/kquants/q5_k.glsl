@@ -10,7 +10,8 @@ Group load_group(uint row, uint g) {
     uint gi = row * kq_row_blocks * 8u + g;
     uvec4 head = w4[kq_blocks * 10u + block];
     uvec2 sm = scale_min_k4(g % GROUPS_PER_BLOCK, head.yzw);
-    float scale = half_to_float(head.x) * float(sm.x), offset = -half_to_float(head.x >> 16) * float(sm.y);
+    vec2 d_dmin = unpackHalf2x16(head.x);
+    float scale = d_dmin.x * float(sm.x), offset = -d_dmin.y * float(sm.y);
     return Group(w4[gi], w1[kq_blocks * 32u + gi], 256.0 * scale, offset - 128.0 * scale);
 }
 

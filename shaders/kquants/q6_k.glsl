@@ -12,7 +12,7 @@ Group load_group(uint row, uint g) {
     uint gi = row * kq_row_blocks * 8u + g;
     int scales = int(w1[kq_blocks * 48u + block * 4u + sub / 2u]);
     uint at = 16u * (sub & 1u);
-    float d = half_to_float(w1[kq_blocks * 52u + block / 2u] >> (16u * (block & 1u)));
+    float d = unpackHalf2x16(w1[kq_blocks * 52u + block / 2u])[block & 1u];
     vec2 scale = d * vec2(bitfieldExtract(scales, int(at), 8), bitfieldExtract(scales, int(at) + 8, 8));
     return Group(w4[gi], w2[kq_blocks * 16u + gi], 256.0 * scale, -160.0 * scale);
 }

@@ -20,41 +20,54 @@ import numpy as np
 
 from gpt4all_core.backend.vulkan import products
 from gpt4all_core.backend.vulkan.context import Caps, Dispatch, ceil_div, push_words
+from gpt4all_core.backend.vulkan.ops import MAX_GROUPS
 
 QK_K = 256
 PACK_ROWS = 2048  # rows repacked at a time: bounds the temporaries of a 150k-row output matrix
 
 # ---- the bit layouts within a 32-element group (the shaders' dequant_quarter reads these) ----
+# In every GGUF K-quant block the quants lie in 32-byte runs where byte l holds element l of
+# several groups (at different bits). Seen as 8 uint32 words, words 2k and 2k + 1 hold elements
+# 8k .. 8k + 3 and 8k + 4 .. 8k + 7 of each group: all the reordering below is word-wide.
+
+def _runs(b: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Bytes [start, stop) of each block [rows, blocks, bytes] as 32-byte runs of uint32 words
+    [rows, blocks, runs, 8]."""
+    return np.ascontiguousarray(b[..., start:stop]).view(np.uint32).reshape(b.shape[:2] + (-1, 8))
 
 
-def _nibble_words(q: np.ndarray) -> np.ndarray:
-    """4-bit values [..., 32] -> uint32 [..., 4]: quarter k is word k, its byte m holds element
-    8k + m in the low nibble and 8k + 4 + m in the high one."""
-    q = q.reshape(q.shape[:-1] + (4, 2, 4))
-    return np.ascontiguousarray(q[..., 0, :] | (q[..., 1, :] << 4)).view(np.uint32).reshape(q.shape[:-3] + (4,))
+def _fields(run: np.ndarray, shift: int, mask: int) -> tuple[np.ndarray, np.ndarray]:
+    """The field at `shift` of each element, in byte m of word k: of elements 8k + m, 8k + 4 + m."""
+    return (run[..., 0::2] >> shift) & np.uint32(mask), (run[..., 1::2] >> shift) & np.uint32(mask)
 
 
-def _two_bit_words(q: np.ndarray) -> np.ndarray:
-    """2-bit values [..., 32] -> uint32 [..., 2]: quarter k in word k // 2, element m (< 4) at bits
+def _nibble_words(run: np.ndarray, shift: int) -> np.ndarray:
+    """4-bit fields -> uint32 [..., 4]: quarter k is word k, its byte m holds element 8k + m in the
+    low nibble and 8k + 4 + m in the high one."""
+    lo, hi = _fields(run, shift, 0x0F0F0F0F)
+    return lo | (hi << 4)
+
+
+def _two_bit_words(run: np.ndarray, shift: int) -> np.ndarray:
+    """2-bit fields -> uint32 [..., 2]: quarter k in word k // 2, element m (< 4) at bits
     8m + 4 (k % 2) and element 4 + m two bits above."""
-    q = q.reshape(q.shape[:-1] + (2, 2, 2, 4))  # word, quarter in word, half, m
-    b = q[..., 0, 0, :] | (q[..., 0, 1, :] << 2) | (q[..., 1, 0, :] << 4) | (q[..., 1, 1, :] << 6)
-    return np.ascontiguousarray(b).view(np.uint32).reshape(q.shape[:-4] + (2,))
+    lo, hi = _fields(run, shift, 0x03030303)
+    t = lo | (hi << 2)
+    return t[..., 0::2] | (t[..., 1::2] << 4)
 
 
-def _high_bit_words(bits: np.ndarray) -> np.ndarray:
-    """0/1 values [..., 32] -> uint32 [...]: element 8k + m (m < 4) at bit 8m + 4 + k, element
-    8k + 4 + m at bit 8m + k (k_common.glsl's high_bits_lo/hi undo it)."""
-    b = bits.reshape(bits.shape[:-1] + (4, 2, 4)).astype(np.uint8)  # quarter k, half, m
-    byte = np.zeros(b.shape[:-3] + (4,), np.uint8)
+def _high_bit_words(run: np.ndarray, shift: int) -> np.ndarray:
+    """1-bit fields -> uint32 [...]: element 8k + m (m < 4) at bit 8m + 4 + k, element 8k + 4 + m
+    at bit 8m + k (k_common.glsl's high_bits_lo/hi undo it)."""
+    lo, hi = _fields(run, shift, 0x01010101)
+    out = np.zeros(run.shape[:-1], np.uint32)
     for k in range(4):
-        byte |= (b[..., k, 0, :] << (4 + k)) | (b[..., k, 1, :] << k)
-    return byte.view(np.uint32).reshape(b.shape[:-3])
+        out |= (lo[..., k] << (4 + k)) | (hi[..., k] << k)
+    return out
 
 
-def _groups(values: np.ndarray) -> np.ndarray:
-    """[rows, blocks, 256] -> [rows, blocks, 8 groups, 32]."""
-    return values.reshape(values.shape[:2] + (8, 32))
+def _each_field(fn, run: np.ndarray, shifts, axis: int) -> np.ndarray:
+    return np.stack([fn(run, s) for s in shifts], axis=axis)
 
 
 # ---- each type's GGUF block -> its streams (arrays [rows, blocks, ...] in stream order) ----
@@ -62,54 +75,42 @@ def _groups(values: np.ndarray) -> np.ndarray:
 # scales[12] d; Q4_K d dmin scales[12] qs[128]; Q5_K d dmin scales[12] qh[32] qs[128];
 # Q6_K ql[128] qh[64] scales[16] d.
 
-def _q4_values(qs: np.ndarray) -> np.ndarray:
-    """Q4_K/Q5_K qs [rows, blocks, 128] -> the 256 low nibbles in element order: byte l of pair j
-    holds element l of sub-block 2j (low nibble) and of 2j + 1 (high)."""
-    q = qs.reshape(qs.shape[:2] + (4, 1, 32))
-    return np.concatenate([q & 15, q >> 4], axis=3).reshape(qs.shape[:2] + (QK_K,))
+def _q4_nibbles(b: np.ndarray, start: int) -> np.ndarray:
+    """Q4_K/Q5_K: 32-byte run j holds sub-block 2j in its low nibbles and 2j + 1 in its high."""
+    return _each_field(_nibble_words, _runs(b, start, start + 128), (0, 4), -2).reshape(b.shape[:2] + (8, 4))
 
 
-def _bits_of(mask: np.ndarray, n: int) -> np.ndarray:
-    """[rows, blocks, 32] bytes -> [rows, blocks, n * 32]: bit i of byte l is element 32 i + l."""
-    shifts = np.arange(n, dtype=np.uint8)[:, None]
-    return ((mask[:, :, None, :] >> shifts) & 1).reshape(mask.shape[:2] + (n * 32,))
+def _two_bit_groups(b: np.ndarray, start: int) -> np.ndarray:
+    """Q2_K/Q3_K qs, Q6_K qh: run h holds group 4h + j in bits 2j."""
+    return _each_field(_two_bit_words, _runs(b, start, start + 64), (0, 2, 4, 6), -2).reshape(b.shape[:2] + (8, 2))
 
 
-def _q2_values(qs: np.ndarray) -> np.ndarray:
-    """Q2_K/Q3_K qs [rows, blocks, 64] -> 256 2-bit values: element 128h + 32j + l is bits 2j of
-    byte 32h + l."""
-    shifts = (2 * np.arange(4, dtype=np.uint8))[:, None]
-    q = qs.reshape(qs.shape[:2] + (2, 1, 32))
-    return ((q >> shifts) & 3).reshape(qs.shape[:2] + (QK_K,))
+def _high_bit_groups(b: np.ndarray, start: int) -> np.ndarray:
+    """Q3_K hmask, Q5_K qh: the one run holds group j in bit j."""
+    return _each_field(_high_bit_words, _runs(b, start, start + 32), range(8), -1).reshape(b.shape[:2] + (8,))
 
 
 def _split_q4_k(b: np.ndarray) -> list[np.ndarray]:
-    return [_nibble_words(_groups(_q4_values(b[..., 16:144]))), b[..., :16]]
+    return [_q4_nibbles(b, 16), b[..., :16]]
 
 
 def _split_q5_k(b: np.ndarray) -> list[np.ndarray]:
-    high = _bits_of(b[..., 16:48], 8)
-    return [_nibble_words(_groups(_q4_values(b[..., 48:176]))), _high_bit_words(_groups(high)), b[..., :16]]
+    return [_q4_nibbles(b, 48), _high_bit_groups(b, 16), b[..., :16]]
 
 
 def _split_q6_k(b: np.ndarray) -> list[np.ndarray]:
-    # half h, element 32i + l (i < 4): low nibble of ql[64h + 32 (i % 2) + l] (i < 2) or its high
-    # nibble (i >= 2); top bits (qh[32h + l] >> 2i) & 3
-    ql = b[..., :128].reshape(b.shape[:2] + (2, 1, 2, 32))
-    low = np.concatenate([ql & 15, ql >> 4], axis=3).reshape(b.shape[:2] + (QK_K,))
-    qh = b[..., 128:192].reshape(b.shape[:2] + (2, 1, 32))
-    top = ((qh >> (2 * np.arange(4, dtype=np.uint8))[:, None]) & 3).reshape(b.shape[:2] + (QK_K,))
-    return [_nibble_words(_groups(low)), _two_bit_words(_groups(top)), b[..., 192:208], b[..., 208:210]]
+    # ql run 2h + a holds group 4h + a in its low nibbles and 4h + 2 + a in its high; qh as Q2_K
+    low = _each_field(_nibble_words, _runs(b, 0, 128), (0, 4), -2)  # [.., run (h, a), nibble, 4]
+    low = low.reshape(b.shape[:2] + (2, 2, 2, 4)).transpose(0, 1, 2, 4, 3, 5).reshape(b.shape[:2] + (8, 4))
+    return [low, _two_bit_groups(b, 128), b[..., 192:208], b[..., 208:210]]
 
 
 def _split_q2_k(b: np.ndarray) -> list[np.ndarray]:
-    return [_two_bit_words(_groups(_q2_values(b[..., 16:80]))), b[..., :16], b[..., 80:84]]
+    return [_two_bit_groups(b, 16), b[..., :16], b[..., 80:84]]
 
 
 def _split_q3_k(b: np.ndarray) -> list[np.ndarray]:
-    high = _bits_of(b[..., :32], 8)
-    return [_two_bit_words(_groups(_q2_values(b[..., 32:96]))), _high_bit_words(_groups(high)), b[..., 96:108],
-            b[..., 108:110]]
+    return [_two_bit_groups(b, 32), _high_bit_groups(b, 0), b[..., 96:108], b[..., 108:110]]
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,10 @@ def pack(t: _KType, raw: np.ndarray) -> np.ndarray:
 
 MV_MAX_COLS = 8   # columns one mv workgroup carries (more: more workgroups along z)
 MV_THREADS = 64   # invocations splitting a row's groups
-MM_TILE = (64, 64, 4, 4)  # BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4)
+# BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4): the narrower tile for
+# buckets of up to 32 columns wastes no work on absent columns
+MM_TILES = ((32, (64, 32, 4, 4)), (None, (64, 64, 4, 4)))
 GET_ROWS_THREADS = 64
-MAX_GROUPS = 65535  # per grid dimension
 
 
 def _check_n_in(name: str, n_in: int) -> None:
@@ -183,7 +185,7 @@ def _mv(t: _KType):
 def _mm(t: _KType):
     def mm(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
         _check_n_in(t.name, n_in)
-        bm, bn, tm, tn = MM_TILE
+        bm, bn, tm, tn = next(tile for most, tile in MM_TILES if most is None or max_cols <= most)
         x, y = _spread(ceil_div(n_out, bm))
         return Dispatch(f"mul_mm_{t.name}", (x, y, ceil_div(max(1, max_cols), bn)),
                         ((bm // tm) * (bn // tn), bm, bn, tm, tn))

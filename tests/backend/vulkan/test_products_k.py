@@ -86,15 +86,15 @@ def test_mv_matches_float64(vk, name, n_in):
 @pytest.mark.parametrize("n_in", [256, 2048])
 @pytest.mark.parametrize("name", sorted(TYPES))
 def test_mm_matches_float64(vk, name, n_in):
-    """37 columns of a 64-column bucket (a partial column tile), over 67 rows (a partial row
-    tile), once overwriting and once accumulating."""
+    """37 columns of a 64-column bucket (a partial column tile) overwriting, 19 of a 32-column
+    bucket (the narrower tile) accumulating, over 67 rows (a partial row tile)."""
     raw, w = quantized(name, N_OUT, n_in, seed=2)
     mm = products.REGISTRY[TYPES[name].ggml_type].mm
-    for accumulate in (False, True):
-        x, y0 = activations_and_output(64, n_in, N_OUT, 37, accumulate, seed=3)
-        y = run_product(vk, mm(vk.caps, N_OUT, n_in, 64), raw, name, x, y0, N_OUT, n_in, n_tokens=37,
+    for n, max_cols, accumulate in ((37, 64, False), (19, 32, True)):
+        x, y0 = activations_and_output(max_cols, n_in, N_OUT, n, accumulate, seed=3)
+        y = run_product(vk, mm(vk.caps, N_OUT, n_in, max_cols), raw, name, x, y0, N_OUT, n_in, n_tokens=n,
                         accumulate=accumulate)
-        check_product(y, y0, w, x, 37, accumulate)
+        check_product(y, y0, w, x, n, accumulate)
 
 
 @pytest.mark.parametrize("name", sorted(TYPES))
