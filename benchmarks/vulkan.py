@@ -1,11 +1,17 @@
-"""The GPU benchmark (issue 7), made for one call of the device tool after benchmarks/gpu/setup.sh:
-correctness of the Vulkan backend on the GPU (its tests), matrix-vector GB/s per weight type
-against the device's copy bandwidth, then pp512 and tg128 of each model file on our Vulkan
-backend and on llama.cpp's own Vulkan build (llama-bench -ngl 99), side by side, with ratios.
+"""The GPU benchmark (issue 7), made for calls of the device tool after benchmarks/gpu/setup.sh
+(benchmarks/gpu/run.sh does the whole thing): the device (device_info.py) and its bandwidth
+(bandwidth.py), correctness of the Vulkan backend on the GPU (its tests), matrix-vector GB/s per
+weight type against the device's copy bandwidth, then pp512 and tg128 of each model file on our
+Vulkan backend and on llama.cpp's own Vulkan build (llama-bench -ngl 99), file by file, side by side.
 
-    python3 benchmarks/vulkan.py --models DIR [--llama-bench PATH] [--out DIR] [--skip tests,kernels,models]
+    python3 benchmarks/vulkan.py --models DIR [--files a.gguf,b.gguf] [--llama-bench PATH] [--out DIR]
+                                 [--state FILE] [--deadline EPOCH_S] [--skip tests,kernels,models,llama]
 
-Writes vulkan-<device>-<commit>.json into --out (and prints a table last).
+A call of the device tool lasts at most 10 minutes, so the run is a list of steps whose results
+go into --state as each ends: a step that would not end before --deadline is left for the next
+call (exit status 3), which skips what the state already holds. Model files may still be being
+written (make_models.py renames each when complete): a step waits for its file. Every call
+writes vulkan-<device>-<commit>.json into --out with what is done so far, and prints a table last.
 """
 from __future__ import annotations
 
@@ -19,17 +25,43 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNEL_TYPES = ["Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q4_1", "Q5_0", "Q5_1", "Q5_K", "F16", "F32"]
+KERNEL_TYPES = ["Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q4_1", "Q5_0", "Q5_1", "Q5_K", "Q2_K", "Q3_K", "F16", "F32"]
+MORE_TO_DO = 3
 
 
 def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+class Steps:
+    """Results by step name, saved after each step; a step runs only if it fits the deadline."""
+
+    def __init__(self, path: Path, deadline: float):
+        self.path, self.deadline = path, deadline
+        self.done = json.loads(path.read_text()) if path.is_file() else {}
+        self.left: list[str] = []
+
+    def run(self, name: str, seconds: float, fn) -> None:
+        if name in self.done:
+            return
+        if time.time() + seconds > self.deadline:
+            say(f"{name}: left for the next call (needs ~{seconds:.0f} s, {self.deadline - time.time():.0f} s left)")
+            self.left.append(name)
+            return
+        t0 = time.time()
+        value = fn()
+        if value is None:  # not possible now (a file not written yet): try again next call
+            self.left.append(name)
+            return
+        self.done[name] = value
+        self.path.write_text(json.dumps(self.done, indent=1))
+        say(f"{name}: done in {time.time() - t0:.0f} s")
+
+
 def run_tests(out: Path) -> dict:
     """The Vulkan backend's tests on this device (the files that need large models are not here)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/backend/vulkan",
-           "-k", "not smollm2 and not gemma3_270m and not too_large and not validation"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "8", "tests/backend/vulkan",
+           "tests/test_api_devices.py", "-k", "not smollm2 and not gemma3_270m and not validation"]
     t0 = time.time()
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     (out / "vulkan-tests.log").write_text(r.stdout + r.stderr)
@@ -38,22 +70,38 @@ def run_tests(out: Path) -> dict:
     return {"command": " ".join(cmd[2:]), "exit": r.returncode, "summary": tail}
 
 
-def llama_bench(binary: str, files: list[Path], repeats: int) -> list[dict]:
-    cmd = [binary, "-o", "json", "-ngl", "99", "-p", "512", "-n", "128", "-r", str(repeats)]
-    for f in files:
-        cmd += ["-m", str(f)]
+def wait_for(path: Path, deadline: float, fail_marker: Path | None = None) -> bool:
+    while not path.exists():
+        if time.time() > deadline or (fail_marker and fail_marker.exists()):
+            return False
+        time.sleep(2)
+    return True
+
+
+def ours(path: Path, repeats: int) -> list[dict]:
+    from gpt4all_core.bench.model import bench_model
+    return bench_model(path, "vulkan:0", [1], 512, 128, repeats, n_batch=512, n_gpu_layers=99, progress=say)
+
+
+def llama(binary: str, path: Path, repeats: int) -> dict:
+    cmd = [binary, "-o", "json", "-ngl", "99", "-p", "512", "-n", "128", "-r", str(repeats), "-m", str(path)]
     r = subprocess.run(cmd, capture_output=True, text=True)
+    devices = [line for line in r.stderr.splitlines() if line.startswith("ggml_vulkan:")]
     if r.returncode:
         say(f"llama-bench failed ({r.returncode}): {r.stderr[-800:]}")
-        return []
-    return json.loads(r.stdout)
+        return {"command": " ".join(cmd), "exit": r.returncode, "stderr": r.stderr[-4000:], "rows": []}
+    return {"command": " ".join(cmd), "exit": 0, "ggml_vulkan": devices, "rows": json.loads(r.stdout)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", type=Path, help="folder of .gguf files to measure")
+    ap.add_argument("--models", type=Path, help="folder of the .gguf files")
+    ap.add_argument("--files", default="", help="comma list of file names in --models, in order (default: all there)")
     ap.add_argument("--llama-bench", default=None, help="llama.cpp's llama-bench built with GGML_VULKAN")
+    ap.add_argument("--llama-done", type=Path, help="a file that exists once llama-bench is built (waited for)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ROOT / "benchmarks" / "results")))
+    ap.add_argument("--state", type=Path, default=None, help="results so far (default: --out/vulkan-state.json)")
+    ap.add_argument("--deadline", type=float, default=float("inf"), help="seconds since the epoch")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--skip", default="", help="comma list of: tests, kernels, models, llama")
@@ -67,56 +115,64 @@ def main() -> None:
     from gpt4all_core.bench.machine import commit, machine
 
     ctx = get_context(0)
-    result = {"benchmark": "vulkan", "commit": commit(), "machine": machine(), "device": ctx.caps.name,
-              "subgroup_size": ctx.caps.subgroup_size, "devices": [d.__dict__ for d in list_devices()]}
+    steps = Steps(args.state or args.out / "vulkan-state.json", args.deadline)
+    steps.run("device", 5, lambda: {"commit": commit(), "machine": machine(), "name": ctx.caps.name,
+                                    "subgroup_size": ctx.caps.subgroup_size,
+                                    "devices": [d.__dict__ for d in list_devices()]})
     say(f"device 0: {ctx.caps.name}, subgroup {ctx.caps.subgroup_size}")
-    if "tests" not in skip:
-        result["tests"] = run_tests(args.out)
     if "kernels" not in skip:
         from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
-        result["kernels"] = run_vulkan_kernels(0, KERNEL_TYPES, mib=args.mib, progress=say)
-    files = sorted(args.models.glob("*.gguf")) if args.models else []
-    if files and "models" not in skip:
-        from gpt4all_core.bench.model import bench_model
-        rows = []
-        for f in files:
-            rows += bench_model(f, "vulkan:0", [1], 512, 128, args.repeats, n_batch=512, n_gpu_layers=99,
-                                progress=say)
-        result["ours"] = rows
-    if files and args.llama_bench and "llama" not in skip:
-        say("llama-bench (Vulkan, -ngl 99) on the same files")
-        result["llama.cpp"] = llama_bench(args.llama_bench, files, args.repeats)
-        for r in result["llama.cpp"]:
-            say(f"llama.cpp {Path(r['model_filename']).name} {'pp' if r['n_prompt'] else 'tg'}: {r['avg_ts']:.1f} t/s")
-    result["table"] = table(result)
-    name = re.sub(r"[^A-Za-z0-9]+", "-", ctx.caps.name).strip("-")
-    path = args.out / f"vulkan-{name}-{result['commit'][:7]}.json"
+        steps.run("kernels", 120, lambda: run_vulkan_kernels(0, KERNEL_TYPES, mib=args.mib, progress=say))
+    if "tests" not in skip:
+        steps.run("tests", 150, lambda: run_tests(args.out))
+    names = [n for n in args.files.split(",") if n] or sorted(p.name for p in args.models.glob("*.gguf"))
+    llama_ready = bool(args.llama_bench) and "llama" not in skip
+    for name in names:
+        path = args.models / name
+        if "models" not in skip:
+            steps.run(f"ours {name}", 60, lambda: ours(path, args.repeats)
+                      if wait_for(path, args.deadline - 60) else None)
+        if llama_ready:
+            fail = Path(str(args.llama_done) + ".failed") if args.llama_done else None
+            steps.run(f"llama {name}", 60, lambda: llama(args.llama_bench, path, args.repeats)
+                      if wait_for(path, args.deadline - 60)
+                      and (not args.llama_done or wait_for(args.llama_done, args.deadline - 60, fail)) else None)
+    result = {"benchmark": "vulkan", **steps.done.get("device", {}), "steps": steps.done, "left": steps.left}
+    result["table"] = table(steps.done)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", ctx.caps.name).strip("-")
+    path = args.out / f"vulkan-{slug}-{result.get('commit', 'unknown')[:7]}.json"
     path.write_text(json.dumps(result, indent=1))
-    say(f"wrote {path}")
+    say(f"wrote {path}; left for the next call: {', '.join(steps.left) or 'nothing'}")
     print("\n".join(result["table"]))
+    sys.exit(MORE_TO_DO if steps.left else 0)
 
 
-def table(result: dict) -> list[str]:
+def table(done: dict) -> list[str]:
     lines = []
-    k = result.get("kernels")
+    k = done.get("kernels")
     if k:
-        lines.append(f"copy bandwidth {k['copy_bandwidth_GB_per_s']:.0f} GB/s on {result['device']}")
+        lines.append(f"copy bandwidth {k['copy_bandwidth_GB_per_s']:.0f} GB/s (read + write) on {k['device_name']}")
         lines.append("| type | matvec GB/s | of copy bandwidth | matmul GFLOP/s |")
         lines.append("|---|---|---|---|")
         for r in k["rows"]:
             lines.append(f"| {r['type']} | {r['matvec']['GB_per_s']:.0f} | {100 * r['matvec']['of_copy_bandwidth']:.0f}% "
                          f"| {r['matmul']['GFLOP_per_s']:.0f} |")
+    if "tests" in done:
+        lines.append(f"tests on the GPU: {done['tests']['summary']}")
     theirs = {}
-    for r in result.get("llama.cpp", []):
-        theirs[(Path(r["model_filename"]).name, "pp" if r["n_prompt"] else "tg")] = r["avg_ts"]
-    if result.get("ours"):
+    for key, value in done.items():
+        if key.startswith("llama "):
+            for r in value["rows"]:
+                theirs[(Path(r["model_filename"]).name, "pp" if r["n_prompt"] else "tg")] = r["avg_ts"]
+    rows = [r for key, value in done.items() if key.startswith("ours ") for r in value]
+    if rows:
         lines.append("| file | test | ours t/s | llama.cpp Vulkan t/s | ours / llama.cpp |")
         lines.append("|---|---|---|---|---|")
-        for r in result["ours"]:
+        for r in rows:
             key = (Path(r["model_filename"]).name, r["test"][:2])
             other = theirs.get(key)
             ratio = f"{r['avg_ts'] / other:.2f}" if other else "-"
-            lines.append(f"| {key[0]} | {r['test']} | {r['avg_ts']:.1f} | {other or '-'} | {ratio} |")
+            lines.append(f"| {key[0]} | {r['test']} | {r['avg_ts']:.1f} | {f'{other:.1f}' if other else '-'} | {ratio} |")
     return lines
 
 

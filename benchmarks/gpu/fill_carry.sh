@@ -42,4 +42,12 @@ tar xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp" "llama_cpp_python-$LLAMA_CPP_
   tar cJf "$DIR/src/llama.cpp-$LLAMA_COMMIT.tar.xz" llama.cpp)
 rm -rf "$tmp"
 cp "$VOCAB" "$DIR/src/"
+# the Vulkan tests run there too: their reference quantizer (gguf) and vocab donors
+python3 -m pip download -q --no-deps --only-binary=:all: -d "$DIR/wheels" gguf==0.19.0
+mkdir -p "$DIR/testdata/llama.cpp-models"
+cp "$(dirname "$VOCAB")"/ggml-vocab-{llama-spm,qwen2}.gguf "$DIR/testdata/llama.cpp-models/"
+# SmolLM2 (98 MB) cannot travel: its template (metadata, tensor names, types, shapes) does (the
+# venv of ./dev.sh has gpt4all_core)
+"$ROOT/.venv/bin/python" "$ROOT/benchmarks/gpu/make_models.py" --template "${GPT4ALL_MODEL_DIR:-$HOME/.cache/gpt4all}/SmolLM2-135M-Instruct.Q4_1.gguf" \
+  "$DIR/src/SmolLM2-135M-Instruct.Q4_1.template.gguf"
 du -sh "$DIR"

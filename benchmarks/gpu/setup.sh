@@ -23,8 +23,10 @@ LIB=usr/lib/x86_64-linux-gnu
 KP_SDIST=$CARRY/src/kp-0.9.0.tar.gz
 LLAMA_COMMIT=0c1e57098  # the llama.cpp vendored by llama-cpp-python 0.3.36 (its CHANGELOG)
 LLAMA_SRC=$CARRY/src/llama.cpp-$LLAMA_COMMIT.tar.xz
-BUILD_LLAMA=1
+BUILD_LLAMA=1  # 0: --no-llama; bg: --llama-background (its own session, niced: it outlives this
+               # call on a warm machine; $GK/.done-llama or $GK/.done-llama.failed tells when it ends)
 [ "${1:-}" = "--no-llama" ] && BUILD_LLAMA=0
+[ "${1:-}" = "--llama-background" ] && BUILD_LLAMA=bg
 mkdir -p "$GK/logs" "$GK/bin"
 
 now_ms() { date +%s%3N; }
@@ -45,6 +47,7 @@ step() {
     touch "$GK/.done-$name"
     echo "[setup] $name: $(( ms / 1000 )) s"
   else
+    touch "$GK/.done-$name.failed"
     echo "[setup] $name FAILED (status $rc) after $(( ms / 1000 )) s; the end of $GK/logs/$name.log:"
     tail -n 40 "$GK/logs/$name.log"
     return 1
@@ -180,6 +183,12 @@ llama_pid=
 if [ "$BUILD_LLAMA" = 1 ]; then
   step llama llama &
   llama_pid=$!
+elif [ "$BUILD_LLAMA" = bg ] && [ ! -e "$GK/.done-llama" ] && [ ! -e "$GK/.llama-started" ]; then
+  touch "$GK/.llama-started"
+  export -f step llama now_ms
+  export GK LLAMA_SRC LLAMA_COMMIT LIB
+  setsid nice -n 10 bash -c 'set -euo pipefail; step llama llama' >"$GK/logs/llama-step.log" 2>&1 </dev/null &
+  echo "[setup] llama: building in the background (nice 10), log $GK/logs/llama.log"
 fi
 failed=0
 step kp kp || failed=1

@@ -22,6 +22,7 @@ import numpy as np
 
 from gpt4all_core import gguf
 from gpt4all_core.backend import cpu_kernels
+from gpt4all_core.errors import GGUFError
 from gpt4all_core.gguf import GGMLType, GGUFValueType, GGUFWriter
 
 # llama.cpp's general.file_type (llama_ftype) of each qtype written here
@@ -173,5 +174,56 @@ def write_random_model(path: str | os.PathLike, vocab_file: str | os.PathLike, s
             w.add_tensor(t.name, data, ggml_type, shape=shape_)
 
 
+TEMPLATE_KEY = "gpt4all_core.template.tensors"
+
+
+def write_template(model_file: str | os.PathLike, path: str | os.PathLike) -> None:
+    """A tensor-free GGUF holding model_file's metadata (tokenizer included) and, under
+    TEMPLATE_KEY, one "name type dims..." line per tensor: a few MB that stand for the model where
+    the model itself cannot travel (the GPU machine), for write_random_like."""
+    with gguf.open(model_file) as src, GGUFWriter(path) as w:
+        w.add_metadata_from(src)
+        w.add(TEMPLATE_KEY, [" ".join([name, t.type.name, *map(str, t.shape)]) for name, t in src.tensors.items()])
+
+
+def _template_weight(name: str, shape: tuple[int, ...]) -> Weight:
+    if len(shape) == 1:  # norms centred on 1, biases around 0
+        return Weight(name, shape[0], center=1.0 if "norm" in name else 0.0, spread=0.1 if "norm" in name else 0.5)
+    rows, cols = int(np.prod(shape[:-1])), shape[-1]
+    return Weight(name, rows, cols, 1.0 if name == "token_embd.weight" else cols ** -0.5)
+
+
+def write_random_like(template_file: str | os.PathLike, path: str | os.PathLike, seed: int = 0, threads: int = 1,
+                      quantize: Quantizer = our_quantize) -> None:
+    """Writes a model with the metadata, tensor names, shapes and types of a write_template file
+    and random values: the same work for every kernel as the real model, none of its weights."""
+    with gguf.open(template_file) as tpl:
+        lines = tpl.metadata.get(TEMPLATE_KEY)
+        if not lines:
+            raise GGUFError("not a template (write_template makes them)", path=os.fspath(template_file),
+                                 field=TEMPLATE_KEY)
+        plan = []
+        for line in lines:
+            name, kind, *dims = line.split()
+            plan.append((_template_weight(name, tuple(int(d) for d in dims)), kind, tuple(int(d) for d in dims)))
+
+        def encode(i: int):
+            w, kind, shape = plan[i]
+            rng = np.random.default_rng((seed, i))
+            if kind in ("F32", "F16", "BF16") or not w.cols:
+                values = (w.center + w.spread * rng.standard_normal(shape) if not w.cols
+                          else w.scale * rng.standard_normal(shape)).astype(np.float32)
+                return values, GGMLType[kind], None  # the writer rounds float32 to F16 or BF16
+            return quantize(w.scale * rng.standard_normal((w.rows, w.cols), dtype=np.float32), kind), \
+                GGMLType[kind], shape
+
+        with GGUFWriter(path) as w:
+            w.add_metadata_from(tpl, skip=(TEMPLATE_KEY,))
+            with ThreadPoolExecutor(max(1, threads)) as pool:
+                encoded = list(pool.map(encode, range(len(plan))))
+            for (weight, _, _), (data, ggml_type, shape_) in zip(plan, encoded):
+                w.add_tensor(weight.name, data, ggml_type, shape=shape_)
+
+
 __all__ = ["FILE_TYPES", "LLAMA_1B", "LLAMA_7B", "Shape", "Weight", "matrix_type", "our_quantize", "tensor_plan",
-           "write_random_model"]
+           "write_random_like", "write_random_model", "write_template"]

@@ -58,7 +58,7 @@ def run_vulkan_kernels(device_index: int = 0, types: list[str] | None = None, mi
 
     words = (mib << 20) // 4
     params = ctx.tensor(make_params(batch, n_tokens=1, n_logits=1), "host")
-    src = ctx.tensor(np.zeros(words, np.uint32), "storage")
+    src = _upload(ctx, rng.integers(0, 2**32, words, dtype=np.uint32))  # random: never time zeros
     dst = ctx.tensor(np.zeros(words, np.uint32), "storage")
     med, best = _timed(ctx, ops.copy_words(ctx.caps, 0, 0, words, same_buffer=False), [params, src, dst], reps, repeats)
     copy_bw, copy_best = 2 * words * 4 / med / 1e9, 2 * words * 4 / best / 1e9
