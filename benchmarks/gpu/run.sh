@@ -22,6 +22,7 @@ mkdir -p "$OUT" "$MODELS"
 bash benchmarks/gpu/setup.sh --llama-background
 . /opt/gk/env.sh
 export GPT4ALL_CORE_TEST_DATA=$GPU_CARRY/testdata  # the tests' vocab donors, carried
+export VULKAN_INCLUDE_DIR=/opt/gk/usr/include       # vulkan_core.h, which test_devices.py reads
 if [ ! -e /opt/gk/.models-started ]; then
   touch /opt/gk/.models-started
   setsid nice -n 5 python3 benchmarks/gpu/make_models.py --out "$MODELS" 6.7b-q4_0 1.1b-q4_0 \
@@ -34,7 +35,7 @@ fi
 rc=0
 python3 benchmarks/vulkan.py --models "$MODELS" --files "$(IFS=,; echo "${FILES[*]}")" \
   --llama-bench /opt/gk/llama.cpp/build/bin/llama-bench --llama-done /opt/gk/.done-llama \
-  --state /opt/gk/vulkan-state.json --deadline $((STARTED + LIMIT)) --out "$OUT" || rc=$?
+  --bandwidth /opt/gk/bandwidth.json --state /opt/gk/vulkan-state.json --deadline $((STARTED + LIMIT)) --out "$OUT" || rc=$?
 cp /opt/gk/device.json /opt/gk/bandwidth.json "$OUT"/ 2>/dev/null || true
 tar czf "$OUT/logs.tgz" -C /opt/gk logs 2>/dev/null || true
 tail -n 3 /opt/gk/logs/models.log 2>/dev/null || true

@@ -83,6 +83,7 @@ def run_vulkan_kernels(device_index: int = 0, types: list[str] | None = None, mi
                "matvec": {"median_s": med, "min_s": best, "GB_per_s": gbs, "of_copy_bandwidth": gbs / copy_bw,
                           "of_best_copy_bandwidth": gbs / copy_best}}
         w = y = None
+        row["matvec_chain"] = _chain(ctx, kern, t, name, k, mib, params, x, rng, repeats)
         y = ctx.tensor(np.zeros(batch * matmul_rows, np.float32), "storage")
         wb = _upload(ctx, kern.pack(_tiled_rows(name, matmul_rows, k, rng)))
         batch_params = ctx.tensor(make_params(batch, n_tokens=batch, n_logits=batch), "host")
@@ -91,11 +92,35 @@ def run_vulkan_kernels(device_index: int = 0, types: list[str] | None = None, mi
         row["matmul"] = {"m": matmul_rows, "k": k, "n": batch, "shader": d.shader, "median_s": med,
                          "GFLOP_per_s": 2 * matmul_rows * k * batch / med / 1e9}
         rows.append(row)
-        say(f"{name:5s} matvec {gbs:7.1f} GB/s ({100 * gbs / copy_bw:.0f}% of copy), "
+        chain = row["matvec_chain"]["GB_per_s"]
+        say(f"{name:5s} matvec {gbs:7.1f} GB/s ({100 * gbs / copy_bw:.0f}% of copy), {k}x{k} chain {chain:7.1f} GB/s, "
             f"matmul {row['matmul']['GFLOP_per_s']:.0f} GFLOP/s")
     return {"benchmark": "kernels", "device": f"vulkan:{device_index}", "device_name": ctx.caps.name,
             "machine": machine(), "copy_bandwidth_GB_per_s": copy_bw, "best_copy_bandwidth_GB_per_s": copy_best,
             "rows": rows, "reps": reps, "repeats": repeats, "mib": mib, "batch": batch}
+
+
+def _chain(ctx, kern, t: int, name: str, k: int, mib: int, params, x, rng, repeats: int) -> dict:
+    """Matrix-vector products as a decoder runs them: distinct k x k matrices (a 7B model's attention
+    shape) one after another in one sequence, each dispatch behind its barrier, mib in all."""
+    from gpt4all_core.backend.vulkan import products
+    packed = kern.pack(weights(name, k, k, rng))
+    n = max(2, (mib << 20) // packed.nbytes)
+    ws = [_upload(ctx, packed) for _ in range(n)]
+    y = ctx.tensor(np.zeros(k, np.float32), "storage")
+    d = _with_push(products.product(ctx.caps, t, k, k, 1), k, k)
+    seq = ctx.manager.sequence()
+    for w in ws:
+        seq.record(ctx.kp.OpAlgoDispatch(ctx.algorithm(d, [params, w, x, y])))
+    seq.eval()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        seq.eval()
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {"m": k, "k": k, "matrices": n, "median_s_per_matrix": med / n,
+            "GB_per_s": n * packed.nbytes / med / 1e9}
 
 
 def _with_push(d, n_out: int, n_in: int):

@@ -188,6 +188,7 @@ class DeviceInfo:
     max_compute_shared_memory: int
     max_workgroup_invocations: int
     max_workgroup_count: tuple[int, int, int]
+    timestamp_period_ns: float = 1.0  # nanoseconds per tick of a timestamp query
 
     def problem(self) -> str | None:
         """Why the backend's shaders cannot run on this device, or None."""
@@ -299,7 +300,7 @@ def _read_device(vk: _Instance, index: int, handle) -> DeviceInfo:
         subgroup_compute=bool(subgroup.supportedStages & SHADER_STAGE_COMPUTE_BIT),
         max_storage_buffer_range=lim.maxStorageBufferRange, max_compute_shared_memory=lim.maxComputeSharedMemorySize,
         max_workgroup_invocations=lim.maxComputeWorkGroupInvocations,
-        max_workgroup_count=tuple(lim.maxComputeWorkGroupCount))
+        max_workgroup_count=tuple(lim.maxComputeWorkGroupCount), timestamp_period_ns=float(lim.timestampPeriod))
 
 
 def _unique_names(devices: list[DeviceInfo]) -> list[DeviceInfo]:
