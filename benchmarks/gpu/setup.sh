@@ -105,6 +105,7 @@ kp() {
   local py pybind
   py=$(python3 -c 'import sys; print(sys.executable)')
   pybind=$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')
+  rm -rf "$GK/kp-0.9.0" && tar xzf "$KP_SDIST" -C "$GK" && python3 "$ROOT/tools/kp_patch.py" "$GK/kp-0.9.0"
   cat >"$GK/kp-toolchain.cmake" <<EOF
 set(PYTHON_EXECUTABLE "$py" CACHE FILEPATH "")
 set(Vulkan_INCLUDE_DIR "$GK/usr/include" CACHE PATH "")
@@ -115,8 +116,8 @@ EOF
   KOMPUTE_OPT_USE_BUILT_IN_VULKAN_HEADER=OFF KOMPUTE_OPT_USE_BUILT_IN_FMT=OFF KOMPUTE_OPT_USE_BUILT_IN_PYBIND11=OFF \
   KOMPUTE_OPT_INSTALL=OFF KOMPUTE_OPT_DISABLE_VULKAN_VERSION_CHECK=ON KOMPUTE_PYTHON_NUM_PARALLEL_THREADS=9 \
   CMAKE_GENERATOR=Ninja CMAKE_TOOLCHAIN_FILE="$GK/kp-toolchain.cmake" \
-    python3 -m pip wheel --no-deps --no-build-isolation --no-index -w "$GK/wheels" "$KP_SDIST"
-  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$GK"/wheels/kp-0.9.0-*.whl
+    python3 -m pip wheel --no-deps --no-build-isolation --no-index -w "$GK/wheels" "$GK/kp-0.9.0"
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$GK"/wheels/kp-0.9.0+gk1-*.whl
   python3 -c 'import kp; print(kp.Manager(0).get_device_properties())'
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -103,6 +104,21 @@ def fill_params(buf: np.ndarray, *, n_tokens: int, n_kv: int = 0, n_logits: int 
 
 # ---- the device ----
 
+KP_PATCHED = "0.9.0+gk1"  # tools/kp_patch.py: Kompute with barriers between dependent dispatches
+
+
+def _check_kp_patched() -> None:
+    from importlib import metadata
+    try:
+        version = metadata.version("kp")
+    except metadata.PackageNotFoundError:  # pragma: no cover - kp imported from a source tree
+        version = "unknown"
+    if version != KP_PATCHED:
+        warnings.warn(f"kp {version} is not gpt4all-core's patched Kompute ({KP_PATCHED}, which ./dev.sh builds "
+                      "with tools/kp_patch.py): its dispatches are not ordered after one another by the Vulkan "
+                      "spec, which some drivers need", RuntimeWarning, stacklevel=3)
+
+
 class VulkanContext:
     """A Kompute manager on one physical device (index as vkEnumeratePhysicalDevices orders them),
     with the SPIR-V of the package's shaders loaded on demand."""
@@ -114,6 +130,7 @@ class VulkanContext:
             raise VulkanError(f"the Vulkan backend needs Kompute's Python package kp ({e}); "
                               "pip install 'gpt4all-core[vulkan]'") from None
         self.kp = kp
+        _check_kp_patched()
         try:
             self.manager = kp.Manager(device_index)
             props = self.manager.get_device_properties()
