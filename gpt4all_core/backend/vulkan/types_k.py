@@ -173,7 +173,7 @@ def _mv(t: _KType):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
         _check_n_in(t.name, n_in)
         cols = max(1, min(max_cols, MV_MAX_COLS))
-        rows = 4 if cols > 2 else 2  # more rows per invocation reuse each X load more
+        rows = 4  # rows per invocation: each X load reused, and more weight bytes in flight
         threads = min(MV_THREADS, caps.max_workgroup_invocations)
         if rows * cols * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
             threads = max(1, caps.max_shared_bytes // (rows * cols * 4))

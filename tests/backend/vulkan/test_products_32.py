@@ -123,8 +123,9 @@ def test_other_workgroup_shapes(vk, ggml_type, kind, spec):
 
 
 def test_more_row_groups_than_one_grid_dimension_holds(vk):
-    """262143 rows of Q4_0 at 4 rows a workgroup: 65536 row groups, spread over x and z."""
-    n_out, n_in = 65535 * 4 + 3, 32
+    """65535 row groups of Q4_0 and one more row: spread over x and z."""
+    rows = products.REGISTRY[T.Q4_0].mv(vk.caps, 64, 32, 1).spec[1]  # rows a workgroup
+    n_out, n_in = 65535 * rows + 3, 32
     w_raw, w = random_weights(T.Q4_0, n_out, n_in, seed=1)
     d = products.REGISTRY[T.Q4_0].mv(vk.caps, n_out, n_in, 1)
     assert d.groups[2] > 1

@@ -134,10 +134,10 @@ def test_get_rows_scaled_with_ids_at_the_ends(vk, name):
 
 
 def test_a_vocabulary_sized_output_spreads_its_grid(vk):
-    """152064 rows (a Qwen2 vocabulary): more workgroups than one grid dimension holds, so the grid
+    """262144 rows (Gemma 3's vocabulary): more workgroups than one grid dimension holds, so the grid
     spreads over y; the last rows are written like the first. Random bytes with sane halves stand
     in for a quantized matrix (quantizing 39M weights would take the test's time)."""
-    n_out, n_in = 152064, 256
+    n_out, n_in = 262144, 256
     rng = np.random.default_rng(7)
     raw = rng.integers(0, 256, (n_out, 144), dtype=np.uint8)
     raw[:, 0:4] = np.frombuffer(np.array([1e-3, 2e-4], np.float16).tobytes(), np.uint8)  # d, dmin
