@@ -29,7 +29,10 @@ def cpu_flags() -> list[str]:
 
 def commit() -> str:
     """The short commit of the checkout, "-dirty" when code (not benchmark results) changed; "unknown"
-    outside a git checkout."""
+    outside a git checkout. GPT4ALL_CORE_COMMIT, when set, names it instead (a copy of the tree
+    whose .git is not its own, as the GPU machine of benchmarks/gpu/ gets)."""
+    if os.environ.get("GPT4ALL_CORE_COMMIT"):
+        return os.environ["GPT4ALL_CORE_COMMIT"]
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                              timeout=10)
