@@ -139,7 +139,9 @@ STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2 = 1000059001
 STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES = 1000094000
 MEMORY_HEAP_DEVICE_LOCAL_BIT = 0x1
 SHADER_STAGE_COMPUTE_BIT = 0x20
-SUBGROUP_OPERATIONS = ("basic", "vote", "arithmetic", "ballot", "shuffle", "shuffle_relative", "clustered", "quad")
+# bit i of supportedOperations; bit 8 is VK_SUBGROUP_FEATURE_PARTITIONED_BIT_NV (NVIDIA GPUs report it)
+SUBGROUP_OPERATIONS = ("basic", "vote", "arithmetic", "ballot", "shuffle", "shuffle_relative", "clustered", "quad",
+                       "partitioned")
 DEVICE_TYPES = {0: "other", 1: "integrated", 2: "discrete", 3: "virtual", 4: "cpu"}
 VENDORS = {0x10DE: "nvidia", 0x1002: "amd", 0x8086: "intel"}
 RESULTS = {-1: "VK_ERROR_OUT_OF_HOST_MEMORY", -2: "VK_ERROR_OUT_OF_DEVICE_MEMORY", -3: "VK_ERROR_INITIALIZATION_FAILED",
