@@ -102,10 +102,17 @@ def test_failures_online(hub, capsys, models):
     assert not any(models.iterdir())
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default action, whatever this process inherited (an
+    ignored SIGINT passes to children, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _pull_subprocess(url, models, env_extra):
     env = {**os.environ, **env_extra}
     return subprocess.Popen([sys.executable, "-m", "gpt4all_core.cli", "pull", url, "--dir", str(models)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for_progress(models, name, proc, at_least=200_000) -> int:
