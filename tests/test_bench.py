@@ -167,8 +167,33 @@ def test_kernels_bad_arguments(capsys):
     assert rc == 2 and "unknown or unsupported type 'Q9_9'" in err
     rc, _, err = bench(capsys, *KERNELS, "--device", "vulkan:99")
     assert rc == 2 and "there is no Vulkan device 99" in err
-    rc, out, err = bench(capsys, *KERNELS, "--device", "vulkan:0")
-    assert rc == 2 and out == "" and "--device takes cpu only for now" in err and "run_vulkan_kernels" in err
+    rc, out, err = bench(capsys, *KERNELS, "--device", "cpu,vulkan:0")
+    assert rc == 2 and out == "" and "one device a run" in err
+    rc, out, err = bench(capsys, *KERNELS, "--device", "vulkan:0", "--types", "Q4_0,IQ4_NL")
+    assert rc == 2 and out == "" and "IQ4_NL has no Vulkan kernels" in err
+
+
+def test_vulkan_kernels_formats(capsys, tmp_path):
+    """--device vulkan:0 (lavapipe in CI): the Vulkan kernels against the device's copy bandwidth,
+    in every format, and its plot."""
+    rc, out, _ = bench(capsys, *KERNELS, "--device", "vulkan:0", "-o", "json")
+    assert rc == 0
+    result = json.loads(out)
+    assert result["benchmark"] == "kernels" and result["device"] == "vulkan:0" and result["device_name"]
+    assert result["copy_bandwidth_GB_per_s"] > 0 and [r["type"] for r in result["rows"]] == ["Q4_0", "Q8_0"]
+    for r in result["rows"]:
+        assert r["matvec"]["GB_per_s"] > 0 and r["matvec_chain"]["GB_per_s"] > 0 and r["matmul"]["GFLOP_per_s"] > 0
+        assert r["matvec"]["of_copy_bandwidth"] == pytest.approx(r["matvec"]["GB_per_s"]
+                                                                 / result["copy_bandwidth_GB_per_s"])
+    (tmp_path / "k.json").write_text(out)
+    rc, out, _ = bench(capsys, *KERNELS, "--device", "vulkan:0", "-o", "csv")
+    reader = csv.DictReader(io.StringIO(out))
+    assert rc == 0 and reader.fieldnames == report.VULKAN_KERNEL_CSV_FIELDS
+    assert [r["type"] for r in reader] == ["Q4_0", "Q8_0"]
+    rc, out, _ = bench(capsys, *KERNELS, "--device", "vulkan:0")
+    assert rc == 0 and out.startswith("| type ") and "copy bandwidth (read + write, median)" in out
+    rc, _, _ = bench(capsys, "plot", tmp_path / "k.json", "-o", tmp_path / "k.png")
+    assert rc == 0 and (tmp_path / "k.png").read_bytes().startswith(PNG)
 
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,7 @@
 """`gpt4all-core bench`: its three forms, each with its own parser.
 
     gpt4all-core bench MODEL... [-p 512] [-n 128] [-t 1,2] [--device cpu] [-r 5] [-o md|json|csv]
-    gpt4all-core bench kernels [--types Q4_0,Q8_0] [--mib 1024] [-t 1,2] [-r 5] [-o ...]
+    gpt4all-core bench kernels [--types Q4_0,Q8_0] [--mib 1024] [-t 1,2] [--device cpu|vulkan:0] [-r 5] [-o ...]
     gpt4all-core bench plot RESULT.json [-o out.png]
 """
 from __future__ import annotations
@@ -65,7 +65,8 @@ def model_parser() -> argparse.ArgumentParser:
 def kernels_parser() -> argparse.ArgumentParser:
     from gpt4all_core.bench.kernels import TYPES
     p = argparse.ArgumentParser(prog="gpt4all-core bench kernels", description="Matrix-vector GB/s and "
-                                "matrix-matrix GFLOP/s per weight type against the measured read bandwidth.")
+                                "matrix-matrix GFLOP/s per weight type against the measured read bandwidth "
+                                "(a Vulkan device: its measured copy bandwidth).")
     p.add_argument("--types", default=",".join(TYPES), help="weight types, comma-separated (default: all)")
     p.add_argument("--mib", type=_count("", 1), default=1024,
                    help="size of each matrix-vector weight matrix and of the bandwidth buffer (default 1024)")
@@ -123,14 +124,24 @@ def run_model(args) -> None:
 def run_kernels(args) -> None:
     from gpt4all_core.bench import devices, kernels
 
-    if devices.parse_devices(args.device) != ["cpu"]:
-        raise devices.BenchError("bench kernels: --device takes cpu only for now; a Vulkan device's kernels are "
-                                 "measured by gpt4all_core.bench.vulkan_kernels.run_vulkan_kernels(index)")
+    devs = devices.parse_devices(args.device)
+    if len(devs) > 1:
+        raise devices.BenchError(f"bench kernels: one device a run (--device {args.device!r} names {len(devs)})")
     types = kernels.parse_types(args.types)
     if args.k % 256:
         raise ValueError(f"--k must be a multiple of 256 (the K-quants' block), not {args.k}")
-    result = kernels.run_kernels(types, args.mib, args.k, args.batch, args.threads, args.repetitions,
-                                 args.matmul_rows, probe=not args.no_probe, progress=_say)
+    if devs[0] == "cpu":
+        result = kernels.run_kernels(types, args.mib, args.k, args.batch, args.threads, args.repetitions,
+                                     args.matmul_rows, probe=not args.no_probe, progress=_say)
+    else:
+        from gpt4all_core.backend.vulkan import products
+        from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
+        from gpt4all_core.gguf import GGMLType
+        missing = [t for t in types if int(GGMLType[t]) not in products.REGISTRY]
+        if missing:
+            raise devices.BenchError(f"--types: {', '.join(missing)} has no Vulkan kernels (see the README)")
+        result = run_vulkan_kernels(int(devs[0].split(":")[1]), types, args.mib, args.k, args.batch,
+                                    repeats=args.repetitions, matmul_rows=args.matmul_rows, progress=_say)
     result["commit"] = result["machine"]["commit"]
     _finish(result, args)
 

@@ -59,31 +59,41 @@ def plot_models(result: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def _kernel_series(result: dict) -> tuple[str, str, dict]:
+    """(title, roof name, {series label: (bandwidth GB/s, one matvec dict per row)}): a CPU result has
+    a series per thread count against read bandwidth, a Vulkan one a single series against copy bandwidth."""
+    rows, m = result["rows"], result.get("machine", {})
+    if result.get("device", "cpu") == "cpu":
+        return (f"gpt4all-core CPU kernels ({m.get('cpu', '?')}, {m.get('simd', '?')}, {m.get('commit', '?')})",
+                "read bandwidth", {f"{t}t": (bw, [r["matvec"][t] for r in rows])
+                                   for t, bw in result["read_bandwidth_GB_per_s"].items()})
+    return (f"gpt4all-core Vulkan kernels ({result['device_name']}, {m.get('commit', '?')})", "copy bandwidth",
+            {result["device"]: (result["copy_bandwidth_GB_per_s"], [r["matvec"] for r in rows])})
+
+
 def plot_kernels(result: dict, out: Path) -> None:
     """Roofline (log-log): GFLOP/s against arithmetic intensity (flops per weight byte read); the roofs
-    are the measured read bandwidth and the compute probe; matrix-vector and matrix-matrix points per type."""
+    are the measured bandwidth and the compute probe; matrix-vector and matrix-matrix points per type."""
     plt = _pyplot()
     rows = result["rows"]
-    threads = list(result["read_bandwidth_GB_per_s"])
+    title, roof_name, series = _kernel_series(result)
     fig, (bars, roof) = plt.subplots(1, 2, figsize=(14, 5))
-    width = 0.8 / len(threads)
-    for i, nt in enumerate(threads):
-        bars.bar([j + i * width for j in range(len(rows))], [r["matvec"][nt]["GB_per_s"] for r in rows], width,
-                 label=f"matrix-vector, {nt}t")
-        bars.axhline(result["read_bandwidth_GB_per_s"][nt], linestyle="--", color=f"C{i}",
-                     label=f"read bandwidth, {nt}t")
-    bars.set_xticks([j + width * (len(threads) - 1) / 2 for j in range(len(rows))], [r["type"] for r in rows],
+    width = 0.8 / len(series)
+    for i, (label, (bw, mvs)) in enumerate(series.items()):
+        bars.bar([j + i * width for j in range(len(rows))], [mv["GB_per_s"] for mv in mvs], width,
+                 label=f"matrix-vector, {label}")
+        bars.axhline(bw, linestyle="--", color=f"C{i}", label=f"{roof_name}, {label}")
+    bars.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(rows))], [r["type"] for r in rows],
                     fontsize=7, rotation=45)
     bars.set_ylabel("weight bytes read, GB/s")
-    bars.set_title("matrix-vector against read bandwidth")
+    bars.set_title(f"matrix-vector against {roof_name}")
     bars.legend(fontsize=7)
 
-    top = threads[-1]
-    bw = result["read_bandwidth_GB_per_s"][top]
+    top = list(series)[-1]
+    bw, top_mvs = series[top]
     peak = (result.get("compute_probe") or {}).get("GFLOP_per_s")
     points = []
-    for r in rows:
-        mv = r["matvec"][top]
+    for r, mv in zip(rows, top_mvs):
         points.append((2 * r["m"] * r["k"] / r["weight_bytes"], 2 * r["m"] * r["k"] / mv["median_s"] / 1e9, r["type"], "o"))
         mm = r["matmul"]
         wbytes = mm.get("weight_bytes", r["weight_bytes"] / r["m"] * mm["m"])
@@ -94,11 +104,11 @@ def plot_kernels(result: dict, out: Path) -> None:
     ridge_cap = peak or top_y * 1.5
     grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     roof.plot(grid, [min(bw * x, ridge_cap) for x in grid], "k-",
-              label=f"read bandwidth {bw:.1f} GB/s" + (f", compute probe {peak:.0f} GFLOP/s" if peak else ""))
+              label=f"{roof_name} {bw:.1f} GB/s" + (f", compute probe {peak:.0f} GFLOP/s" if peak else ""))
     for i, (x, y, name, marker) in enumerate(points):
         roof.scatter([x], [y], marker=marker, color=f"C{(i // 2) % 10}")
         roof.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    roof.scatter([], [], marker="o", color="gray", label=f"matrix-vector ({top}t)")
+    roof.scatter([], [], marker="o", color="gray", label=f"matrix-vector ({top})")
     roof.scatter([], [], marker="s", color="gray", label="matrix-matrix")
     roof.set_xscale("log")
     roof.set_yscale("log")
@@ -106,9 +116,7 @@ def plot_kernels(result: dict, out: Path) -> None:
     roof.set_ylabel("GFLOP/s")
     roof.set_title("roofline")
     roof.legend(fontsize=7)
-    m = result.get("machine", {})
-    fig.suptitle(f"gpt4all-core CPU kernels ({m.get('cpu', '?')}, {m.get('simd', '?')}, {m.get('commit', '?')})",
-                 fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -86,6 +86,31 @@ def _csv(fields: list[str], rows: list[dict]) -> str:
     return buf.getvalue().rstrip("\n")
 
 
+VULKAN_KERNEL_CSV_FIELDS = ["type", "device", "device_name", "m", "k", "weight_bytes", "matvec_GB_per_s",
+                            "copy_bandwidth_GB_per_s", "of_copy_bandwidth", "chain_GB_per_s", "matmul_n",
+                            "matmul_GFLOP_per_s"]
+
+
+def is_vulkan(result: dict) -> bool:
+    return result.get("device", "cpu") != "cpu"
+
+
+def vulkan_kernels_markdown(result: dict) -> str:
+    header = ["type", "matvec GB/s", "of copy bandwidth", "k x k chain GB/s", "matmul GFLOP/s"]
+    rows = [[r["type"], f"{r['matvec']['GB_per_s']:.1f}", f"{100 * r['matvec']['of_copy_bandwidth']:.0f}%",
+             f"{r['matvec_chain']['GB_per_s']:.1f}", f"{r['matmul']['GFLOP_per_s']:.1f}"] for r in result["rows"]]
+    return (_table(header, rows, {1, 2, 3, 4}) + f"\n\n{result['device_name']} ({result['device']}): copy bandwidth "
+            f"(read + write, median) {result['copy_bandwidth_GB_per_s']:.1f} GB/s")
+
+
+def vulkan_kernel_rows(result: dict) -> list[dict]:
+    return [{"type": r["type"], "device": result["device"], "device_name": result["device_name"], "m": r["m"],
+             "k": r["k"], "weight_bytes": r["weight_bytes"], "matvec_GB_per_s": r["matvec"]["GB_per_s"],
+             "copy_bandwidth_GB_per_s": result["copy_bandwidth_GB_per_s"],
+             "of_copy_bandwidth": r["matvec"]["of_copy_bandwidth"], "chain_GB_per_s": r["matvec_chain"]["GB_per_s"],
+             "matmul_n": r["matmul"]["n"], "matmul_GFLOP_per_s": r["matmul"]["GFLOP_per_s"]} for r in result["rows"]]
+
+
 def kernel_rows(result: dict) -> list[dict]:
     out = []
     for r in result["rows"]:
@@ -104,8 +129,12 @@ def render(result: dict, fmt: str) -> str:
         return json.dumps(result, indent=2)
     kernels = result.get("benchmark") == "kernels"
     if fmt == "md":
-        return kernels_markdown(result) if kernels else model_markdown(result)
+        if kernels:
+            return vulkan_kernels_markdown(result) if is_vulkan(result) else kernels_markdown(result)
+        return model_markdown(result)
     if fmt == "csv":
+        if kernels and is_vulkan(result):
+            return _csv(VULKAN_KERNEL_CSV_FIELDS, vulkan_kernel_rows(result))
         if kernels:
             return _csv(KERNEL_CSV_FIELDS, kernel_rows(result))
         compared = any("compare_engine" in r for r in result["results"])
