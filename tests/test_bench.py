@@ -106,7 +106,8 @@ def test_device_lists(monkeypatch):
     assert devices.parse_devices(f"cpu,vulkan:0,kompute:{LAVAPIPE},gpu,nvidia,CPU") == ["cpu", "vulkan:0", "vulkan:1"]
     row = devices.describe("vulkan:1")
     assert (row["device"], row["device_name"], row["backends"]) == ("vulkan:1", "NVIDIA H100 80GB HBM3", "Vulkan")
-    assert devices.describe("cpu")["backends"] == "CPU"
+    assert row["driver"] == fake(1, "NVIDIA H100 80GB HBM3").driver_version
+    assert devices.describe("cpu")["backends"] == "CPU" and devices.describe("cpu")["driver"] == ""
 
 
 def test_cpu_and_a_vulkan_device_in_one_run(capsys, model):
@@ -119,8 +120,12 @@ def test_cpu_and_a_vulkan_device_in_one_run(capsys, model):
     assert [(r["device"], r["test"]) for r in rows] == [("cpu", "pp8"), ("cpu", "tg2"), ("vulkan:0", "pp8"),
                                                        ("vulkan:0", "tg2")]
     gpu = rows[2]
-    assert (gpu["backends"], gpu["device_name"], gpu["n_gpu_layers"]) == ("Vulkan", select_device("vulkan:0").name, 1)
+    info = select_device("vulkan:0")
+    assert (gpu["backends"], gpu["device_name"], gpu["n_gpu_layers"]) == ("Vulkan", info.name, 1)
+    assert gpu["driver"] == info.driver_version and rows[0]["driver"] == ""
     assert rows[0]["n_gpu_layers"] == 0 and all(r["avg_ts"] > 0 for r in rows)
+    rc, out, _ = bench(capsys, model, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "--device", "vulkan:0")
+    assert rc == 0 and f"vulkan:0: {info.name}, driver {info.driver_version}" in out
 
 
 def test_missing_file(capsys, model, tmp_path):

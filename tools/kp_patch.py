@@ -3,10 +3,13 @@
 Kompute records, before each OpAlgoDispatch, one buffer barrier per bound tensor from transfer
 writes to shader reads (transfer stage to compute stage). That orders a copy before a dispatch,
 but nothing orders one dispatch after another: a shader reading what the previous dispatch wrote
-is a read-after-write hazard by the Vulkan spec (NVIDIA's, RADV's and lavapipe's drivers happen to
-serialize anyway; others need not). The patched barrier also covers shader writes from the compute
-stage, and shader writes after reads, so each dispatch waits for what it depends on. The package
-version becomes 0.9.0+gk1, which dev.sh and gpt4all_core check for.
+is a read-after-write hazard by the Vulkan spec (on the H100, back-to-back dispatches did overlap).
+The patch records one global memory barrier instead: earlier shader and transfer writes before
+this dispatch's reads and writes, compute and transfer stages before the compute stage. It can
+also be left out (OpAlgoDispatch.barrier = False from Python) where the caller knows
+it depends on nothing since the last one (gpt4all-core's decoder tracks what each op reads and
+writes): independent dispatches, such as the q, k and v products, then run without waiting for
+one another. The package version becomes 0.9.0+gk2, which dev.sh and gpt4all_core check for.
 
     python tools/kp_patch.py SOURCE_DIR
 """
@@ -15,31 +18,60 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-VERSION = "0.9.0+gk1"
-OLD_BARRIER = """          vk::AccessFlagBits::eTransferWrite,
+VERSION = "0.9.0+gk2"
+OLD_BARRIERS = """    // Barrier to ensure the data is finished writing to buffer memory
+    for (const std::shared_ptr<Tensor>& tensor :
+         this->mAlgorithm->getTensors()) {
+        tensor->recordPrimaryBufferMemoryBarrier(
+          commandBuffer,
+          vk::AccessFlagBits::eTransferWrite,
           vk::AccessFlagBits::eShaderRead,
           vk::PipelineStageFlagBits::eTransfer,
-          vk::PipelineStageFlagBits::eComputeShader);"""
-# recordPrimaryBufferMemoryBarrier takes single flag bits; the combined masks pass through a cast
-NEW_BARRIER = """          static_cast<vk::AccessFlagBits>(VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT),
-          static_cast<vk::AccessFlagBits>(VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT),
-          static_cast<vk::PipelineStageFlagBits>(VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT),
-          vk::PipelineStageFlagBits::eComputeShader);  // gpt4all-core: dispatch after dispatch"""
+          vk::PipelineStageFlagBits::eComputeShader);
+    }
+"""
+NEW_BARRIER = """    // gpt4all-core (tools/kp_patch.py): one global barrier, every earlier shader or transfer write
+    // before this dispatch reads or writes, unless the caller ordered it itself (mRecordBarrier)
+    if (this->mRecordBarrier) {
+        const vk::MemoryBarrier barrier(
+          vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite,
+          vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite);
+        commandBuffer.pipelineBarrier(
+          vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
+          vk::PipelineStageFlagBits::eComputeShader,
+          vk::DependencyFlags(), 1, &barrier, 0, nullptr, 0, nullptr);
+    }
+"""
+HEADER_PUBLIC = """class OpAlgoDispatch : public OpBase
+{
+  public:
+"""
+HEADER_MEMBER = HEADER_PUBLIC + """    bool mRecordBarrier = true;  // gpt4all-core: false leaves the barrier out
+"""
+BINDING = """           py::arg("algorithm"),
+           py::arg("push_consts"));
+"""
+BINDING_BARRIER = """           py::arg("algorithm"),
+           py::arg("push_consts"))
+      .def_readwrite("barrier", &kp::OpAlgoDispatch::mRecordBarrier);  // gpt4all-core
+"""
+
+
+def _replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    if new in text:
+        return
+    if text.count(old) != 1:
+        sys.exit(f"kp_patch: {path} is not Kompute 0.9.0's (a passage to patch was not found)")
+    path.write_text(text.replace(old, new))
 
 
 def patch(root: Path) -> None:
-    op = root / "src" / "OpAlgoDispatch.cpp"
-    text = op.read_text()
-    if NEW_BARRIER not in text:
-        if text.count(OLD_BARRIER) != 1:
-            sys.exit(f"kp_patch: {op} is not Kompute 0.9.0's (its barrier was not found)")
-        op.write_text(text.replace(OLD_BARRIER, NEW_BARRIER))
-    setup = root / "setup.py"
-    text = setup.read_text()
-    if f"version='{VERSION}'" not in text:
-        if "version='0.9.0'" not in text:
-            sys.exit(f"kp_patch: {setup} is not Kompute 0.9.0's")
-        setup.write_text(text.replace("version='0.9.0'", f"version='{VERSION}'"))
+    _replace_once(root / "src" / "OpAlgoDispatch.cpp", OLD_BARRIERS, NEW_BARRIER)
+    _replace_once(root / "src" / "include" / "kompute" / "operations" / "OpAlgoDispatch.hpp", HEADER_PUBLIC,
+                  HEADER_MEMBER)
+    _replace_once(root / "python" / "src" / "main.cpp", BINDING, BINDING_BARRIER)
+    _replace_once(root / "setup.py", "version='0.9.0'", f"version='{VERSION}'")
 
 
 if __name__ == "__main__":

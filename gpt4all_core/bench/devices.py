@@ -45,10 +45,11 @@ def vulkan_device(device: str):
 
 
 def describe(device: str) -> dict:
-    """Row fields for a device: its name, backend (llama-bench's names) and the CPU's SIMD level."""
+    """Row fields for a device: its name, driver version (Vulkan; empty for the CPU), backend
+    (llama-bench's names) and the CPU's SIMD level."""
     from gpt4all_core.backend import cpu_kernels as ck
     from gpt4all_core.bench.machine import cpu_name
 
     info = vulkan_device(device)
-    name, backend = (cpu_name(), "CPU") if info is None else (info.name, "Vulkan")
-    return {"device": device, "device_name": name, "backends": backend, "simd": ck.simd_level()}
+    name, driver, backend = (cpu_name(), "", "CPU") if info is None else (info.name, info.driver_version, "Vulkan")
+    return {"device": device, "device_name": name, "driver": driver, "backends": backend, "simd": ck.simd_level()}

@@ -10,7 +10,7 @@ from pathlib import Path
 from gpt4all_core.bench.machine import REPO
 
 # llama-bench's CSV fields where they exist (same names and units), then ours
-CSV_FIELDS = ["build_commit", "cpu_info", "device", "device_name", "backends", "simd", "model_filename",
+CSV_FIELDS = ["build_commit", "cpu_info", "device", "device_name", "driver", "backends", "simd", "model_filename",
               "model_type", "model_size", "model_n_params", "quant_type", "n_batch", "n_threads", "n_gpu_layers",
               "type_k", "type_v", "n_prompt", "n_gen", "test", "test_time", "avg_ns", "stddev_ns", "avg_ts",
               "stddev_ts"]
@@ -53,6 +53,10 @@ def model_markdown(result: dict) -> str:
     text = _table(header, body, right={1, 2, 6, 8, 9, 10})
     m = result["machine"]
     text += f"\n\n{m['cpu']}, {m['simd']}; gpt4all-core {m['commit']}"
+    gpus = {r["device"]: f"{r['device']}: {r['device_name']}, driver {r.get('driver') or '?'}"
+            for r in rows if r["device"] != "cpu"}
+    if gpus:
+        text += "\n" + "; ".join(gpus.values())
     if compared:
         text += f"; compared with {rows[0]['compare_engine']} on the same files and settings"
     return text

@@ -14,14 +14,15 @@ from pathlib import Path
 SUPPORT = Path(__file__).resolve().parent
 
 
-def run_under_validation(code: str, workdir: Path, *args: str, timeout: int = 300) -> str:
+def run_under_validation(code: str, workdir: Path, *args: str, timeout: int = 300, sync: bool = False) -> str:
     """Runs code (python -c) with args; returns its output and the layer's log. Fails on a
-    non-zero exit."""
+    non-zero exit. sync: synchronization validation too (hazards between commands)."""
     log = workdir / "validation.log"
     (workdir / "vk_layer_settings.txt").write_text(
         "khronos_validation.debug_action = VK_DBG_LAYER_ACTION_LOG_MSG\n"
         f"khronos_validation.log_filename = {log}\n"
         "khronos_validation.report_flags = error,warn\n"
+        + ("khronos_validation.enables = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT\n" if sync else "")
     )
     env = {**os.environ, "VK_INSTANCE_LAYERS": "VK_LAYER_KHRONOS_validation", "VK_LAYER_SETTINGS_PATH": str(workdir),
            "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")])}

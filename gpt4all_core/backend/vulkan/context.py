@@ -104,7 +104,7 @@ def fill_params(buf: np.ndarray, *, n_tokens: int, n_kv: int = 0, n_logits: int 
 
 # ---- the device ----
 
-KP_PATCHED = "0.9.0+gk1"  # tools/kp_patch.py: Kompute with barriers between dependent dispatches
+KP_PATCHED = "0.9.0+gk2"  # tools/kp_patch.py: Kompute with barriers between dependent dispatches, optional
 
 
 def _check_kp_patched() -> None:
@@ -137,6 +137,8 @@ class VulkanContext:
         except Exception as e:
             raise VulkanError(f"cannot open Vulkan device {device_index}: {e}") from None
         self.device_index = device_index
+        # kp 0.9.0+gk2 lets a dispatch go without its barrier (tools/kp_patch.py); others order every one
+        self.can_skip_barriers = hasattr(kp.OpAlgoDispatch, "barrier")
         self._spirv: dict[str, bytes] = {}
         self.caps = Caps(name=props["device_name"], max_workgroup_invocations=props["max_work_group_invocations"])
         self.caps = Caps(name=self.caps.name, subgroup_size=self._probe_subgroup_size(),

@@ -55,6 +55,7 @@ class _Uploader:
         self.params = ctx.tensor(make_params(1, n_tokens=1), "host")
         self.copy = ops.copy_words(ctx.caps, 0, 0, self.words, same_buffer=False)
         self.bytes = 0
+        self.uploaded: list = []  # what the recorded sequences only read
 
     def upload(self, array: np.ndarray):
         words = np.ascontiguousarray(array).reshape(-1).view(np.uint32)
@@ -68,6 +69,7 @@ class _Uploader:
             push = np.asarray(ops.copy_words(self.ctx.caps, 0, start, chunk.size, same_buffer=False).push, np.uint32)
             self.ctx.manager.sequence().record(kp.OpAlgoDispatch(algo, push)).eval()
         self.bytes += words.size * 4
+        self.uploaded.append(dst)
         return dst
 
 
@@ -126,6 +128,8 @@ class VulkanDecoder:
         up = _Uploader(ctx)
         self._upload_all(up, globals, blocks)
         self.weight_bytes = up.bytes
+        self.read_only = {id(t) for t in up.uploaded}
+        self.barriers: dict[tuple[int, int], tuple[int, int]] = {}  # (B, L): (barriers, dispatches) recorded
         self._make_activations()
         self.params_host = make_params(max_batch, n_tokens=0)
         self.params = ctx.tensor(self.params_host, "host")
@@ -203,9 +207,14 @@ class VulkanDecoder:
         ctx, caps, kp = self.ctx, self.caps, self.ctx.kp
         seq = ctx.manager.sequence()
         P = self.params
+        order = _Ordering(self.read_only, skip=ctx.can_skip_barriers)
 
         def run(dispatch: Dispatch, *tensors):
-            seq.record(kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors])))
+            order.dispatches += 1
+            op = kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors]))
+            if not order.needs_barrier(tensors, tensors[0] if dispatch.shader in _WRITES_FIRST else tensors[-1]):
+                op.barrier = False
+            seq.record(op)
 
         def product(w: _Matrix, x, y, cols, col_source=ops.COLS_TOKENS, accumulate=False):
             d = products.product(caps, w.type, w.n_out, w.n_in, cols)
@@ -259,6 +268,7 @@ class VulkanDecoder:
             if self.final_softcap > 0:
                 run(ops.softcap(caps, self.n_vocab, ops.COLS_LOGITS, float(self.final_softcap), L), logits)
             seq.record(kp.OpTensorSyncLocal([logits]))
+        self.barriers[(B, L)] = (order.barriers, order.dispatches)
         return seq, logits
 
     def _sublayer_out(self, run, product, w, inp, bias, post_norm, B):
@@ -347,6 +357,39 @@ class VulkanDecoder:
         pos[dst:dst + count] = moved + delta
         if src > dst:
             pos[dst + count:src + count] = -1  # vacated
+
+
+# ops that update their first buffer in place (the others write their last)
+_WRITES_FIRST = frozenset({"add", "add_bias", "swiglu", "gelu_mul", "scale", "softcap", "rope"})
+
+
+class _Ordering:
+    """Which dispatches of a recorded sequence need the barrier before them (Kompute's, as
+    tools/kp_patch.py makes it: one global memory barrier, every earlier shader write before the
+    dispatch's reads and writes). A dispatch needs it when it touches a buffer written since the
+    last barrier (read after write, write after write) or writes one read since then (write after
+    read). The others run without waiting: the q, k and v products, gate and up, the two RoPEs, the
+    two KV stores. The first dispatch always waits (for what the previous submission wrote);
+    read_only buffers (weights, norms, RoPE tables) are never written in a sequence. skip=False
+    (a kp without the patch's flag): every dispatch keeps its barrier."""
+
+    def __init__(self, read_only: set[int], skip: bool):
+        self.read_only, self.skip, self.first = read_only, skip, True
+        self.written: set[int] = set()  # since the last barrier
+        self.read: set[int] = set()
+        self.barriers = self.dispatches = 0
+
+    def needs_barrier(self, tensors, out) -> bool:
+        ids = {id(t) for t in tensors} - self.read_only
+        w = {id(out)} - self.read_only
+        barrier = self.first or not self.skip or bool(ids & self.written) or bool(w & self.read)
+        if barrier:
+            self.written, self.read = set(), set()
+            self.barriers += 1
+        self.first = False
+        self.read |= ids - w
+        self.written |= w
+        return barrier
 
 
 def _same_array(a, b) -> bool:
