@@ -1,6 +1,9 @@
 #version 450
 // RoPE as the CPU's gk_rope, one workgroup per (row, head): the grid is (heads, rows).
 // Default: X [cols, n_head, HEAD_DIM] floats in place, token t at position P.pos[t].
+// -DROPE_STORE: X (binding 1) is read, not written; each token's rotated keys go to KV cache
+// slot P.slots[t] (binding 3, uint words as kv_store writes them), the RoPE and the KV store of
+// a decode step in one dispatch. HEAD_DIM must be even with F16 (a head is whole words).
 // -DROPE_CACHE: the keys of KV cache slots [first_slot, first_slot + count) (uint words, F32 bits
 // or pairs of halves) rotated by delta positions; F16 keys go through shared memory as floats,
 // since the two elements of a pair may sit in different words, and are rounded back as the CPU
@@ -18,7 +21,7 @@ layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint HEAD_DIM = 128;
 layout(constant_id = 2) const uint N_ROT = 128;
 layout(constant_id = 3) const uint NEOX = 0;
-layout(constant_id = 4) const uint F16 = 0;  // ROPE_CACHE only
+layout(constant_id = 4) const uint F16 = 0;  // ROPE_CACHE and ROPE_STORE only
 #include "ops.glsl"
 
 const uint HALF = N_ROT / 2;
@@ -26,6 +29,11 @@ const uint HALF = N_ROT / 2;
 #ifdef ROPE_CACHE
 layout(set = 0, binding = 1) buffer Cache { uint cache[]; };
 layout(push_constant) uniform Push { float mscale; uint first_slot; uint count; int delta; } pc;
+shared float row_f[HEAD_DIM];
+#elif defined(ROPE_STORE)
+layout(set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(set = 0, binding = 3) writeonly buffer Cache { uint cache[]; };
+layout(push_constant) uniform Push { float mscale; } pc;
 shared float row_f[HEAD_DIM];
 #else
 layout(set = 0, binding = 1) buffer X { float x[]; };
@@ -77,6 +85,28 @@ void main() {
                 cache[d.y] = floatBitsToUint(v.y);
             }
         }
+    }
+#elif defined(ROPE_STORE)
+    const uint t = gl_WorkGroupID.y;
+    if (t >= P.n_tokens) return;  // the whole workgroup: no barrier skipped
+    const uint base = (t * n_head + head) * HEAD_DIM;
+    const int pos = param(PARAM_POS, t);
+    for (uint e = lid; e < HEAD_DIM; e += WG) row_f[e] = x[base + e];
+    barrier();
+    for (uint i = lid; i < HALF; i += WG) {
+        const uvec2 d = pair_dims(i);
+        const vec2 v = rotate(vec2(row_f[d.x], row_f[d.y]), rope_cs(pos, i));
+        row_f[d.x] = v.x;
+        row_f[d.y] = v.y;
+    }
+    barrier();
+    const uint slot = uint(param(PARAM_SLOT, t));
+    if (F16 != 0) {
+        const uint words = HEAD_DIM / 2, dst = (slot * n_head + head) * words;
+        for (uint w = lid; w < words; w += WG) cache[dst + w] = pack_f16(row_f[2 * w], row_f[2 * w + 1]);
+    } else {
+        const uint dst = (slot * n_head + head) * HEAD_DIM;
+        for (uint e = lid; e < HEAD_DIM; e += WG) cache[dst + e] = floatBitsToUint(row_f[e]);
     }
 #else
     const uint t = gl_WorkGroupID.y;

@@ -241,8 +241,11 @@ class VulkanDecoder:
             if b["attn_k_norm"] is not None:
                 run(ops.rms_norm(caps, hd, self.n_head_kv, T, self.eps, B), self.k, b["attn_k_norm"], self.k)
             run(ops.rope(caps, self.n_head, hd, b["rope"], B), self.q, b["freqs"])
-            run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
-            run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, cache.k[l])
+            if f16 and hd % 2:  # a head is not whole words of halves
+                run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
+                run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, cache.k[l])
+            else:  # one dispatch and no barrier: keys rotated straight into the cache
+                run(ops.rope_store(caps, self.n_head_kv, hd, f16, b["rope"], B), self.k, b["freqs"], cache.k[l])
             run(ops.kv_store(caps, self.kv_dim, f16, B), self.v, cache.v[l])
             args = (caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
                     float(self.attn_softcap), True, B)
@@ -368,8 +371,8 @@ class _Ordering:
     tools/kp_patch.py makes it: one global memory barrier, every earlier shader write before the
     dispatch's reads and writes). A dispatch needs it when it touches a buffer written since the
     last barrier (read after write, write after write) or writes one read since then (write after
-    read). The others run without waiting: the q, k and v products, gate and up, the two RoPEs, the
-    two KV stores. The first dispatch always waits (for what the previous submission wrote);
+    read). The others run without waiting: the q, k and v products, gate and up, the keys' RoPE
+    into the cache and the values' store. The first dispatch always waits (for what the previous submission wrote);
     read_only buffers (weights, norms, RoPE tables) are never written in a sequence. skip=False
     (a kp without the patch's flag): every dispatch keeps its barrier."""
 

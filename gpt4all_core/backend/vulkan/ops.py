@@ -146,6 +146,19 @@ def rope(caps: Caps, n_head: int, head_dim: int, rope: dict, max_cols: int) -> D
                     push_words(float(_rope_mscale(s))))
 
 
+def rope_store(caps: Caps, n_head_kv: int, head_dim: int, f16: bool, rope: dict, max_cols: int) -> Dispatch:
+    """1 K [cols, n_head_kv, head_dim] (read only), 2 FREQS (rope_freqs(rope, head_dim)), 3 CACHE
+    (uint words): rope then kv_store in one dispatch, token t's rotated keys into slot P.slots[t],
+    bit for bit what the two give. F16 needs an even head_dim."""
+    s = _rope_settings(rope, head_dim)
+    if f16 and head_dim % 2:
+        raise ValueError(f"rope_store: an F16 cache needs an even head_dim, not {head_dim}")
+    half = max(1, s["n_rot"] // 2)
+    return Dispatch("rope_store", (n_head_kv, _cols(max_cols), 1),
+                    (_row_wg(caps, half, 128), head_dim, s["n_rot"], int(s["neox"]), int(bool(f16))),
+                    push_words(float(_rope_mscale(s))))
+
+
 def rope_cache(caps: Caps, n_head_kv: int, head_dim: int, f16: bool, rope: dict, first_slot: int, count: int,
                delta: int) -> Dispatch:
     """1 CACHE (uint words, [n_ctx, n_head_kv, head_dim]), 2 FREQS (rope_freqs(rope, head_dim)):

@@ -32,8 +32,8 @@ def block_barriers(order: _Ordering) -> list[str]:
     ro = {name: Buf(name) for name in "norm wq wk wv freqs wo norm2 wg wu wd".split()}
     order.read_only |= {id(b) for b in ro.values()}
     steps = [("rms_norm", (x, ro["norm"], xb), xb), ("q", (ro["wq"], xb, q), q), ("k", (ro["wk"], xb, k), k),
-             ("v", (ro["wv"], xb, v), v), ("rope q", (q, ro["freqs"]), q), ("rope k", (k, ro["freqs"]), k),
-             ("store k", (k, ck), ck), ("store v", (v, cv), cv), ("attention", (q, ck, cv, scratch), scratch),
+             ("v", (ro["wv"], xb, v), v), ("rope q", (q, ro["freqs"]), q), ("rope+store k", (k, ro["freqs"], ck), ck),
+             ("store v", (v, cv), cv), ("attention", (q, ck, cv, scratch), scratch),
              ("merge", (scratch, att), att), ("wo", (ro["wo"], att, x), x), ("rms_norm 2", (x, ro["norm2"], xb), xb),
              ("gate", (ro["wg"], xb, hb), hb), ("up", (ro["wu"], xb, hb2), hb2), ("swiglu", (hb, hb2), hb),
              ("down", (ro["wd"], hb, x), x)]
@@ -43,15 +43,14 @@ def block_barriers(order: _Ordering) -> list[str]:
 def test_a_block_waits_only_where_it_depends():
     order = _Ordering(set(), skip=True)
     waits = block_barriers(order)
-    assert waits == ["rms_norm", "q", "rope q", "store k", "attention", "merge", "wo", "rms_norm 2", "gate",
-                     "swiglu", "down"]
+    assert waits == ["rms_norm", "q", "rope q", "attention", "merge", "wo", "rms_norm 2", "gate", "swiglu", "down"]
     # the next block's first norm reads x, which down wrote
-    assert block_barriers(order)[0] == "rms_norm" and order.barriers == 22
+    assert block_barriers(order)[0] == "rms_norm" and order.barriers == 20
 
 
 def test_without_the_flag_every_dispatch_waits():
     order = _Ordering(set(), skip=False)
-    assert len(block_barriers(order)) == 16
+    assert len(block_barriers(order)) == 15
 
 
 def test_write_after_read_waits():
@@ -100,7 +99,7 @@ def test_the_synchronization_validation_finds_no_hazard(tmp_path):
 
 
 def test_a_decoder_records_fewer_barriers_than_dispatches():
-    """A two-block llama decode step: 16 dispatches a block, 11 behind a barrier (as above), then
+    """A two-block llama decode step: 15 dispatches a block, 10 behind a barrier (as above), then
     the head's gather, norm and product, each waiting for the one before."""
     import numpy as np
     from model_files import random_model
@@ -111,4 +110,4 @@ def test_a_decoder_records_fewer_barriers_than_dispatches():
         one = np.array([0], np.int32)
         model.decoder.forward(model.new_cache(8), one + 5, one, one, 1, 1)
         barriers, dispatches = model.decoder.barriers[(1, 1)]
-    assert (barriers, dispatches) == (1 + 2 * 11 + 3, 1 + 2 * 16 + 3)
+    assert (barriers, dispatches) == (1 + 2 * 10 + 3, 1 + 2 * 15 + 3)

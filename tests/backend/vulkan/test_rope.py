@@ -130,3 +130,33 @@ def test_rope_leaves_poisoned_tokens_past_the_batch(vk):
     y, = run_dispatch(vk, ops.rope(vk.caps, 2, 64, rope, MAX_COLS), [x, ops.rope_freqs(rope, 64)], [0],
                       params=make_params(MAX_COLS, n_tokens=2, pos=[3, 4]))
     assert np.isfinite(y[:2]).all() and np.isnan(y[2:]).all()
+
+
+@pytest.mark.parametrize("f16", [False, True])
+@pytest.mark.parametrize("name", ["llama", "neox partial", "yarn"])
+def test_rope_store_is_rope_then_kv_store(vk, name, f16):
+    """The fused decode-step op writes the same cache words, bit for bit, as rope followed by
+    kv_store; other slots keep theirs, and the keys themselves are left as they were."""
+    rng = np.random.default_rng(seed_of("rope_store", name, f16))
+    n_head_kv, head_dim, n_ctx, n_tokens = 3, 80, 11, 5
+    kv_dim = n_head_kv * head_dim
+    rope = rope_dict(name, rng)
+    freqs = ops.rope_freqs(rope, head_dim)
+    x = randn(rng, MAX_COLS, n_head_kv, head_dim)
+    params = make_params(MAX_COLS, n_tokens=n_tokens, pos=[5, 0, 4095, 131071, 77], slots=[9, 2, 4, 0, 7])
+    cache = nan_words(n_ctx * (kv_dim // 2 if f16 else kv_dim))
+    rotated, = run_dispatch(vk, ops.rope(vk.caps, n_head_kv, head_dim, rope, MAX_COLS), [x, freqs], [0], params=params)
+    two_steps, = run_dispatch(vk, ops.kv_store(vk.caps, kv_dim, f16, MAX_COLS), [rotated, cache], [1], params=params)
+    keys, fused = run_dispatch(vk, ops.rope_store(vk.caps, n_head_kv, head_dim, f16, rope, MAX_COLS),
+                               [x, freqs, cache], [0, 2], params=params)
+    assert np.array_equal(fused, two_steps)
+    assert np.array_equal(keys, x)
+    words = fused.reshape(n_ctx, -1)
+    untouched = np.setdiff1d(np.arange(n_ctx), [9, 2, 4, 0, 7])
+    assert np.array_equal(words[untouched], cache.reshape(n_ctx, -1)[untouched])
+    assert not np.array_equal(words[[9, 2]], cache.reshape(n_ctx, -1)[[9, 2]])
+
+
+def test_rope_store_refuses_an_odd_head_with_halves(vk):
+    with pytest.raises(ValueError, match="even head_dim"):
+        ops.rope_store(vk.caps, 2, 63, True, {**ROPES["llama"], "n_rot": 62}, 1)
