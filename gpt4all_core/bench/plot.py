@@ -38,7 +38,9 @@ def plot_models(result: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, len(tests), figsize=(6 * len(tests), 4.5), squeeze=False)
     for ax, test in zip(axes[0], tests):
         sel = [r for r in rows if r["test"] == test]
-        labels = [f"{Path(r['model_filename']).stem}\n{r['device']}, {r['n_threads']}t" for r in sel]
+        labels = [f"{Path(r['model_filename']).stem}\n{r['device']}" + (f", {r['n_threads']}t" if r["device"] == "cpu"
+                                                                     else f", ngl {r.get('n_gpu_layers', '?')}")
+                  for r in sel]
         xs = range(len(sel))
         compared = any(r.get("compare_avg_ts") for r in sel)
         w = 0.4 if compared else 0.7
@@ -53,7 +55,9 @@ def plot_models(result: dict, out: Path) -> None:
         ax.set_title(test)
         ax.legend(fontsize=8)
     m = result.get("machine", {})
-    fig.suptitle(f"gpt4all-core bench ({m.get('cpu', '?')}, {m.get('simd', '?')}, {m.get('commit', '?')})", fontsize=9)
+    gpus = sorted({f"{r['device']}: {r.get('device_name', '?')}" for r in rows if r["device"] != "cpu"})
+    fig.suptitle(f"gpt4all-core bench ({m.get('cpu', '?')}, {m.get('simd', '?')}{''.join('; ' + g for g in gpus)}, "
+                 f"{m.get('commit', '?')})", fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
