@@ -104,21 +104,6 @@ def fill_params(buf: np.ndarray, *, n_tokens: int, n_kv: int = 0, n_logits: int 
 
 # ---- the device ----
 
-KP_PATCHED = "0.9.0+gk2"  # tools/kp_patch.py: Kompute with barriers between dependent dispatches, optional
-
-
-def _check_kp_patched() -> None:
-    from importlib import metadata
-    try:
-        version = metadata.version("kp")
-    except metadata.PackageNotFoundError:  # pragma: no cover - kp imported from a source tree
-        version = "unknown"
-    if version != KP_PATCHED:
-        warnings.warn(f"kp {version} is not gpt4all-core's patched Kompute ({KP_PATCHED}, which ./dev.sh builds "
-                      "with tools/kp_patch.py): its dispatches are not ordered after one another by the Vulkan "
-                      "spec, which some drivers need", RuntimeWarning, stacklevel=3)
-
-
 class VulkanContext:
     """A Kompute manager on one physical device (index as vkEnumeratePhysicalDevices orders them),
     with the SPIR-V of the package's shaders loaded on demand."""
@@ -130,15 +115,19 @@ class VulkanContext:
             raise VulkanError(f"the Vulkan backend needs Kompute's Python package kp ({e}); "
                               "pip install 'gpt4all-core[vulkan]'") from None
         self.kp = kp
-        _check_kp_patched()
+        # tools/kp_patch.py's Kompute (0.9.0+gk2, which ./dev.sh builds) orders each dispatch after the
+        # ones it depends on and can leave a barrier out; a stock kp orders transfers only
+        self.can_skip_barriers = hasattr(kp.OpAlgoDispatch, "barrier")
+        if not self.can_skip_barriers:
+            warnings.warn("kp is not gpt4all-core's patched Kompute (0.9.0+gk2, which ./dev.sh builds with "
+                          "tools/kp_patch.py): its dispatches are not ordered after one another by the Vulkan "
+                          "spec, which some drivers need", RuntimeWarning, stacklevel=2)
         try:
             self.manager = kp.Manager(device_index)
             props = self.manager.get_device_properties()
         except Exception as e:
             raise VulkanError(f"cannot open Vulkan device {device_index}: {e}") from None
         self.device_index = device_index
-        # kp 0.9.0+gk2 lets a dispatch go without its barrier (tools/kp_patch.py); others order every one
-        self.can_skip_barriers = hasattr(kp.OpAlgoDispatch, "barrier")
         self._spirv: dict[str, bytes] = {}
         self.caps = Caps(name=props["device_name"], max_workgroup_invocations=props["max_work_group_invocations"])
         self.caps = Caps(name=self.caps.name, subgroup_size=self._probe_subgroup_size(),

@@ -372,9 +372,9 @@ class _Ordering:
     dispatch's reads and writes). A dispatch needs it when it touches a buffer written since the
     last barrier (read after write, write after write) or writes one read since then (write after
     read). The others run without waiting: the q, k and v products, gate and up, the keys' RoPE
-    into the cache and the values' store. The first dispatch always waits (for what the previous submission wrote);
-    read_only buffers (weights, norms, RoPE tables) are never written in a sequence. skip=False
-    (a kp without the patch's flag): every dispatch keeps its barrier."""
+    into the cache and the values' store. The first dispatch always waits (for what the previous
+    submission wrote); read_only buffers (weights, norms, RoPE tables) are never written in a
+    sequence. skip=False (a kp without the patch's flag): every dispatch keeps its barrier."""
 
     def __init__(self, read_only: set[int], skip: bool):
         self.read_only, self.skip, self.first = read_only, skip, True
