@@ -112,12 +112,20 @@ def our_quantize(values: np.ndarray, kind: str) -> np.ndarray:
 Quantizer = Callable[[np.ndarray, str], np.ndarray]
 
 
-def _encode(w: Weight, qtype: str, rng: np.random.Generator, quantize: Quantizer):
-    """(data, ggml_type or None, shape or None): what GGUFWriter.add_tensor takes for w."""
+def _draw(w: Weight, rng: np.random.Generator) -> np.ndarray:
+    """w's float32 values: [rows] for a vector, [rows, cols] for a matrix."""
     if not w.cols:
-        return (w.center + w.spread * rng.standard_normal(w.rows)).astype(np.float32), None, None
+        return (w.center + w.spread * rng.standard_normal(w.rows)).astype(np.float32)
     values = rng.standard_normal((w.rows, w.cols), dtype=np.float32)
     values *= np.float32(w.scale)
+    return values
+
+
+def _encode(w: Weight, qtype: str, rng: np.random.Generator, quantize: Quantizer):
+    """(data, ggml_type or None, shape or None): what GGUFWriter.add_tensor takes for w."""
+    values = _draw(w, rng)
+    if not w.cols:
+        return values, None, None
     kind = matrix_type(w.name, qtype)
     if kind == "F32":
         return values, None, None
@@ -201,21 +209,19 @@ def write_random_like(template_file: str | os.PathLike, path: str | os.PathLike,
         lines = tpl.metadata.get(TEMPLATE_KEY)
         if not lines:
             raise GGUFError("not a template (write_template makes them)", path=os.fspath(template_file),
-                                 field=TEMPLATE_KEY)
+                            field=TEMPLATE_KEY)
         plan = []
         for line in lines:
             name, kind, *dims = line.split()
-            plan.append((_template_weight(name, tuple(int(d) for d in dims)), kind, tuple(int(d) for d in dims)))
+            shape = tuple(int(d) for d in dims)
+            plan.append((_template_weight(name, shape), kind, shape))
 
         def encode(i: int):
             w, kind, shape = plan[i]
-            rng = np.random.default_rng((seed, i))
+            values = _draw(w, np.random.default_rng((seed, i)))
             if kind in ("F32", "F16", "BF16") or not w.cols:
-                values = (w.center + w.spread * rng.standard_normal(shape) if not w.cols
-                          else w.scale * rng.standard_normal(shape)).astype(np.float32)
-                return values, GGMLType[kind], None  # the writer rounds float32 to F16 or BF16
-            return quantize(w.scale * rng.standard_normal((w.rows, w.cols), dtype=np.float32), kind), \
-                GGMLType[kind], shape
+                return values.reshape(shape), GGMLType[kind], None  # the writer rounds float32 to F16 or BF16
+            return quantize(values, kind), GGMLType[kind], shape
 
         with GGUFWriter(path) as w:
             w.add_metadata_from(tpl, skip=(TEMPLATE_KEY,))
