@@ -21,6 +21,17 @@ from gpt4all_core.gguf import TYPE_TRAITS, GGMLType
 TYPES = ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
 
 
+def _eval_times(seq, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` evals of a recorded sequence, after one warm-up (pipelines, clocks)."""
+    seq.eval()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        seq.eval()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def _timed(ctx, dispatch, tensors, reps: int, repeats: int) -> tuple[float, float]:
     """(median, min) seconds per dispatch over `repeats` submits of `reps` recorded dispatches."""
     kp = ctx.kp
@@ -28,12 +39,7 @@ def _timed(ctx, dispatch, tensors, reps: int, repeats: int) -> tuple[float, floa
     seq = ctx.manager.sequence()
     for _ in range(reps):
         seq.record(kp.OpAlgoDispatch(algo))
-    seq.eval()  # warm-up: pipeline, clocks
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        seq.eval()
-        times.append((time.perf_counter() - t0) / reps)
+    times = [t / reps for t in _eval_times(seq, repeats)]
     return statistics.median(times), min(times)
 
 
@@ -112,13 +118,7 @@ def _chain(ctx, kern, t: int, name: str, k: int, mib: int, params, x, rng, repea
     seq = ctx.manager.sequence()
     for w in ws:
         seq.record(ctx.kp.OpAlgoDispatch(ctx.algorithm(d, [params, w, x, y])))
-    seq.eval()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        seq.eval()
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    med = statistics.median(_eval_times(seq, repeats))
     return {"m": k, "k": k, "matrices": n, "median_s_per_matrix": med / n,
             "GB_per_s": n * packed.nbytes / med / 1e9}
 
