@@ -29,12 +29,10 @@ const uint HALF = N_ROT / 2;
 #ifdef ROPE_CACHE
 layout(set = 0, binding = 1) buffer Cache { uint cache[]; };
 layout(push_constant) uniform Push { float mscale; uint first_slot; uint count; int delta; } pc;
-shared float row_f[HEAD_DIM];
 #elif defined(ROPE_STORE)
 layout(set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(set = 0, binding = 3) writeonly buffer Cache { uint cache[]; };
 layout(push_constant) uniform Push { float mscale; } pc;
-shared float row_f[HEAD_DIM];
 #else
 layout(set = 0, binding = 1) buffer X { float x[]; };
 layout(push_constant) uniform Push { float mscale; } pc;
@@ -56,6 +54,23 @@ uvec2 pair_dims(uint i) { return NEOX != 0 ? uvec2(i, i + HALF) : uvec2(2 * i, 2
 
 vec2 rotate(vec2 v, vec2 cs) { return vec2(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x); }
 
+#if defined(ROPE_CACHE) || defined(ROPE_STORE)
+// One head's row as floats, shared by the workgroup: the pairs of a row may sit in different words.
+shared float row_f[HEAD_DIM];
+
+// Rotates row_f's pairs to position pos, between barriers (the row is loaded before, stored after).
+void rotate_row_f(int pos, uint lid) {
+    barrier();
+    for (uint i = lid; i < HALF; i += WG) {
+        const uvec2 d = pair_dims(i);
+        const vec2 v = rotate(vec2(row_f[d.x], row_f[d.y]), rope_cs(pos, i));
+        row_f[d.x] = v.x;
+        row_f[d.y] = v.y;
+    }
+    barrier();
+}
+#endif
+
 void main() {
     const uint lid = gl_LocalInvocationID.x, head = gl_WorkGroupID.x, n_head = gl_NumWorkGroups.x;
 #ifdef ROPE_CACHE
@@ -67,14 +82,7 @@ void main() {
                 row_f[2 * w] = v.x;
                 row_f[2 * w + 1] = v.y;
             }
-            barrier();
-            for (uint i = lid; i < HALF; i += WG) {
-                const uvec2 d = pair_dims(i);
-                const vec2 v = rotate(vec2(row_f[d.x], row_f[d.y]), rope_cs(pc.delta, i));
-                row_f[d.x] = v.x;
-                row_f[d.y] = v.y;
-            }
-            barrier();
+            rotate_row_f(pc.delta, lid);
             for (uint w = lid; w < HALF; w += WG) cache[base / 2 + w] = pack_f16(row_f[2 * w], row_f[2 * w + 1]);
             barrier();  // row_f free for the next slot
         } else {
@@ -92,14 +100,7 @@ void main() {
     const uint base = (t * n_head + head) * HEAD_DIM;
     const int pos = param(PARAM_POS, t);
     for (uint e = lid; e < HEAD_DIM; e += WG) row_f[e] = x[base + e];
-    barrier();
-    for (uint i = lid; i < HALF; i += WG) {
-        const uvec2 d = pair_dims(i);
-        const vec2 v = rotate(vec2(row_f[d.x], row_f[d.y]), rope_cs(pos, i));
-        row_f[d.x] = v.x;
-        row_f[d.y] = v.y;
-    }
-    barrier();
+    rotate_row_f(pos, lid);
     const uint slot = uint(param(PARAM_SLOT, t));
     if (F16 != 0) {
         const uint words = HEAD_DIM / 2, dst = (slot * n_head + head) * words;
