@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from gpt4all_core.bench.devices import BenchError
+from gpt4all_core.bench.report import is_vulkan
 
 
 def _pyplot():
@@ -67,7 +68,7 @@ def _kernel_series(result: dict) -> tuple[str, str, dict]:
     """(title, roof name, {series label: (bandwidth GB/s, one matvec dict per row)}): a CPU result has
     a series per thread count against read bandwidth, a Vulkan one a single series against copy bandwidth."""
     rows, m = result["rows"], result.get("machine", {})
-    if result.get("device", "cpu") == "cpu":
+    if not is_vulkan(result):
         return (f"gpt4all-core CPU kernels ({m.get('cpu', '?')}, {m.get('simd', '?')}, {m.get('commit', '?')})",
                 "read bandwidth", {f"{t}t": (bw, [r["matvec"][t] for r in rows])
                                    for t, bw in result["read_bandwidth_GB_per_s"].items()})
