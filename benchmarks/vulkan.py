@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_TYPES = ["Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q4_1", "Q5_0", "Q5_1", "Q5_K", "Q2_K", "Q3_K", "F16", "F32"]
 MORE_TO_DO = 3
+MV_ENV = "GPT4ALL_CORE_VULKAN_MV"  # products.MV_ENV (imported late: after sys.path is set)
 
 
 def say(msg: str) -> None:
@@ -84,6 +85,39 @@ def ours(path: Path, repeats: int) -> list[dict]:
     return bench_model(path, "vulkan:0", [1], 512, 128, repeats, n_batch=512, n_gpu_layers=99, progress=say)
 
 
+def decode_profile(path: Path) -> dict:
+    """Per-op GPU time of a decode step (gpu/profile_decode.py), with its dispatch floor."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
+    import profile_decode
+    from gpt4all_core.backend.vulkan.context import get_context
+    result = profile_decode.profile(path, "vulkan:0", 32, profile_decode._period_ns("vulkan:0"))
+    result["floor"] = profile_decode.dispatch_floor(get_context(0))
+    top = ", ".join(f"{k} {v['us']:.0f}" for k, v in list(result["by_shader"].items())[:8])
+    say(f"profile {path.name}: gpu {result['gpu_ms']:.2f} ms, eval {result['eval_ms']:.2f} ms; us: {top}")
+    return result
+
+
+def untuned(path: Path, repeats: int) -> list[dict]:
+    """ours() with each type's own matrix-vector shapes, not the sweep's."""
+    tuned = os.environ.pop(MV_ENV)
+    try:
+        return [{**r, "mv_shapes": "untuned"} for r in ours(path, repeats)]
+    finally:
+        os.environ[MV_ENV] = tuned
+
+
+def sweep(types: str, seconds: float) -> dict:
+    """gpu/mv_sweep.py over these types (a 7B block's shapes), within `seconds`."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / "mv_sweep.py"), "--types", types,
+           "--seconds", str(max(10.0, seconds - 20)), "--json", "/tmp/mv-sweep.json"]
+    env = {k: v for k, v in os.environ.items() if k != MV_ENV}
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    print(r.stdout[-6000:] + r.stderr[-3000:], flush=True)
+    if r.returncode:
+        return {"command": " ".join(cmd), "exit": r.returncode, "env": "", "stderr": r.stderr[-4000:]}
+    return {"command": " ".join(cmd), "exit": 0, **json.loads(Path("/tmp/mv-sweep.json").read_text())}
+
+
 def llama(binary: str, path: Path, repeats: int) -> dict:
     cmd = [binary, "-o", "json", "-ngl", "99", "-p", "512", "-n", "128", "-r", str(repeats), "-m", str(path)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -107,6 +141,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--skip", default="", help="comma list of: tests, kernels, models, llama")
+    ap.add_argument("--sweep", default="", help="comma list of types: first find their matrix-vector shapes "
+                    "(gpu/mv_sweep.py) and use the best for everything after, tests included")
+    ap.add_argument("--sweep-seconds", type=float, default=150)
+    ap.add_argument("--profile", default="", help="comma list of files to profile (gpu/profile_decode.py)")
+    ap.add_argument("--untuned-too", default="", help="comma list of files also run without the sweep's shapes")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -126,6 +165,12 @@ def main() -> None:
         b = json.loads(args.bandwidth.read_text())
         steps.run("bandwidth", 1, lambda: {"torch_copy": b.get("torch", {}).get("copy_GBps", 0.0),
                                             "shader_copy": b.get("kompute", {}).get("shader_copy_best_GBps", 0.0)})
+    if args.sweep:
+        steps.run("mv sweep", args.sweep_seconds, lambda: sweep(args.sweep, args.sweep_seconds))
+        tuned = steps.done.get("mv sweep", {}).get("env", "")
+        if tuned and not os.environ.get(MV_ENV):
+            os.environ[MV_ENV] = tuned  # for this process and the tests it starts
+        say(f"{MV_ENV}={os.environ.get(MV_ENV, '')}")
     if "kernels" not in skip:
         from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
         steps.run("kernels", 120, lambda: run_vulkan_kernels(0, KERNEL_TYPES, mib=args.mib, progress=say))
@@ -138,6 +183,10 @@ def main() -> None:
         if "models" not in skip:
             steps.run(f"ours {name}", 60, lambda: ours(path, args.repeats)
                       if wait_for(path, args.deadline - 60) else None)
+            if name in args.profile.split(","):
+                steps.run(f"profile {name}", 40, lambda: decode_profile(path))
+            if name in args.untuned_too.split(",") and os.environ.get(MV_ENV):
+                steps.run(f"ours untuned {name}", 60, lambda: untuned(path, args.repeats))
         if llama_ready:
             fail = Path(str(args.llama_done) + ".failed") if args.llama_done else None
             steps.run(f"llama {name}", 60, lambda: llama(args.llama_bench, path, args.repeats)
@@ -169,6 +218,18 @@ def table(done: dict) -> list[str]:
             lines.append(f"| {r['type']} | {r['matvec']['GB_per_s']:.0f} | {100 * r['matvec']['GB_per_s'] / copy:.0f}% "
                          f"| {chain:.0f} | {100 * chain / k['copy_bandwidth_GB_per_s']:.0f}% "
                          f"| {r['matmul']['GFLOP_per_s']:.0f} |")
+    for r in done.get("mv sweep", {}).get("types", []):
+        if r["best"]:
+            b, d = r["rows"][r["best"]], r["rows"]["default"]
+            gbs = ", ".join(f"{s} {v['GB_per_s']:.0f}" for s, v in b["shapes"].items())
+            lines.append(f"mv sweep {r['type']}: best {r['best']} {1e6 * b['layer_s']:.1f} us a 7B block "
+                         f"(GB/s {gbs}), default {r['default_spec'][:2]} {1e6 * d['layer_s']:.1f} us")
+    for key, p in done.items():
+        if key.startswith("profile "):
+            top = ", ".join(f"{k} {v['count']}x {v['us']:.0f} us" for k, v in list(p["by_shader"].items())[:8])
+            lines.append(f"{key}: {p['ops']} ops, GPU {p['gpu_ms']:.2f} ms, eval {p['eval_ms']:.2f} ms, forward "
+                         f"{p['forward_ms']:.2f} ms, products {p['product_GB_per_s']:.0f} GB/s; {top}; empty dispatch "
+                         f"{p['floor']['gpu_us_per_dispatch']:.2f} us")
     if "tests" in done:
         lines.append(f"tests on the GPU: {done['tests']['summary']}")
     theirs = {}
@@ -184,7 +245,8 @@ def table(done: dict) -> list[str]:
             key = (Path(r["model_filename"]).name, r["test"][:2])
             other = theirs.get(key)
             ratio = f"{r['avg_ts'] / other:.2f}" if other else "-"
-            lines.append(f"| {key[0]} | {r['test']} | {r['avg_ts']:.1f} | {f'{other:.1f}' if other else '-'} | {ratio} |")
+            label = f"{key[0]} (untuned mv)" if r.get("mv_shapes") == "untuned" else key[0]
+            lines.append(f"| {label} | {r['test']} | {r['avg_ts']:.1f} | {f'{other:.1f}' if other else '-'} | {ratio} |")
     return lines
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole GPU benchmark of issue 7 as one device-tool command, repeated until it exits 0:
 #
-#     bash benchmarks/gpu/run.sh      # from the repository root, .gpu carried; results under $OUT
+#     bash benchmarks/gpu/run.sh [VULKAN.PY ARGS]   # from the repository root, .gpu carried; results under $OUT
+#
+# GPU_FILES (a comma list) benchmarks fewer files than all of FILES; arguments go on to vulkan.py
+# (--sweep TYPES, --untuned-too FILES, --skip STEPS).
 #
 # Each call: setup.sh (once per machine; llama.cpp builds in the background, niced, and may
 # outlive the call), the model files (make_models.py, once per machine, in the background: the
@@ -17,6 +20,7 @@ MODELS=/tmp/models
 FILES=(random-llama-6.7b-Q4_0.gguf random-llama-1.1b-Q4_0.gguf random-SmolLM2-135M-Instruct.Q4_1.gguf
        random-llama-1.1b-Q4_K_M.gguf random-llama-1.1b-Q8_0.gguf random-llama-6.7b-Q4_K_M.gguf
        random-llama-6.7b-Q8_0.gguf)
+[ -z "${GPU_FILES:-}" ] || IFS=, read -r -a FILES <<<"$GPU_FILES"
 cd "$ROOT"
 mkdir -p "$OUT" "$MODELS"
 bash benchmarks/gpu/setup.sh --llama-background
@@ -35,7 +39,7 @@ fi
 rc=0
 python3 benchmarks/vulkan.py --models "$MODELS" --files "$(IFS=,; echo "${FILES[*]}")" \
   --llama-bench /opt/gk/llama.cpp/build/bin/llama-bench --llama-done /opt/gk/.done-llama \
-  --bandwidth /opt/gk/bandwidth.json --state /opt/gk/vulkan-state.json --deadline $((STARTED + LIMIT)) --out "$OUT" || rc=$?
+  --bandwidth /opt/gk/bandwidth.json --state /opt/gk/vulkan-state.json --deadline $((STARTED + LIMIT)) --out "$OUT" "$@" || rc=$?
 cp /opt/gk/device.json /opt/gk/bandwidth.json "$OUT"/ 2>/dev/null || true
 tar czf "$OUT/logs.tgz" -C /opt/gk logs 2>/dev/null || true
 tail -n 3 /opt/gk/logs/models.log 2>/dev/null || true

@@ -14,6 +14,7 @@ Contract of every type's shaders (bindings after the parameter buffer at 0):
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -39,6 +40,25 @@ class TypeKernels:
 
 
 REGISTRY: dict[int, TypeKernels] = {}
+
+MV_ENV = "GPT4ALL_CORE_VULKAN_MV"  # "q4_0=128x4,q8_0=256x2": mv threads x rows per type, for tuning
+
+
+def mv_override(type_name: str) -> tuple[int, int] | None:
+    """(threads, rows) of type_name's matrix-vector workgroups as $GPT4ALL_CORE_VULKAN_MV sets them
+    (benchmarks/gpu/mv_sweep.py tries configurations this way), or None: the type's own choice."""
+    spec = os.environ.get(MV_ENV, "").strip()
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, value = item.partition("=")
+        threads, _, rows = value.partition("x")
+        if not (threads.isdigit() and rows.isdigit()):
+            raise ValueError(f"${MV_ENV}: {item!r} is not TYPE=THREADSxROWS (like q4_0=128x4)")
+        t, r = int(threads), int(rows)
+        if t < 1 or t & (t - 1) or t > 1024 or not 1 <= r <= 8:
+            raise ValueError(f"${MV_ENV}: {item!r}: threads must be a power of two up to 1024, rows 1 to 8")
+        if name.strip().lower() == type_name:
+            return t, r
+    return None
 
 
 def register(kernels: TypeKernels) -> None:

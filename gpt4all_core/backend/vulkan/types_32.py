@@ -104,8 +104,11 @@ def _mv(layout: Layout):
         units = ceil_div(n_in, BLOCK) * layout.units
         most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
         threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
+        rows = layout.mv_rows
+        if (tuned := products.mv_override(layout.name)) is not None:
+            threads, rows = min(tuned[0], caps.max_workgroup_invocations), tuned[1]
         cols = max(1, min(max_cols, MV_MAX_COLS))
-        rows = layout.mv_rows if cols == 1 else min(layout.mv_rows, 4)  # ROWS * COLS sums in registers
+        rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
         groups = _grid(ceil_div(n_out, rows), ceil_div(max(1, max_cols), cols))
         return Dispatch(f"mul_mv_{layout.name}", groups, (threads, rows, cols), (n_out, n_in, 0, 0))
     return mv

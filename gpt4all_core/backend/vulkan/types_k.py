@@ -152,6 +152,7 @@ def pack(t: _KType, raw: np.ndarray) -> np.ndarray:
 
 MV_MAX_COLS = 8   # columns one mv workgroup carries (more: more workgroups along z)
 MV_THREADS = 64   # invocations splitting a row's groups
+MV_ROWS = 4       # rows a workgroup owns: each X load reused, and more weight bytes in flight
 # BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4): the narrower tile for
 # buckets of up to 32 columns wastes no work on absent columns
 MM_TILES = ((32, (64, 32, 4, 4)), (None, (64, 64, 4, 4)))
@@ -172,9 +173,12 @@ def _spread(n: int) -> tuple[int, int]:
 def _mv(t: _KType):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
         _check_n_in(t.name, n_in)
+        rows, threads = MV_ROWS, MV_THREADS
+        if (tuned := products.mv_override(t.name)) is not None:
+            threads, rows = tuned
+        threads = min(threads, caps.max_workgroup_invocations)
         cols = max(1, min(max_cols, MV_MAX_COLS))
-        rows = 4  # rows per invocation: each X load reused, and more weight bytes in flight
-        threads = min(MV_THREADS, caps.max_workgroup_invocations)
+        rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
         if rows * cols * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
             threads = max(1, caps.max_shared_bytes // (rows * cols * 4))
         x, y = _spread(ceil_div(n_out, rows))
