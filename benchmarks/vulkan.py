@@ -85,6 +85,19 @@ def ours(path: Path, repeats: int) -> list[dict]:
     return bench_model(path, "vulkan:0", [1], 512, 128, repeats, n_batch=512, n_gpu_layers=99, progress=say)
 
 
+def tune_decode(path: Path, types: str) -> dict:
+    """gpu/tune_decode.py: decode t/s of this file under each matrix-vector shape of these types."""
+    out = Path(f"/tmp/tune-{path.stem}.json")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / "tune_decode.py"), str(path), "--types", types,
+           "--json", str(out)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if k != MV_ENV})
+    print(r.stdout[-3000:] + r.stderr[-3000:], flush=True)
+    if r.returncode:
+        return {"command": " ".join(cmd), "exit": r.returncode, "stderr": r.stderr[-4000:]}
+    return {"command": " ".join(cmd), "exit": 0, **json.loads(out.read_text())}
+
+
 def decode_profile(path: Path) -> dict:
     """Per-op GPU time of a decode step (gpu/profile_decode.py), with its dispatch floor."""
     sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
@@ -144,6 +157,7 @@ def main() -> None:
     ap.add_argument("--sweep", default="", help="comma list of types: first find their matrix-vector shapes "
                     "(gpu/mv_sweep.py) and use the best for everything after, tests included")
     ap.add_argument("--sweep-seconds", type=float, default=150)
+    ap.add_argument("--tune", default="", help="FILE=TYPE,TYPE;...: gpu/tune_decode.py on these files first")
     ap.add_argument("--profile", default="", help="comma list of files to profile (gpu/profile_decode.py)")
     ap.add_argument("--untuned-too", default="", help="comma list of files also run without the sweep's shapes")
     args = ap.parse_args()
@@ -180,6 +194,10 @@ def main() -> None:
     llama_ready = bool(args.llama_bench) and "llama" not in skip
     for name in names:
         path = args.models / name
+        tune = dict(item.split("=", 1) for item in args.tune.split(";") if item)
+        if name in tune:
+            steps.run(f"tune {name}", 150, lambda: tune_decode(path, tune[name])
+                      if wait_for(path, args.deadline - 150) else None)
         if "models" not in skip:
             steps.run(f"ours {name}", 60, lambda: ours(path, args.repeats)
                       if wait_for(path, args.deadline - 60) else None)
@@ -225,6 +243,8 @@ def table(done: dict) -> list[str]:
             lines.append(f"mv sweep {r['type']}: best {r['best']} {1e6 * b['layer_s']:.1f} us a 7B block "
                          f"(GB/s {gbs}), default {r['default_spec'][:2]} {1e6 * d['layer_s']:.1f} us")
     for key, p in done.items():
+        for t, b in p.get("best", {}).items() if key.startswith("tune ") else ():
+            lines.append(f"{key} {t}: best {b['setting']} {b['t_per_s']:.1f} t/s, default {b['default_t_per_s']:.1f}")
         if key.startswith("profile "):
             top = ", ".join(f"{k} {v['count']}x {v['us']:.0f} us" for k, v in list(p["by_shader"].items())[:8])
             lines.append(f"{key}: {p['ops']} ops, GPU {p['gpu_ms']:.2f} ms, eval {p['eval_ms']:.2f} ms, forward "

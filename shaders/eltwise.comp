@@ -1,7 +1,8 @@
 #version 450
 // The element-wise ops over [cols, n] floats, in place on X; one target per op (-D OP_*):
 // add (X += B), mul (X *= B), add_bias (each row += BIAS), swiglu (X = silu(X) * B),
-// gelu_mul (X = gelu(X) * B, the CPU's tanh form), scale (X *= s), softcap (X = s tanh(X / s)).
+// gelu_mul (X = gelu(X) * B, the CPU's tanh form), their _split forms (below), scale (X *= s),
+// softcap (X = s tanh(X / s)).
 // The grid is (chunks of n, columns); both loops stride by the grid, so any size is covered.
 #include "common.glsl"
 
@@ -9,7 +10,12 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 256;
 #include "ops.glsl"
 
-#if defined(OP_ADD) || defined(OP_MUL) || defined(OP_ADD_BIAS) || defined(OP_SWIGLU) || defined(OP_GELU_MUL)
+// the split forms read gate and up from one [cols, 2n] B (gate first in each column), as a product by
+// the gate and up matrices stacked writes them, and write X [cols, n]
+#if defined(OP_SWIGLU_SPLIT) || defined(OP_GELU_MUL_SPLIT)
+#define SPLIT 1
+#endif
+#if defined(OP_ADD) || defined(OP_MUL) || defined(OP_ADD_BIAS) || defined(OP_SWIGLU) || defined(OP_GELU_MUL) || defined(SPLIT)
 #define HAS_B 1
 #endif
 
@@ -19,10 +25,6 @@ layout(set = 0, binding = 2) readonly buffer B { float b[]; };
 #endif
 layout(push_constant) uniform Push { uint n; uint col_source; float s; } pc;
 
-// GELU as gk_gelu: x / (1 + e^-(A x + B x^3)), the tanh approximation through one exp
-const float GELU_A = 1.5957691216057308;
-const float GELU_B = 1.5957691216057308 * 0.044715;
-
 float apply(float v, uint i, uint k) {
 #if defined(OP_ADD)
     return v + b[k];
@@ -31,9 +33,13 @@ float apply(float v, uint i, uint k) {
 #elif defined(OP_ADD_BIAS)
     return v + b[i];
 #elif defined(OP_SWIGLU)
-    return v / (1.0 + exp(-v)) * b[k];
+    return gk_silu(v) * b[k];
 #elif defined(OP_GELU_MUL)
-    return v / (1.0 + exp(-(GELU_A * v + GELU_B * v * v * v))) * b[k];
+    return gk_gelu(v) * b[k];
+#elif defined(OP_SWIGLU_SPLIT)
+    return gk_silu(b[k + (k / pc.n) * pc.n]) * b[k + (k / pc.n + 1u) * pc.n];
+#elif defined(OP_GELU_MUL_SPLIT)
+    return gk_gelu(b[k + (k / pc.n) * pc.n]) * b[k + (k / pc.n + 1u) * pc.n];
 #elif defined(OP_SCALE)
     return v * pc.s;
 #elif defined(OP_SOFTCAP)

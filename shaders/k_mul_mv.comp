@@ -7,10 +7,14 @@
 // subgroup, then across subgroups through shared memory. Grid: x, y over ceil(n_out / ROWS)
 // workgroups (x + y * num_x, kept within 65535 each), z over the column blocks of COLS; columns
 // from n_cols(col_source) on and rows from n_out on are left alone.
+//
+// Fused forms for decoding, as mul_mv_32.comp's: -DNORM (Y = W rms_norm(X) gamma, gamma at binding
+// 4) and -DNORM -DGLU (W the gate matrix with the up matrix stacked under it, Y = act(gate) * up).
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
+#include "ops.glsl"
 #include "kquants/k_type.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -21,28 +25,62 @@ layout(set = 0, binding = 2) readonly buffer X { vec4 x4[]; };
 layout(set = 0, binding = 3) buffer Y { float y[]; };
 layout(push_constant) uniform Push { uint n_out, n_in, col_source, accumulate; } p;
 
-shared float partial[ROWS * COLS * gl_WorkGroupSize.x];
+#if defined(GLU) && !defined(NORM)
+#error "the GLU form normalizes too"
+#endif
+const uint RC = ROWS * COLS;
+#ifdef NORM
+layout(constant_id = 3) const uint ACT = 0;
+layout(constant_id = 4) const float EPS = 1e-5;
+layout(set = 0, binding = 4) readonly buffer Gamma { vec4 g4[]; };
+const uint SUMS = RC + COLS;  // the dot products [c][r], then each column's sum of squares
+shared float totals[SUMS];
+#else
+const uint SUMS = RC;
+#endif
+#ifdef GLU
+const uint OUT_ROWS = ROWS / 2u;
+#else
+const uint OUT_ROWS = ROWS;
+#endif
+
+shared float partial[SUMS * gl_WorkGroupSize.x];
+
+// The matrix row of the workgroup's row r (< ROWS); rows past n_out read the last one, never stored.
+uint weight_row(uint out0, uint r) {
+#ifdef GLU
+    return r < OUT_ROWS ? min(out0 + r, p.n_out - 1u) : p.n_out + min(out0 + r - OUT_ROWS, p.n_out - 1u);
+#else
+    return min(out0 + r, p.n_out - 1u);
+#endif
+}
 
 void main() {
-    uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * ROWS;
+    uint out0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * OUT_ROWS;
     uint n_cols_all = n_cols(p.col_source), col0 = gl_WorkGroupID.z * COLS;
-    if (row0 >= p.n_out || col0 >= n_cols_all) {
+    if (out0 >= p.n_out || col0 >= n_cols_all) {
         return;  // the whole workgroup: nothing to write
     }
     uint cols = min(COLS, n_cols_all - col0);
+#ifdef GLU
+    kq_set_layout(2u * p.n_out, p.n_in);
+#else
     kq_set_layout(p.n_out, p.n_in);
+#endif
     uint n_groups = kq_row_blocks * GROUPS_PER_BLOCK, x_row = p.n_in / 4u;
 
     float acc[ROWS][COLS];
-    [[unroll]] for (uint r = 0; r < ROWS; r++) {
-        [[unroll]] for (uint c = 0; c < COLS; c++) {
+    float ss[COLS];  // sums of squares of X (NORM)
+    [[unroll]] for (uint c = 0; c < COLS; c++) {
+        [[unroll]] for (uint r = 0; r < ROWS; r++) {
             acc[r][c] = 0.0;
         }
+        ss[c] = 0.0;
     }
     for (uint g = gl_LocalInvocationID.x; g < n_groups; g += gl_WorkGroupSize.x) {
         Group G[ROWS];
         [[unroll]] for (uint r = 0; r < ROWS; r++) {
-            G[r] = load_group(min(row0 + r, p.n_out - 1u), g);  // a row past the end: computed, not written
+            G[r] = load_group(weight_row(out0, r), g);
         }
         [[unroll]] for (uint k = 0; k < 4u; k++) {
             vec4 lo[ROWS], hi[ROWS];
@@ -53,6 +91,11 @@ void main() {
             [[unroll]] for (uint c = 0; c < COLS; c++) {
                 if (c < cols) {
                     vec4 xa = x4[(col0 + c) * x_row + xi], xb = x4[(col0 + c) * x_row + xi + 1u];
+#ifdef NORM  // each group of X meets one thread, once
+                    ss[c] += dot(xa, xa) + dot(xb, xb);
+                    xa *= g4[xi];
+                    xb *= g4[xi + 1u];
+#endif
                     [[unroll]] for (uint r = 0; r < ROWS; r++) {
                         acc[r][c] += dot(lo[r], xa) + dot(hi[r], xb);
                     }
@@ -62,28 +105,40 @@ void main() {
     }
 
     // Sum the partial sums: within subgroups, then subgroup by subgroup in shared memory.
-    const uint RC = ROWS * COLS;
     [[unroll]] for (uint r = 0; r < ROWS; r++) {
         [[unroll]] for (uint c = 0; c < COLS; c++) {
             acc[r][c] = subgroupAdd(acc[r][c]);
         }
     }
-    if (gl_NumSubgroups > 1u) {
+#ifdef NORM
+    [[unroll]] for (uint c = 0; c < COLS; c++) {
+        ss[c] = subgroupAdd(ss[c]);
+    }
+    bool shared_sums = true;  // the fused ends read several sums each
+#else
+    bool shared_sums = gl_NumSubgroups > 1u;
+#endif
+    if (shared_sums) {
         if (subgroupElect()) {
             [[unroll]] for (uint r = 0; r < ROWS; r++) {
                 [[unroll]] for (uint c = 0; c < COLS; c++) {
-                    partial[gl_SubgroupID * RC + c * ROWS + r] = acc[r][c];
+                    partial[gl_SubgroupID * SUMS + c * ROWS + r] = acc[r][c];
                 }
             }
+#ifdef NORM
+            [[unroll]] for (uint c = 0; c < COLS; c++) {
+                partial[gl_SubgroupID * SUMS + RC + c] = ss[c];
+            }
+#endif
         }
         barrier();
     }
-    for (uint i = gl_LocalInvocationID.x; i < RC; i += gl_WorkGroupSize.x) {
+    for (uint i = gl_LocalInvocationID.x; i < SUMS; i += gl_WorkGroupSize.x) {
         uint r = i % ROWS, c = i / ROWS;
         float sum = 0.0;
-        if (gl_NumSubgroups > 1u) {
+        if (shared_sums) {
             for (uint s = 0; s < gl_NumSubgroups; s++) {
-                sum += partial[s * RC + i];
+                sum += partial[s * SUMS + i];
             }
         } else {
             // one subgroup: every invocation holds every sum; pick this (r, c) without indexing by i
@@ -93,10 +148,29 @@ void main() {
                 }
             }
         }
-        uint row = row0 + r;
+#ifdef NORM
+        totals[i] = sum;
+#else
+        uint row = out0 + r;
         if (row < p.n_out && c < cols) {
             uint o = (col0 + c) * p.n_out + row;
             y[o] = p.accumulate != 0u ? y[o] + sum : sum;
         }
+#endif
     }
+#ifdef NORM
+    barrier();
+    for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS * COLS; i += gl_WorkGroupSize.x) {
+        uint r = i % OUT_ROWS, c = i / OUT_ROWS;
+        if (out0 + r < p.n_out && c < cols) {
+            float scale = inversesqrt(totals[RC + c] / float(p.n_in) + EPS);
+            float v = totals[c * ROWS + r] * scale;
+#ifdef GLU
+            v = (ACT == 0u ? gk_silu(v) : gk_gelu(v)) * (totals[c * ROWS + r + OUT_ROWS] * scale);
+#endif
+            uint o = (col0 + c) * p.n_out + out0 + r;
+            y[o] = p.accumulate != 0u ? y[o] + v : v;
+        }
+    }
+#endif
 }

@@ -8,9 +8,17 @@
 // ...: neighbouring threads read neighbouring 16 bytes of a row. Sums go through subgroupAdd and
 // then across subgroups through shared memory, in rounds of one subgroup's width (one round on a
 // GPU with 32-wide subgroups).
+//
+// Fused forms, for decoding (one dispatch and one barrier fewer each):
+// -DNORM (mul_mv_<type>_norm): Y = W rms_norm(X) gamma, binding 4 gamma [n_in]: the workgroup adds
+//   the squares of the X it reads anyway, and scales the dot products by 1 / rms at the end.
+// -DNORM -DGLU (mul_mv_<type>_norm_glu): W is the gate matrix with the up matrix stacked under it
+//   ([2 n_out, n_in]); Y = act(gate) * up of the normalized X, act by ACT (0 silu, 1 gelu). A
+//   workgroup's ROWS rows are ROWS / 2 rows of each.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "products_32.glsl"
+#include "ops.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 4;
@@ -20,30 +28,61 @@ const uint WG = gl_WorkGroupSize.x;
 // a subgroup may be as wide as 128 lanes: the last one can reach past WG
 shared float partial[WG + 128u];
 
+#if defined(GLU) && !defined(NORM)
+#error "the GLU form normalizes too"
+#endif
+#ifdef NORM
+layout(constant_id = 3) const uint ACT = 0;
+layout(constant_id = 4) const float EPS = 1e-5;
+layout(set = 0, binding = 4) readonly buffer Gamma { vec4 gamma4[]; };
+const uint SUMS = (ROWS + 1u) * COLS;  // the dot products, then each column's sum of squares
+shared float totals[SUMS];
+#else
+const uint SUMS = ROWS * COLS;
+#endif
+#ifdef GLU
+const uint OUT_ROWS = ROWS / 2u;
+#else
+const uint OUT_ROWS = ROWS;
+#endif
+
+// The matrix row of the workgroup's row r (< ROWS); rows past n_out read the last one, never stored.
+uint weight_row(uint out0, uint r) {
+#ifdef GLU
+    return r < OUT_ROWS ? min(out0 + r, p.n_out - 1u) : p.n_out + min(out0 + r - OUT_ROWS, p.n_out - 1u);
+#else
+    return min(out0 + r, p.n_out - 1u);
+#endif
+}
+
 float dot_acc(vec4 w, vec4 x, float acc) {
     return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
 }
 
 void main() {
-    uint row0 = row_group() * ROWS;
+    uint out0 = row_group() * OUT_ROWS;
     uint n_cols_all = n_cols(p.col_source);
     uint col0 = gl_WorkGroupID.y * COLS;
-    if (row0 >= p.n_out || col0 >= n_cols_all) {
+    if (out0 >= p.n_out || col0 >= n_cols_all) {
         return;  // the whole workgroup: no barrier is left waiting
     }
     uint cols = min(COLS, n_cols_all - col0);
     uint nb = (p.n_in + BLOCK - 1u) / BLOCK;
+#ifdef GLU
+    uint n_blocks = 2u * p.n_out * nb;
+#else
     uint n_blocks = p.n_out * nb;
+#endif
 
-    float acc[ROWS * COLS];
-    [[unroll]] for (uint i = 0u; i < ROWS * COLS; ++i) {
+    float acc[SUMS];
+    [[unroll]] for (uint i = 0u; i < SUMS; ++i) {
         acc[i] = 0.0;
     }
     for (uint unit = gl_LocalInvocationID.x; unit < nb * UNITS; unit += WG) {
         uint block = unit / UNITS, u = unit % UNITS;
         Unit un[ROWS];
-        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {  // rows past n_out read the last one; never stored
-            un[r] = load_unit(min(row0 + r, p.n_out - 1u) * nb + block, u, n_blocks);
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+            un[r] = load_unit(weight_row(out0, r) * nb + block, u, n_blocks);
         }
         [[unroll]] for (uint pc = 0u; pc < PIECES; ++pc) {
             vec4 a[ROWS], b[ROWS];
@@ -55,6 +94,11 @@ void main() {
             [[unroll]] for (uint c = 0u; c < COLS; ++c) {
                 if (c < cols) {
                     vec4 xa = load_x(col0 + c, k + oa), xb = load_x(col0 + c, k + ob);
+#ifdef NORM  // the thread's pieces of all its units meet each element of X once
+                    acc[ROWS * COLS + c] += dot(xa, xa) + dot(xb, xb);
+                    xa *= gamma4[(k + oa) / 4u];
+                    xb *= gamma4[(k + ob) / 4u];
+#endif
                     [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
 #ifdef SCALE_AFTER_DOT
                         acc[r * COLS + c] = fma(un[r].dm.x, dot_acc(b[r], xb, dot_acc(a[r], xa, 0.0)),
@@ -68,16 +112,16 @@ void main() {
         }
     }
 
-    [[unroll]] for (uint i = 0u; i < ROWS * COLS; ++i) {
+    [[unroll]] for (uint i = 0u; i < SUMS; ++i) {
         if (i % COLS < cols) {
             acc[i] = subgroupAdd(acc[i]);
         }
     }
-    // pairs go in rounds of span: lane l of every subgroup leaves its sum of pair first + l
+    // sums go in rounds of span: lane l of every subgroup leaves its part of sum first + l
     uint lane = gl_SubgroupInvocationID, span = min(gl_SubgroupSize, WG);
-    for (uint first = 0u; first < ROWS * COLS; first += span) {
+    for (uint first = 0u; first < SUMS; first += span) {
         float mine = 0.0;
-        [[unroll]] for (uint i = 0u; i < ROWS * COLS; ++i) {
+        [[unroll]] for (uint i = 0u; i < SUMS; ++i) {
             mine = i == first + lane ? acc[i] : mine;
         }
         barrier();
@@ -86,15 +130,33 @@ void main() {
         }
         barrier();
         uint t = gl_LocalInvocationID.x, i = first + t;
-        if (t < span && i < ROWS * COLS) {
-            uint r = i / COLS, c = i % COLS;
-            if (row0 + r < p.n_out && c < cols) {
-                float sum = 0.0;
-                for (uint s = 0u; s < gl_NumSubgroups; ++s) {
-                    sum += partial[s * span + t];
-                }
-                store_y(col0 + c, row0 + r, sum);
+        if (t < span && i < SUMS) {
+            float sum = 0.0;
+            for (uint s = 0u; s < gl_NumSubgroups; ++s) {
+                sum += partial[s * span + t];
             }
+#ifdef NORM
+            totals[i] = sum;
+#else
+            uint r = i / COLS, c = i % COLS;
+            if (out0 + r < p.n_out && c < cols) {
+                store_y(col0 + c, out0 + r, sum);
+            }
+#endif
         }
     }
+#ifdef NORM
+    barrier();
+    for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS * COLS; i += WG) {
+        uint r = i / COLS, c = i % COLS;
+        if (out0 + r < p.n_out && c < cols) {
+            float scale = inversesqrt(totals[ROWS * COLS + c] / float(p.n_in) + EPS);
+            float v = totals[i] * scale;
+#ifdef GLU
+            v = (ACT == 0u ? gk_silu(v) : gk_gelu(v)) * (totals[(r + OUT_ROWS) * COLS + c] * scale);
+#endif
+            store_y(col0 + c, out0 + r, v);
+        }
+    }
+#endif
 }

@@ -12,6 +12,11 @@
 
 #define GK_NEG_INF uintBitsToFloat(0xff800000u)
 
+// The gated activations (gate values; the CPU's gk_silu and gk_gelu, the tanh form of GELU
+// through one exp).
+float gk_silu(float v) { return v / (1.0 + exp(-v)); }
+float gk_gelu(float v) { return v / (1.0 + exp(-(1.5957691216057308 * v + 1.5957691216057308 * 0.044715 * v * v * v))); }
+
 #ifdef GK_REDUCE_SIZE
 shared float gk_red[GK_REDUCE_SIZE];
 

@@ -149,13 +149,17 @@ class VulkanDecoder:
 
     def _activation_bytes(self) -> int:
         per_token = 2 * self.n_embd + 2 * max(self.n_embd, self.q_dim) + 2 * self.kv_dim + self.q_dim \
-            + 2 * self.n_ff + self.n_vocab
+            + 3 * self.n_ff + self.n_vocab
         return 4 * per_token * self.max_batch
 
     def _upload_all(self, up: _Uploader, globals: dict, blocks: list) -> None:
-        def matrix(pair, n_out, n_in):
+        def matrix(pair, n_out, n_in, under=None):
+            """One weight on the device; `under`: a second of the same type stacked below it."""
             data, ggml_type = pair
             raw = cpu_kernels._raw_rows(data, "weight")
+            if under is not None:
+                raw = np.concatenate([raw, cpu_kernels._raw_rows(under[0], "weight")])
+                n_out *= 2
             words = products.REGISTRY[int(ggml_type)].pack(raw)
             return _Matrix(up.upload(words), int(ggml_type), n_out, n_in)
 
@@ -171,7 +175,11 @@ class VulkanDecoder:
                   "ffn_up": (ff, e), "ffn_down": (e, ff)}
         self.blocks = []
         for blk in blocks[self.first_block:]:
-            b = {name: matrix(blk[name], *shapes[name]) for name in _MATRICES}
+            if int(blk["ffn_gate"][1]) == int(blk["ffn_up"][1]):  # one matrix: one product for both
+                b = {name: matrix(blk[name], *shapes[name]) for name in _MATRICES if name not in ("ffn_gate", "ffn_up")}
+                b["ffn_gate_up"] = matrix(blk["ffn_gate"], ff, e, under=blk["ffn_up"])
+            else:
+                b = {name: matrix(blk[name], *shapes[name]) for name in _MATRICES}
             for name in _VECTORS:
                 b[name] = vector(blk.get(name))
             rope = dict(blk.get("rope") or {})
@@ -189,7 +197,7 @@ class VulkanDecoder:
 
         self.x, self.xb = buf(self.n_embd), buf(wide)
         self.q, self.k, self.v, self.att = buf(self.q_dim), buf(self.kv_dim), buf(self.kv_dim), buf(self.q_dim)
-        self.hb, self.hb2 = buf(self.n_ff), buf(self.n_ff)
+        self.hb, self.hb2 = buf(2 * self.n_ff), buf(self.n_ff)  # gate and up (stacked or apart), act(gate) * up
         self.xl, self.xl2 = buf(self.n_embd), buf(self.n_embd)
         scratch = ops.attention_scratch_floats(self.n_head, self.head_dim, SPLIT_MAX_COLS, ATTENTION_SPLIT)
         self.att_scratch = ctx.tensor(np.zeros(scratch, np.float32), "storage")
@@ -209,10 +217,13 @@ class VulkanDecoder:
         P = self.params
         order = _Ordering(self.read_only, skip=ctx.can_skip_barriers)
 
-        def run(dispatch: Dispatch, *tensors):
+        def run(dispatch: Dispatch, *tensors, out=None):
+            """Records the dispatch; out: the buffer it writes, when not the ops' rule (_WRITES_FIRST)."""
             order.dispatches += 1
             op = kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors]))
-            if not order.needs_barrier(tensors, tensors[0] if dispatch.shader in _WRITES_FIRST else tensors[-1]):
+            if out is None:
+                out = tensors[0] if dispatch.shader in _WRITES_FIRST else tensors[-1]
+            if not order.needs_barrier(tensors, out):
                 op.barrier = False
             seq.record(op)
 
@@ -221,6 +232,15 @@ class VulkanDecoder:
             push = (w.n_out, w.n_in, col_source, int(accumulate))
             run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y)
 
+        def fused(w: _Matrix, cols, glu=None):
+            """The dispatch of rms_norm then w (glu: w is gate and up stacked), or None: unfused."""
+            n_out = w.n_out // 2 if glu else w.n_out
+            return products.fused_product(caps, w.type, n_out, w.n_in, cols, self.eps, glu)
+
+        def normed_product(d: Dispatch, w: _Matrix, x, gamma, y, col_source=ops.COLS_TOKENS):
+            push = (d.push[0], w.n_in, col_source, 0)
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, gamma, out=y)
+
         T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
         if self.first_block:
             run(ops.copy_words(caps, 0, 0, B * e, same_buffer=False), self.x_in, self.x)
@@ -228,11 +248,17 @@ class VulkanDecoder:
             get = products.REGISTRY[self.tok_embd.type].get_rows(caps, e, self.n_vocab, B, float(self.embd_scale))
             run(get, self.tok_embd.words, self.x)
         f16 = cache.f16
+        act = "gelu" if self.gelu else "silu"
         for l, b in enumerate(self.blocks):
-            run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["attn_norm"], self.xb)
-            product(b["wq"], self.xb, self.q, B)
-            product(b["wk"], self.xb, self.k, B)
-            product(b["wv"], self.xb, self.v, B)
+            qkv = ((b["wq"], self.q), (b["wk"], self.k), (b["wv"], self.v))
+            one_pass = [fused(w, B) for w, _ in qkv]
+            if all(one_pass):  # decoding: each product normalizes the x it reads
+                for d, (w, out) in zip(one_pass, qkv):
+                    normed_product(d, w, self.x, b["attn_norm"], out)
+            else:
+                run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["attn_norm"], self.xb)
+                for w, out in qkv:
+                    product(w, self.xb, out, B)
             for bias, out, n in (("bq", self.q, self.q_dim), ("bk", self.k, self.kv_dim), ("bv", self.v, self.kv_dim)):
                 if b[bias] is not None:
                     run(ops.add_bias(caps, n, T, B), out, b[bias])
@@ -256,23 +282,42 @@ class VulkanDecoder:
             else:
                 run(ops.attention(*args), self.q, cache.k[l], cache.v[l], cache._pos, self.att)
             self._sublayer_out(run, product, b["wo"], self.att, b["bo"], b["attn_post_norm"], B)
-            run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["ffn_norm"], self.xb)
-            product(b["ffn_gate"], self.xb, self.hb, B)
-            product(b["ffn_up"], self.xb, self.hb2, B)
-            act = ops.gelu_mul if self.gelu else ops.swiglu
-            run(act(caps, self.n_ff, T, B), self.hb, self.hb2)
-            self._sublayer_out(run, product, b["ffn_down"], self.hb, None, b["ffn_post_norm"], B)
+            hidden = self._feed_forward_in(run, product, fused, normed_product, b, act, B)
+            self._sublayer_out(run, product, b["ffn_down"], hidden, None, b["ffn_post_norm"], B)
         logits = None
         if L:
             run(ops.gather_rows(caps, e, L), self.x, self.xl)
-            run(ops.rms_norm(caps, e, 1, ops.COLS_LOGITS, self.eps, L), self.xl, self.output_norm, self.xl2)
             logits = ctx.tensor(np.zeros(L * self.n_vocab, np.float32), "device")
-            product(self.output, self.xl2, logits, L, ops.COLS_LOGITS)
+            d = fused(self.output, L)
+            if d is not None:
+                normed_product(d, self.output, self.xl, self.output_norm, logits, ops.COLS_LOGITS)
+            else:
+                run(ops.rms_norm(caps, e, 1, ops.COLS_LOGITS, self.eps, L), self.xl, self.output_norm, self.xl2)
+                product(self.output, self.xl2, logits, L, ops.COLS_LOGITS)
             if self.final_softcap > 0:
                 run(ops.softcap(caps, self.n_vocab, ops.COLS_LOGITS, float(self.final_softcap), L), logits)
             seq.record(kp.OpTensorSyncLocal([logits]))
         self.barriers[(B, L)] = (order.barriers, order.dispatches)
         return seq, logits
+
+    def _feed_forward_in(self, run, product, fused, normed_product, b, act, B):
+        """Records act(gate) * up of the normalized x; returns the buffer holding it. Decoding with
+        the two matrices stacked: one dispatch; prompts: the norm, one product, the activation."""
+        caps, T, e, ff = self.caps, ops.COLS_TOKENS, self.n_embd, self.n_ff
+        gate_up = b.get("ffn_gate_up")
+        d = fused(gate_up, B, act) if gate_up is not None else None
+        if d is not None:
+            normed_product(d, gate_up, self.x, b["ffn_norm"], self.hb2)
+            return self.hb2
+        run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["ffn_norm"], self.xb)
+        if gate_up is not None:  # [B, 2 n_ff]: gate then up in each token's row
+            product(gate_up, self.xb, self.hb, B)
+            run(ops.glu_split(caps, ff, T, B, gelu=act == "gelu"), self.hb2, self.hb)
+            return self.hb2
+        product(b["ffn_gate"], self.xb, self.hb, B)
+        product(b["ffn_up"], self.xb, self.hb2, B)
+        run((ops.gelu_mul if act == "gelu" else ops.swiglu)(caps, ff, T, B), self.hb, self.hb2)
+        return self.hb
 
     def _sublayer_out(self, run, product, w, inp, bias, post_norm, B):
         """x += norm(w inp + bias): straight into the residual when there is no norm after."""
@@ -363,7 +408,8 @@ class VulkanDecoder:
 
 
 # ops that update their first buffer in place (the others write their last)
-_WRITES_FIRST = frozenset({"add", "add_bias", "swiglu", "gelu_mul", "scale", "softcap", "rope"})
+_WRITES_FIRST = frozenset({"add", "add_bias", "swiglu", "gelu_mul", "swiglu_split", "gelu_mul_split", "scale",
+                           "softcap", "rope"})
 
 
 class _Ordering:

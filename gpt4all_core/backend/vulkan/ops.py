@@ -291,6 +291,12 @@ def gelu_mul(caps: Caps, n: int, col_source: int, max_cols: int) -> Dispatch:
     return _elementwise("gelu_mul", n, col_source, max_cols)
 
 
+def glu_split(caps: Caps, n: int, col_source: int, max_cols: int, gelu: bool = False) -> Dispatch:
+    """1 Y [cols, n] (out), 2 GU [cols, 2n], gate then up in each column (a product by the gate and
+    up matrices stacked): y = silu(gate) * up, or gelu(gate) * up."""
+    return _elementwise("gelu_mul_split" if gelu else "swiglu_split", n, col_source, max_cols)
+
+
 def scale(caps: Caps, n: int, col_source: int, s: float, max_cols: int) -> Dispatch:
     """1 X [cols, n] in place: x *= s."""
     return _elementwise("scale", n, col_source, max_cols, s)

@@ -9,6 +9,9 @@ Contract of every type's shaders (bindings after the parameter buffer at 0):
   the same function.
 - get_rows_<type>: 1 W, 2 Y (float [n_tokens, n_in]); push {uint n_in, n_rows, float scale}: row
   t of Y is row P.values[PARAM_TOKEN, t] of W, dequantized, times scale.
+- mul_mv_<type>_norm: as mul_mv, of rms_norm(X) * gamma (4 gamma [n_in]); mul_mv_<type>_norm_glu:
+  W is the gate matrix with the up matrix stacked under it (2 n_out rows) and Y = act(gate) * up
+  of the normalized X. Their specialization constants end with ACT (0 silu, 1 gelu) and EPS.
 
 <type> is the lower-cased GGML type name (f32, f16, q4_0, q4_k, ...).
 """
@@ -37,6 +40,7 @@ class TypeKernels:
     get_rows: Callable[[Caps, int, int, int, float], Dispatch]
     mm: Callable[[Caps, int, int, int], Dispatch] | None = None
     mm_min_cols: int = 16
+    mv_fused: Callable[[Caps, int, int, int, bool], Dispatch] | None = None  # (..., glu): the _norm forms
 
 
 REGISTRY: dict[int, TypeKernels] = {}
@@ -71,6 +75,22 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
     d = k.mm(caps, n_out, n_in, max_cols) if k.mm is not None and max_cols >= k.mm_min_cols else \
         k.mv(caps, n_out, n_in, max_cols)
     return replace(d, push=(n_out, n_in, 0, 0))  # columns from the tokens, Y overwritten
+
+
+def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,
+                  glu: str | None = None) -> Dispatch | None:
+    """One dispatch for rms_norm(X) * gamma followed by the product (glu None), or by the stacked
+    gate and up products and act(gate) * up (glu "silu" or "gelu"; n_out rows each), as decoding
+    runs them; None where this type or this many columns take the unfused path (matrix-matrix
+    products for prompts), or rows are not whole 32-element blocks."""
+    k = REGISTRY[ggml_type]
+    if k.mv_fused is None or (k.mm is not None and max_cols >= k.mm_min_cols) or n_in % 32:
+        return None
+    if glu not in (None, "silu", "gelu"):
+        raise ValueError(f"glu must be None, 'silu' or 'gelu', not {glu!r}")
+    d = k.mv_fused(caps, n_out, n_in, max_cols, glu is not None)
+    eps_bits = int(np.float32(eps).view(np.uint32))
+    return replace(d, spec=tuple(d.spec) + (int(glu == "gelu"), eps_bits), push=(n_out, n_in, 0, 0))
 
 
 # the types register themselves on import

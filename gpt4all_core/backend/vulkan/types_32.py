@@ -100,7 +100,8 @@ def _pow2_at_least(n: int, low: int, high: int) -> int:
 
 
 def _mv(layout: Layout):
-    def mv(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
+    def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
+        """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
         units = ceil_div(n_in, BLOCK) * layout.units
         most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
         threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
@@ -109,8 +110,12 @@ def _mv(layout: Layout):
             threads, rows = min(tuned[0], caps.max_workgroup_invocations), tuned[1]
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
-        groups = _grid(ceil_div(n_out, rows), ceil_div(max(1, max_cols), cols))
-        return Dispatch(f"mul_mv_{layout.name}", groups, (threads, rows, cols), (n_out, n_in, 0, 0))
+        out_rows = rows
+        if fused == "_norm_glu":  # half the rows are gate rows, half up rows
+            rows = max(2, rows - rows % 2)
+            out_rows = rows // 2
+        groups = _grid(ceil_div(n_out, out_rows), ceil_div(max(1, max_cols), cols))
+        return Dispatch(f"mul_mv_{layout.name}{fused}", groups, (threads, rows, cols), (n_out, n_in, 0, 0))
     return mv
 
 
@@ -140,4 +145,6 @@ for _layout in LAYOUTS:
     products.register(products.TypeKernels(
         ggml_type=int(_layout.ggml_type),
         pack=lambda raw, _layout=_layout: pack(_layout, raw),
-        mv=_mv(_layout), mm=_mm(_layout), get_rows=_get_rows(_layout), mm_min_cols=MM_MIN_COLS))
+        mv=_mv(_layout), mm=_mm(_layout), get_rows=_get_rows(_layout), mm_min_cols=MM_MIN_COLS,
+        mv_fused=lambda caps, n_out, n_in, cols, glu, mv=_mv(_layout): mv(caps, n_out, n_in, cols,
+                                                                          "_norm_glu" if glu else "_norm")))

@@ -171,7 +171,8 @@ def _spread(n: int) -> tuple[int, int]:
 
 
 def _mv(t: _KType):
-    def mv(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
+    def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
+        """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
         _check_n_in(t.name, n_in)
         rows, threads = MV_ROWS, MV_THREADS
         if (tuned := products.mv_override(t.name)) is not None:
@@ -179,10 +180,15 @@ def _mv(t: _KType):
         threads = min(threads, caps.max_workgroup_invocations)
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
-        if rows * cols * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
-            threads = max(1, caps.max_shared_bytes // (rows * cols * 4))
-        x, y = _spread(ceil_div(n_out, rows))
-        return Dispatch(f"mul_mv_{t.name}", (x, y, ceil_div(max(1, max_cols), cols)), (threads, rows, cols))
+        out_rows = rows
+        if fused == "_norm_glu":  # half the rows are gate rows, half up rows
+            rows = max(2, rows - rows % 2)
+            out_rows = rows // 2
+        sums = (rows + bool(fused)) * cols  # and a sum of squares per column when normalizing
+        if sums * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
+            threads = max(1, caps.max_shared_bytes // (sums * 4))
+        x, y = _spread(ceil_div(n_out, out_rows))
+        return Dispatch(f"mul_mv_{t.name}{fused}", (x, y, ceil_div(max(1, max_cols), cols)), (threads, rows, cols))
     return mv
 
 
@@ -213,4 +219,6 @@ MM_MIN_COLS = 32  # below this mv (at most 8 columns a pass) reads the weights f
 for _t in K_TYPES:
     products.register(products.TypeKernels(
         ggml_type=_t.ggml_type, pack=lambda raw, t=_t: pack(t, raw), mv=_mv(_t), get_rows=_get_rows(_t),
-        mm=_mm(_t), mm_min_cols=MM_MIN_COLS))
+        mm=_mm(_t), mm_min_cols=MM_MIN_COLS,
+        mv_fused=lambda caps, n_out, n_in, cols, glu, mv=_mv(_t): mv(caps, n_out, n_in, cols,
+                                                                     "_norm_glu" if glu else "_norm")))

@@ -48,6 +48,28 @@ def test_a_block_waits_only_where_it_depends():
     assert block_barriers(order)[0] == "rms_norm" and order.barriers == 20
 
 
+def decode_block_barriers(order: _Ordering) -> list[str]:
+    """The same block as a decode step records it: the norms inside the q, k, v and the stacked
+    gate-and-up products (which writes act(gate) * up), products.fused_product."""
+    x, _, q, k, v, att, scratch, _, hb2 = ACTIVATIONS.values()
+    ck, cv = Buf("ck"), Buf("cv")
+    ro = {name: Buf(name) for name in "norm wq wk wv freqs wo norm2 wgu wd".split()}
+    order.read_only |= {id(b) for b in ro.values()}
+    steps = [("q", (ro["wq"], x, q, ro["norm"]), q), ("k", (ro["wk"], x, k, ro["norm"]), k),
+             ("v", (ro["wv"], x, v, ro["norm"]), v), ("rope q", (q, ro["freqs"]), q),
+             ("rope+store k", (k, ro["freqs"], ck), ck), ("store v", (v, cv), cv),
+             ("attention", (q, ck, cv, scratch), scratch), ("merge", (scratch, att), att),
+             ("wo", (ro["wo"], att, x), x), ("gate+up", (ro["wgu"], x, hb2, ro["norm2"]), hb2),
+             ("down", (ro["wd"], hb2, x), x)]
+    return [name for name, tensors, out in steps if order.needs_barrier(tensors, out)]
+
+
+def test_a_decode_step_block_waits_only_where_it_depends():
+    order = _Ordering(set(), skip=True)
+    assert decode_block_barriers(order) == ["q", "rope q", "attention", "merge", "wo", "gate+up", "down"]
+    assert decode_block_barriers(order)[0] == "q" and order.barriers == 14  # q reads x, which down wrote
+
+
 def test_without_the_flag_every_dispatch_waits():
     order = _Ordering(set(), skip=False)
     assert len(block_barriers(order)) == 15
@@ -99,8 +121,8 @@ def test_the_synchronization_validation_finds_no_hazard(tmp_path):
 
 
 def test_a_decoder_records_fewer_barriers_than_dispatches():
-    """A two-block llama decode step: 15 dispatches a block, 10 behind a barrier (as above), then
-    the head's gather, norm and product, each waiting for the one before."""
+    """A two-block llama decode step: 11 dispatches a block, 7 behind a barrier (as above), then
+    the head's gather and its normalizing product, each waiting for the one before."""
     import numpy as np
     from model_files import random_model
 
@@ -110,4 +132,4 @@ def test_a_decoder_records_fewer_barriers_than_dispatches():
         one = np.array([0], np.int32)
         model.decoder.forward(model.new_cache(8), one + 5, one, one, 1, 1)
         barriers, dispatches = model.decoder.barriers[(1, 1)]
-    assert (barriers, dispatches) == (1 + 2 * 10 + 3, 1 + 2 * 15 + 3)
+    assert (barriers, dispatches) == (1 + 2 * 7 + 2, 1 + 2 * 11 + 2)

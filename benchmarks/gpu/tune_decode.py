@@ -1,0 +1,83 @@
+"""Matrix-vector workgroup shapes chosen by what they do to decoding: one model file loaded once,
+then for each $GPT4ALL_CORE_VULKAN_MV setting a fresh KV cache (so the decode step is recorded again
+with those shapes) and tokens per second over `-n` decode steps after a warm-up, the settings
+interleaved over `--rounds` rounds. (Timing one kernel shape on its own, as mv_sweep.py does,
+varied by 2x between identical runs on an H200; a whole decode step varies by ~1%.)
+
+    python3 benchmarks/gpu/tune_decode.py MODEL.gguf --types q4_0 [--threads 32,64,128,256] [--rows 2,4,8]
+        [-n 128] [--rounds 2] [--json F]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from gpt4all_core.backend.vulkan import products  # noqa: E402
+
+
+def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
+    """Tokens per second of n one-token steps, the sequence recorded under this setting."""
+    if setting:
+        os.environ[products.MV_ENV] = setting
+    else:
+        os.environ.pop(products.MV_ENV, None)
+    dec, cache = model.decoder, model.new_cache(n + 64)
+    tok = np.array([1], np.int32)
+
+    def step(p: int) -> None:
+        pos = np.array([p], np.int32)
+        dec.forward(cache, tok, pos, pos, p + 1, 1)
+
+    t0, p = time.perf_counter(), 0
+    while time.perf_counter() - t0 < warm_s or p < 8:  # records, then warms the clocks
+        step(p % 32)
+        p += 1
+    t0 = time.perf_counter()
+    for p in range(32, 32 + n):
+        step(p)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--types", default="q4_0", help="comma list: each type's shapes are tried in turn")
+    ap.add_argument("--threads", default="32,64,128,256")
+    ap.add_argument("--rows", default="2,4,8")
+    ap.add_argument("-n", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    from gpt4all_core import models
+    model = models.load(args.model, device="vulkan:0", ngl=999)
+    settings = [""] + [f"{t}={th}x{r}" for t in args.types.split(",") for th in args.threads.split(",")
+                       for r in args.rows.split(",")]
+    rates: dict[str, list[float]] = {s: [] for s in settings}
+    for _ in range(args.rounds):
+        for s in settings:
+            rates[s].append(decode_rate(model, s, args.n))
+            print(f"{args.model.name} {s or 'default'}: {rates[s][-1]:.1f} t/s", flush=True)
+    model.close()
+    base = statistics.median(rates[""])
+    best = {}
+    for t in args.types.split(","):
+        mine = {s: statistics.median(r) for s, r in rates.items() if s.startswith(f"{t}=")}
+        top = max(mine, key=mine.get)
+        best[t] = {"setting": top, "t_per_s": mine[top], "default_t_per_s": base}
+        print(f"{t}: best {top} {mine[top]:.1f} t/s, default {base:.1f} t/s ({mine[top] / base:.3f}x)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": args.model.name, "n": args.n, "rounds": args.rounds,
+                                               "rates": rates, "best": best}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
