@@ -8,7 +8,7 @@
 #
 # Each call: setup.sh (once per machine; llama.cpp builds in the background, niced, and may
 # outlive the call), the model files (make_models.py, once per machine, in the background: the
-# 6.7B Q4_0 file first), then benchmarks/vulkan.py, which does what fits before the deadline and
+# 6.7B files first), then benchmarks/vulkan.py, which does what fits before the deadline and
 # keeps its results in /opt/gk/vulkan-state.json for the next call on the same warm machine (the
 # device tool keeps one warm for 30 s). Exit status 3: call again.
 set -euo pipefail
@@ -29,8 +29,8 @@ export GPT4ALL_CORE_TEST_DATA=$GPU_CARRY/testdata  # the tests' vocab donors, ca
 export VULKAN_INCLUDE_DIR=/opt/gk/usr/include       # vulkan_core.h, which test_devices.py reads
 if [ ! -e /opt/gk/.models-started ]; then
   touch /opt/gk/.models-started
-  setsid nice -n 5 python3 benchmarks/gpu/make_models.py --out "$MODELS" 6.7b-q4_0 1.1b-q4_0 \
-    "like:$GPU_CARRY/src/SmolLM2-135M-Instruct.Q4_1.template.gguf" 1.1b-q4_k_m 1.1b-q8_0 6.7b-q4_k_m 6.7b-q8_0 \
+  setsid nice -n 5 python3 benchmarks/gpu/make_models.py --out "$MODELS" 6.7b-q4_0 6.7b-q8_0 6.7b-q4_k_m \
+    1.1b-q4_0 "like:$GPU_CARRY/src/SmolLM2-135M-Instruct.Q4_1.template.gguf" 1.1b-q4_k_m 1.1b-q8_0 \
     >/opt/gk/logs/models.log 2>&1 </dev/null &
 fi
 [ -e /opt/gk/device.json ] || python3 benchmarks/gpu/device_info.py >/opt/gk/device.json 2>/opt/gk/logs/device_info.log || true
