@@ -82,20 +82,32 @@ def wait_for(path: Path, deadline: float, fail_marker: Path | None = None) -> bo
 
 def ours(path: Path, repeats: int) -> list[dict]:
     from gpt4all_core.bench.model import bench_model
-    return bench_model(path, "vulkan:0", [1], 512, 128, repeats, n_batch=512, n_gpu_layers=99, progress=say)
+    rows = bench_model(path, "vulkan:0", [1], 512, 128, repeats, n_batch=512, n_gpu_layers=99, progress=say)
+    return [{**r, "mv_env": os.environ.get(MV_ENV, "")} for r in rows]
 
 
-def tune_decode(path: Path, types: str) -> dict:
-    """gpu/tune_decode.py: decode t/s of this file under each matrix-vector shape of these types."""
+def tune_decode(path: Path, what: str) -> dict:
+    """gpu/tune_decode.py: decode t/s of this file under each matrix-vector shape of these types, or
+    under each of these |-separated settings."""
     out = Path(f"/tmp/tune-{path.stem}.json")
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / "tune_decode.py"), str(path), "--types", types,
-           "--json", str(out)]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / "tune_decode.py"), str(path), "--json", str(out),
+           *(["--settings", what] if "=" in what else ["--types", what])]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                        env={k: v for k, v in os.environ.items() if k != MV_ENV})
     print(r.stdout[-3000:] + r.stderr[-3000:], flush=True)
     if r.returncode:
         return {"command": " ".join(cmd), "exit": r.returncode, "stderr": r.stderr[-4000:]}
     return {"command": " ".join(cmd), "exit": 0, **json.loads(out.read_text())}
+
+
+def adopt_tuned(result: dict) -> None:
+    """A tuned mv shape at least 3% faster than the type's own goes into $GPT4ALL_CORE_VULKAN_MV for
+    what runs after (the table says so)."""
+    for t, b in result.get("best", {}).items():
+        if b["t_per_s"] >= 1.03 * b["default_t_per_s"]:
+            mine = [s for s in os.environ.get(MV_ENV, "").split(",") if s and not s.startswith(f"{t}=")]
+            os.environ[MV_ENV] = ",".join(mine + [b["setting"]])
+            say(f"{MV_ENV}={os.environ[MV_ENV]}")
 
 
 def decode_profile(path: Path) -> dict:
@@ -153,11 +165,13 @@ def main() -> None:
     ap.add_argument("--bandwidth", type=Path, help="bandwidth.py's JSON (the device's copy bandwidth)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mib", type=int, default=512)
+    ap.add_argument("--kernel-types", default=",".join(KERNEL_TYPES))
     ap.add_argument("--skip", default="", help="comma list of: tests, kernels, models, llama")
     ap.add_argument("--sweep", default="", help="comma list of types: first find their matrix-vector shapes "
                     "(gpu/mv_sweep.py) and use the best for everything after, tests included")
     ap.add_argument("--sweep-seconds", type=float, default=150)
-    ap.add_argument("--tune", default="", help="FILE=TYPE,TYPE;...: gpu/tune_decode.py on these files first")
+    ap.add_argument("--tune", default="", help="FILE=TYPE,TYPE;... or FILE=VAR=VALUE|VAR=VALUE;...: "
+                    "gpu/tune_decode.py on these files first; a mv shape 3%% faster than the default is used after")
     ap.add_argument("--profile", default="", help="comma list of files to profile (gpu/profile_decode.py)")
     ap.add_argument("--untuned-too", default="", help="comma list of files also run without the sweep's shapes")
     args = ap.parse_args()
@@ -187,7 +201,8 @@ def main() -> None:
         say(f"{MV_ENV}={os.environ.get(MV_ENV, '')}")
     if "kernels" not in skip:
         from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
-        steps.run("kernels", 120, lambda: run_vulkan_kernels(0, KERNEL_TYPES, mib=args.mib, progress=say))
+        steps.run("kernels", 120, lambda: run_vulkan_kernels(0, args.kernel_types.split(","), mib=args.mib,
+                                                               progress=say))
     if "tests" not in skip:
         steps.run("tests", 150, lambda: run_tests(args.out))
     names = [n for n in args.files.split(",") if n] or sorted(p.name for p in args.models.glob("*.gguf"))
@@ -198,6 +213,7 @@ def main() -> None:
         if name in tune:
             steps.run(f"tune {name}", 150, lambda: tune_decode(path, tune[name])
                       if wait_for(path, args.deadline - 150) else None)
+            adopt_tuned(steps.done.get(f"tune {name}", {}))
         if "models" not in skip:
             steps.run(f"ours {name}", 60, lambda: ours(path, args.repeats)
                       if wait_for(path, args.deadline - 60) else None)
@@ -265,7 +281,8 @@ def table(done: dict) -> list[str]:
             key = (Path(r["model_filename"]).name, r["test"][:2])
             other = theirs.get(key)
             ratio = f"{r['avg_ts'] / other:.2f}" if other else "-"
-            label = f"{key[0]} (untuned mv)" if r.get("mv_shapes") == "untuned" else key[0]
+            label = f"{key[0]} (untuned mv)" if r.get("mv_shapes") == "untuned" else \
+                f"{key[0]} (mv {r['mv_env']})" if r.get("mv_env") else key[0]
             lines.append(f"| {label} | {r['test']} | {r['avg_ts']:.1f} | {f'{other:.1f}' if other else '-'} | {ratio} |")
     return lines
 

@@ -20,6 +20,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const uint COLS = 1;
+layout(constant_id = 5) const uint UNROLL = 1;  // groups a thread loads before using (3, 4: the fused forms')
 
 layout(set = 0, binding = 2) readonly buffer X { vec4 x4[]; };
 layout(set = 0, binding = 3) buffer Y { float y[]; };
@@ -77,27 +78,38 @@ void main() {
         }
         ss[c] = 0.0;
     }
-    for (uint g = gl_LocalInvocationID.x; g < n_groups; g += gl_WorkGroupSize.x) {
-        Group G[ROWS];
-        [[unroll]] for (uint r = 0; r < ROWS; r++) {
-            G[r] = load_group(weight_row(out0, r), g);
-        }
-        [[unroll]] for (uint k = 0; k < 4u; k++) {
-            vec4 lo[ROWS], hi[ROWS];
+    const uint WG = gl_WorkGroupSize.x;
+    for (uint first = gl_LocalInvocationID.x; first < n_groups; first += WG * UNROLL) {
+        // UNROLL of the thread's groups loaded before any is used: more bytes in flight at once
+        Group G[UNROLL][ROWS];
+        [[unroll]] for (uint j = 0; j < UNROLL; j++) {
+            uint g = min(first + j * WG, n_groups - 1u);  // past the end: reloaded, never used
             [[unroll]] for (uint r = 0; r < ROWS; r++) {
-                dequant_quarter(G[r], k, lo[r], hi[r]);
+                G[j][r] = load_group(weight_row(out0, r), g);
             }
-            uint xi = g * 8u + 2u * k;
-            [[unroll]] for (uint c = 0; c < COLS; c++) {
-                if (c < cols) {
-                    vec4 xa = x4[(col0 + c) * x_row + xi], xb = x4[(col0 + c) * x_row + xi + 1u];
+        }
+        [[unroll]] for (uint j = 0; j < UNROLL; j++) {
+            uint g = first + j * WG;
+            if (g >= n_groups) {
+                break;
+            }
+            [[unroll]] for (uint k = 0; k < 4u; k++) {
+                vec4 lo[ROWS], hi[ROWS];
+                [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                    dequant_quarter(G[j][r], k, lo[r], hi[r]);
+                }
+                uint xi = g * 8u + 2u * k;
+                [[unroll]] for (uint c = 0; c < COLS; c++) {
+                    if (c < cols) {
+                        vec4 xa = x4[(col0 + c) * x_row + xi], xb = x4[(col0 + c) * x_row + xi + 1u];
 #ifdef NORM  // each group of X meets one thread, once
-                    ss[c] += dot(xa, xa) + dot(xb, xb);
-                    xa *= g4[xi];
-                    xb *= g4[xi + 1u];
+                        ss[c] += dot(xa, xa) + dot(xb, xb);
+                        xa *= g4[xi];
+                        xb *= g4[xi + 1u];
 #endif
-                    [[unroll]] for (uint r = 0; r < ROWS; r++) {
-                        acc[r][c] += dot(lo[r], xa) + dot(hi[r], xb);
+                        [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                            acc[r][c] += dot(lo[r], xa) + dot(hi[r], xb);
+                        }
                     }
                 }
             }

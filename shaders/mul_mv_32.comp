@@ -23,6 +23,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 4;
 layout(constant_id = 2) const uint COLS = 1;
+layout(constant_id = 5) const uint UNROLL = 1;  // units a thread loads before using (3, 4: the fused forms')
 
 const uint WG = gl_WorkGroupSize.x;
 // a subgroup may be as wide as 128 lanes: the last one can reach past WG
@@ -78,34 +79,45 @@ void main() {
     [[unroll]] for (uint i = 0u; i < SUMS; ++i) {
         acc[i] = 0.0;
     }
-    for (uint unit = gl_LocalInvocationID.x; unit < nb * UNITS; unit += WG) {
-        uint block = unit / UNITS, u = unit % UNITS;
-        Unit un[ROWS];
-        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
-            un[r] = load_unit(weight_row(out0, r) * nb + block, u, n_blocks);
-        }
-        [[unroll]] for (uint pc = 0u; pc < PIECES; ++pc) {
-            vec4 a[ROWS], b[ROWS];
-            uint oa, ob;
+    uint n_units = nb * UNITS;
+    for (uint first = gl_LocalInvocationID.x; first < n_units; first += WG * UNROLL) {
+        // UNROLL of the thread's units loaded before any is used: more bytes in flight at once
+        Unit un[UNROLL][ROWS];
+        [[unroll]] for (uint j = 0u; j < UNROLL; ++j) {
+            uint unit = min(first + j * WG, n_units - 1u);  // past the end: reloaded, never used
             [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
-                piece(un[r], u, pc, a[r], b[r], oa, ob);
+                un[j][r] = load_unit(weight_row(out0, r) * nb + unit / UNITS, unit % UNITS, n_blocks);
             }
-            uint k = block * BLOCK;
-            [[unroll]] for (uint c = 0u; c < COLS; ++c) {
-                if (c < cols) {
-                    vec4 xa = load_x(col0 + c, k + oa), xb = load_x(col0 + c, k + ob);
+        }
+        [[unroll]] for (uint j = 0u; j < UNROLL; ++j) {
+            uint unit = first + j * WG;
+            if (unit >= n_units) {
+                break;
+            }
+            uint block = unit / UNITS, u = unit % UNITS;
+            [[unroll]] for (uint pc = 0u; pc < PIECES; ++pc) {
+                vec4 a[ROWS], b[ROWS];
+                uint oa, ob;
+                [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+                    piece(un[j][r], u, pc, a[r], b[r], oa, ob);
+                }
+                uint k = block * BLOCK;
+                [[unroll]] for (uint c = 0u; c < COLS; ++c) {
+                    if (c < cols) {
+                        vec4 xa = load_x(col0 + c, k + oa), xb = load_x(col0 + c, k + ob);
 #ifdef NORM  // the thread's pieces of all its units meet each element of X once
-                    acc[ROWS * COLS + c] += dot(xa, xa) + dot(xb, xb);
-                    xa *= gamma4[(k + oa) / 4u];
-                    xb *= gamma4[(k + ob) / 4u];
+                        acc[ROWS * COLS + c] += dot(xa, xa) + dot(xb, xb);
+                        xa *= gamma4[(k + oa) / 4u];
+                        xb *= gamma4[(k + ob) / 4u];
 #endif
-                    [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+                        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
 #ifdef SCALE_AFTER_DOT
-                        acc[r * COLS + c] = fma(un[r].dm.x, dot_acc(b[r], xb, dot_acc(a[r], xa, 0.0)),
-                                                acc[r * COLS + c]);
+                            acc[r * COLS + c] = fma(un[j][r].dm.x, dot_acc(b[r], xb, dot_acc(a[r], xa, 0.0)),
+                                                    acc[r * COLS + c]);
 #else
-                        acc[r * COLS + c] = dot_acc(b[r], xb, dot_acc(a[r], xa, acc[r * COLS + c]));
+                            acc[r * COLS + c] = dot_acc(b[r], xb, dot_acc(a[r], xa, acc[r * COLS + c]));
 #endif
+                        }
                     }
                 }
             }

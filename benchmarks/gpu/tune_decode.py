@@ -5,7 +5,7 @@ interleaved over `--rounds` rounds. (Timing one kernel shape on its own, as mv_s
 varied by 2x between identical runs on an H200; a whole decode step varies by ~1%.)
 
     python3 benchmarks/gpu/tune_decode.py MODEL.gguf --types q4_0 [--threads 32,64,128,256] [--rows 2,4,8]
-        [-n 128] [--rounds 2] [--json F]
+        [--settings 'VAR=VALUE|...'] [-n 128] [--rounds 2] [--json F]
 """
 from __future__ import annotations
 
@@ -24,12 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gpt4all_core.backend.vulkan import products  # noqa: E402
 
 
+SWITCHES = (products.MV_ENV, "GPT4ALL_CORE_VULKAN_FUSE")
+
+
 def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
-    """Tokens per second of n one-token steps, the sequence recorded under this setting."""
+    """Tokens per second of n one-token steps, the sequence recorded under this setting ("" or
+    VARIABLE=VALUE; the other variables of SWITCHES unset)."""
+    for name in SWITCHES:
+        os.environ.pop(name, None)
     if setting:
-        os.environ[products.MV_ENV] = setting
-    else:
-        os.environ.pop(products.MV_ENV, None)
+        name, _, value = setting.partition("=")
+        os.environ[name] = value
     dec, cache = model.decoder, model.new_cache(n + 64)
     tok = np.array([1], np.int32)
 
@@ -53,14 +58,17 @@ def main() -> None:
     ap.add_argument("--types", default="q4_0", help="comma list: each type's shapes are tried in turn")
     ap.add_argument("--threads", default="32,64,128,256")
     ap.add_argument("--rows", default="2,4,8")
+    ap.add_argument("--settings", default="", help="|-separated VARIABLE=VALUE settings instead of --types' "
+                    "(like GPT4ALL_CORE_VULKAN_MV=q4_0=64x8x2|GPT4ALL_CORE_VULKAN_FUSE=0)")
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     from gpt4all_core import models
     model = models.load(args.model, device="vulkan:0", ngl=999)
-    settings = [""] + [f"{t}={th}x{r}" for t in args.types.split(",") for th in args.threads.split(",")
-                       for r in args.rows.split(",")]
+    settings = [""] + ([s for s in args.settings.split("|") if s] if args.settings else
+                       [f"{products.MV_ENV}={t}={th}x{r}" for t in args.types.split(",")
+                        for th in args.threads.split(",") for r in args.rows.split(",")])
     rates: dict[str, list[float]] = {s: [] for s in settings}
     for _ in range(args.rounds):
         for s in settings:
@@ -68,11 +76,14 @@ def main() -> None:
             print(f"{args.model.name} {s or 'default'}: {rates[s][-1]:.1f} t/s", flush=True)
     model.close()
     base = statistics.median(rates[""])
+    median = {s: statistics.median(r) for s, r in rates.items()}
+    for s in settings[1:]:
+        print(f"{s}: {median[s]:.1f} t/s, default {base:.1f} t/s ({median[s] / base:.3f}x)")
     best = {}
-    for t in args.types.split(","):
-        mine = {s: statistics.median(r) for s, r in rates.items() if s.startswith(f"{t}=")}
+    for t in sorted({s.split("=")[1] for s in settings[1:] if s.startswith(products.MV_ENV + "=")}):
+        mine = {s: m for s, m in median.items() if s.startswith(f"{products.MV_ENV}={t}=")}
         top = max(mine, key=mine.get)
-        best[t] = {"setting": top, "t_per_s": mine[top], "default_t_per_s": base}
+        best[t] = {"setting": top.split("=", 1)[1], "t_per_s": mine[top], "default_t_per_s": base}
         print(f"{t}: best {top} {mine[top]:.1f} t/s, default {base:.1f} t/s ({mine[top] / base:.3f}x)")
     if args.json:
         Path(args.json).write_text(json.dumps({"model": args.model.name, "n": args.n, "rounds": args.rounds,

@@ -12,6 +12,7 @@ Session and the batch engine run on it unchanged.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way 
 F32, F16 = 0, 1
 SPLIT_MAX_COLS = 8   # batches of up to this many tokens (decoding) split attention over the cache
 ATTENTION_SPLIT = 8  # into this many parts
+FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"  # "0": decoding records the norms and activations apart (A/B runs)
 
 
 @dataclass
@@ -233,7 +235,10 @@ class VulkanDecoder:
             run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y)
 
         def fused(w: _Matrix, cols, glu=None):
-            """The dispatch of rms_norm then w (glu: w is gate and up stacked), or None: unfused."""
+            """The dispatch of rms_norm then w (glu: w is gate and up stacked), or None: unfused
+            ($GPT4ALL_CORE_VULKAN_FUSE=0 turns fusing off, for comparisons)."""
+            if os.environ.get(FUSE_ENV, "1") == "0":
+                return None
             n_out = w.n_out // 2 if glu else w.n_out
             return products.fused_product(caps, w.type, n_out, w.n_in, cols, self.eps, glu)
 

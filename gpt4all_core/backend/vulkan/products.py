@@ -45,24 +45,32 @@ class TypeKernels:
 
 REGISTRY: dict[int, TypeKernels] = {}
 
-MV_ENV = "GPT4ALL_CORE_VULKAN_MV"  # "q4_0=128x4,q8_0=256x2": mv threads x rows per type, for tuning
+MV_ENV = "GPT4ALL_CORE_VULKAN_MV"  # "q4_0=128x4,q8_0=256x2x2": mv threads x rows [x unroll] per type
 
 
-def mv_override(type_name: str) -> tuple[int, int] | None:
-    """(threads, rows) of type_name's matrix-vector workgroups as $GPT4ALL_CORE_VULKAN_MV sets them
-    (benchmarks/gpu/mv_sweep.py tries configurations this way), or None: the type's own choice."""
+def mv_override(type_name: str) -> tuple[int, int, int] | None:
+    """(threads, rows, unroll) of type_name's matrix-vector workgroups as $GPT4ALL_CORE_VULKAN_MV
+    sets them (benchmarks/gpu/tune_decode.py tries shapes this way), or None: the type's own.
+    unroll: how many of its units a thread loads before using them (1 when not given)."""
     spec = os.environ.get(MV_ENV, "").strip()
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, value = item.partition("=")
-        threads, _, rows = value.partition("x")
-        if not (threads.isdigit() and rows.isdigit()):
-            raise ValueError(f"${MV_ENV}: {item!r} is not TYPE=THREADSxROWS (like q4_0=128x4)")
-        t, r = int(threads), int(rows)
-        if t < 1 or t & (t - 1) or t > 1024 or not 1 <= r <= 8:
-            raise ValueError(f"${MV_ENV}: {item!r}: threads must be a power of two up to 1024, rows 1 to 8")
+        parts = value.split("x")
+        if not 2 <= len(parts) <= 3 or not all(v.isdigit() for v in parts):
+            raise ValueError(f"${MV_ENV}: {item!r} is not TYPE=THREADSxROWS[xUNROLL] (like q4_0=128x4)")
+        t, r, u = (int(v) for v in parts + ["1"] * (3 - len(parts)))
+        if t < 1 or t & (t - 1) or t > 1024 or not 1 <= r <= 8 or not 1 <= u <= 4:
+            raise ValueError(f"${MV_ENV}: {item!r}: threads must be a power of two up to 1024, rows 1 to 8, "
+                             "unroll 1 to 4")
         if name.strip().lower() == type_name:
-            return t, r
+            return t, r, u
     return None
+
+
+def mv_spec(threads: int, rows: int, cols: int, unroll: int) -> tuple[int, ...]:
+    """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
+    forms' ACT and EPS) UNROLL where it is not 1."""
+    return (threads, rows, cols) + ((0, 0, unroll) if unroll > 1 else ())
 
 
 def register(kernels: TypeKernels) -> None:
@@ -90,7 +98,8 @@ def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: i
         raise ValueError(f"glu must be None, 'silu' or 'gelu', not {glu!r}")
     d = k.mv_fused(caps, n_out, n_in, max_cols, glu is not None)
     eps_bits = int(np.float32(eps).view(np.uint32))
-    return replace(d, spec=tuple(d.spec) + (int(glu == "gelu"), eps_bits), push=(n_out, n_in, 0, 0))
+    return replace(d, spec=tuple(d.spec[:3]) + (int(glu == "gelu"), eps_bits) + tuple(d.spec[5:]),
+                   push=(n_out, n_in, 0, 0))
 
 
 # the types register themselves on import

@@ -151,8 +151,11 @@ def pack(t: _KType, raw: np.ndarray) -> np.ndarray:
 # ---- dispatches ----
 
 MV_MAX_COLS = 8   # columns one mv workgroup carries (more: more workgroups along z)
-MV_THREADS = 64   # invocations splitting a row's groups
-MV_ROWS = 4       # rows a workgroup owns: each X load reused, and more weight bytes in flight
+# (invocations splitting a row's groups, rows a workgroup owns: each X load reused, and more weight
+# bytes in flight); Q4_K: 128 x 8 decoded a 6.7B Q4_K_M file at 162 t/s on an H100, 64 x 4 at 141
+# (gpu/tune_decode.py)
+MV_SHAPE = {"q4_k": (128, 8)}
+MV_SHAPE_DEFAULT = (64, 4)
 # BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4): the narrower tile for
 # buckets of up to 32 columns wastes no work on absent columns
 MM_TILES = ((32, (64, 32, 4, 4)), (None, (64, 64, 4, 4)))
@@ -174,9 +177,9 @@ def _mv(t: _KType):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
         """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
         _check_n_in(t.name, n_in)
-        rows, threads = MV_ROWS, MV_THREADS
+        (threads, rows), unroll = MV_SHAPE.get(t.name, MV_SHAPE_DEFAULT), 1
         if (tuned := products.mv_override(t.name)) is not None:
-            threads, rows = tuned
+            threads, rows, unroll = tuned
         threads = min(threads, caps.max_workgroup_invocations)
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
@@ -188,7 +191,8 @@ def _mv(t: _KType):
         if sums * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
             threads = max(1, caps.max_shared_bytes // (sums * 4))
         x, y = _spread(ceil_div(n_out, out_rows))
-        return Dispatch(f"mul_mv_{t.name}{fused}", (x, y, ceil_div(max(1, max_cols), cols)), (threads, rows, cols))
+        return Dispatch(f"mul_mv_{t.name}{fused}", (x, y, ceil_div(max(1, max_cols), cols)),
+                        products.mv_spec(threads, rows, cols, unroll))
     return mv
 
 

@@ -112,17 +112,3 @@ def test_glu_split(vk):
         g, u = gu[:cols, :n].astype(np.float64), gu[:cols, n:].astype(np.float64)
         np.testing.assert_allclose(out[:cols], act(g) * u, rtol=1e-5, atol=1e-6)
         assert np.isnan(out[cols:]).all()
-
-
-def test_mv_override_shapes(vk, monkeypatch):
-    """$GPT4ALL_CORE_VULKAN_MV sets threads x rows per type (what mv_sweep.py tries); bad values are
-    named."""
-    q8_0_own = products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec
-    monkeypatch.setenv(products.MV_ENV, "q4_0=32x2, q4_k=128x8")
-    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec[:2] == (32, 2)
-    assert products.product(vk.caps, int(T.Q4_K), 64, 512, 1).spec[:2] == (128, 8)
-    assert products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec == q8_0_own  # not named: its own
-    for bad in ("q4_0=32", "q4_0=33x2", "q4_0=32x9"):
-        monkeypatch.setenv(products.MV_ENV, bad)
-        with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_MV"):
-            products.product(vk.caps, int(T.Q4_0), 64, 512, 1)

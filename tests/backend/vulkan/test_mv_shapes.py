@@ -1,0 +1,58 @@
+"""Matrix-vector workgroup shapes set through $GPT4ALL_CORE_VULKAN_MV (threads x rows [x unroll], what
+benchmarks/gpu/tune_decode.py tries): bad settings are named, and every shape computes the same
+product (against float64 of the CPU's dequantized weights, plain and fused forms), the unrolled
+loop's last round included (row lengths that are no multiple of threads x unroll units)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vulkan_runs import poisoned
+
+from gpt4all_core.backend import cpu_kernels
+from gpt4all_core.backend.vulkan import products
+from gpt4all_core.backend.vulkan.context import make_params, run_dispatch
+from gpt4all_core.gguf.types import GGMLType as T
+
+REL = 1e-5  # as test_products_32.py
+
+
+def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
+    q8_0_own = products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec
+    monkeypatch.setenv(products.MV_ENV, "q4_0=32x2, q4_k=128x8x2")
+    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (32, 2, 1)
+    assert products.product(vk.caps, int(T.Q4_K), 64, 512, 1).spec == (128, 8, 1, 0, 0, 2)  # UNROLL is id 5
+    assert products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec == q8_0_own  # not named: its own
+    fused = products.fused_product(vk.caps, int(T.Q4_K), 64, 512, 1, 1e-6, "gelu")
+    assert fused.spec[:3] == (128, 8, 1) and fused.spec[3] == 1 and fused.spec[5] == 2
+    for bad in ("q4_0=32", "q4_0=33x2", "q4_0=32x9", "q4_0=32x2x5", "q4_0=axb"):
+        monkeypatch.setenv(products.MV_ENV, bad)
+        with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_MV"):
+            products.product(vk.caps, int(T.Q4_0), 64, 512, 1)
+
+
+SHAPES = [(T.F32, "32x2x2", 96), (T.Q4_0, "32x8x2", 2080), (T.Q4_0, "64x4x3", 4096), (T.Q8_0, "32x4x2", 544),
+          (T.Q4_K, "32x8x2", 2560), (T.Q6_K, "64x2x3", 4352)]
+
+
+@pytest.mark.parametrize("ggml_type, setting, n_in", SHAPES, ids=[f"{t.name}-{s}-{n}" for t, s, n in SHAPES])
+def test_unrolled_shapes_compute_the_product(vk, monkeypatch, ggml_type, setting, n_in):
+    monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}={setting}")
+    rng = np.random.default_rng(n_in)
+    n_out, max_cols, cols = 21, 4, 3
+    raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
+    w = cpu_kernels.dequantize(raw, int(ggml_type)).astype(np.float64)
+    x = rng.standard_normal((max_cols, n_in)).astype(np.float32)
+    d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
+    assert d.spec[-1] == int(setting.split("x")[2])
+    words = products.REGISTRY[int(ggml_type)].pack(raw)
+    (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
+                        params=make_params(max_cols, n_tokens=cols))
+    x64 = x[:cols].astype(np.float64)
+    assert np.all(np.abs(y[:cols] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T))
+    assert np.isnan(y[cols:]).all()
+    gamma = rng.uniform(0.5, 1.5, n_in).astype(np.float32)  # the fused form's loop is the same one
+    d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, max_cols, 1e-5)
+    (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
+                        params=make_params(max_cols, n_tokens=cols))
+    xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
+    assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T))
