@@ -136,9 +136,9 @@ def test_get_rows_scaled_with_ids_at_the_ends(vk, name):
 def test_a_vocabulary_sized_output_spreads_its_grid(vk, monkeypatch):
     """262144 rows (Gemma 3's vocabulary): more workgroups than one grid dimension holds, so the grid
     spreads over y; the last rows are written like the first. Random bytes with sane halves stand
-    in for a quantized matrix (quantizing 39M weights would take the test's time). The type's own
-    rows a workgroup (8 rows would fit the grid in x)."""
-    monkeypatch.delenv(products.MV_ENV, raising=False)
+    in for a quantized matrix (quantizing 39M weights would take the test's time). Four rows a
+    workgroup: 65536 workgroups (8 rows, Q4_K's own shape, would fit the grid in x)."""
+    monkeypatch.setenv(products.MV_ENV, "q4_k=64x4")
     n_out, n_in = 262144, 256
     rng = np.random.default_rng(7)
     raw = rng.integers(0, 256, (n_out, 144), dtype=np.uint8)
