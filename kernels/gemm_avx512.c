@@ -48,7 +48,7 @@ static inline float hsum4(__m128 v) {
 /* The products of R weight rows (row_bytes apart, from x) by J activation rows (y_row apart, from
  * y) over nb blocks, written to out[j * ldy + r]. R and J are constants after inlining. */
 static inline __attribute__((always_inline)) void gemm_tile(const int R, const int J, const block_kind kind,
-                                                             int64_t nb, const char *restrict x, int64_t row_bytes,
+                                                             const int stream, int64_t nb, const char *restrict x, int64_t row_bytes,
                                                              const char *restrict y, int64_t y_row, float *out,
                                                              int64_t ldy) {
     const int has_min = has_min_of(kind), bb = block_bytes_of(kind);
@@ -65,7 +65,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
         __m128 dw[TILE_R], dy[TILE_J];
-        if (J == 1) /* a matrix-vector product streams the weights from DRAM once: the rows after these
+        if (stream) /* the weights come from DRAM once (GK_FOR_EACH_TILE): the rows after these
                      * (adjacent in memory) are the next to be read, so ask for them, at the same blocks */
             for (int r = 0; r < R; r++)
                 for (int line = 0; line < 4 * bb; line += 64)
@@ -186,7 +186,7 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
                                                         int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                         int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK8_0;
-    GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, gemm_tile, kind, nb, x, row_bytes, m, y, y_row, n, out, ldy);
+    GK_FOR_EACH_TILE_OF(n, TILE_R, TILE_J, VEC_R, gemm_tile, kind, nb, x, row_bytes, m, y, y_row, out, ldy);
     const int64_t n_tiled = n / TILE_J * TILE_J; /* activation rows that went through TILE_J-wide tiles */
     /* the tiles took the pairs of blocks; a block left over went through a dot that has its min */
     if (has_min_of(kind) && n_tiled > 0)
@@ -214,7 +214,7 @@ static inline __attribute__((always_inline)) __m512 load_weights16(const float_k
 }
 
 static inline __attribute__((always_inline)) void gemm_float_tile(const int R, const int J, const float_kind kind,
-                                                                   int64_t k, const char *restrict x, int64_t row_bytes,
+                                                                   const int stream, int64_t k, const char *restrict x, int64_t row_bytes,
                                                                    const float *restrict y, int64_t y_row, float *out,
                                                                    int64_t ldy) {
     __m512 acc[TILE_R][TILE_J];
@@ -223,7 +223,7 @@ static inline __attribute__((always_inline)) void gemm_float_tile(const int R, c
     int64_t e = 0;
     for (; e + 16 <= k; e += 16) {
         __m512 w[TILE_R];
-        if (J == 1 && e % 32 == 0) /* streaming from DRAM: ask 2 KiB ahead, a line per row per 64 bytes */
+        if (stream && e % 32 == 0) /* streaming from DRAM: ask 2 KiB ahead, a line per row per 64 bytes */
             for (int r = 0; r < R; r++)
                 _mm_prefetch(x + r * row_bytes + (e * (kind == FLOAT_F32 ? 4 : 2)) + 2048, _MM_HINT_T0);
         for (int r = 0; r < R; r++) w[r] = load_weights16(kind, x + r * row_bytes, e);
@@ -250,7 +250,7 @@ static inline __attribute__((always_inline)) int gemm_float(const float_kind kin
                                                              int64_t row_bytes, int64_t m, const float *y,
                                                              int64_t y_row, int64_t n, float *out, int64_t ldy) {
     y_row /= (int64_t)sizeof(float); /* rows of floats: y_row comes in bytes */
-    GK_FOR_EACH_TILE(TILE_R, TILE_J, TILE_R, gemm_float_tile, kind, k, x, row_bytes, m, y, y_row, n, out, ldy);
+    GK_FOR_EACH_TILE_OF(n, TILE_R, TILE_J, TILE_R, gemm_float_tile, kind, k, x, row_bytes, m, y, y_row, out, ldy);
     return 0;
 }
 

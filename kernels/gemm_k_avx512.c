@@ -100,7 +100,7 @@ static inline __attribute__((always_inline)) __m512i superblock_dot(const unpack
 
 /* R weight rows by J activation rows over nb super-blocks, written to out[j * ldy + r]. */
 static inline __attribute__((always_inline)) void gemm_k_tile(const int R, const int J, const k_kind kind,
-                                                               int64_t nb, const char *restrict x, int64_t row_bytes,
+                                                               const int stream, int64_t nb, const char *restrict x, int64_t row_bytes,
                                                                const char *restrict y, int64_t y_row, float *out,
                                                                int64_t ldy) {
     const int64_t bb = kind == KIND_Q4_K ? (int64_t)sizeof(block_q4_K) : (int64_t)sizeof(block_q6_K);
@@ -111,7 +111,7 @@ static inline __attribute__((always_inline)) void gemm_k_tile(const int R, const
         unpacked u[TILE_R];
         for (int r = 0; r < R; r++) {
             const char *xb = x + r * row_bytes + i * bb;
-            if (J == 1) /* a matrix-vector product streams the weights from DRAM once: ask 2 KiB ahead */
+            if (stream) /* the weights come from DRAM once (GK_FOR_EACH_TILE): ask 2 KiB ahead */
                 for (int line = 0; line < bb; line += 64) _mm_prefetch(xb + 2048 + line, _MM_HINT_T0);
             if (kind == KIND_Q4_K) unpack_q4_K((const block_q4_K *)xb, &u[r]);
             else unpack_q6_K((const block_q6_K *)xb, &u[r]);
@@ -142,7 +142,7 @@ static inline __attribute__((always_inline)) int gemm_k(const k_kind kind, int64
                                                          int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
                                                          int64_t n, float *out, int64_t ldy) {
     const int64_t nb = k / QK_K;
-    GK_FOR_EACH_TILE(TILE_R, TILE_J, TILE_R, gemm_k_tile, kind, nb, x, row_bytes, m, y, y_row, n, out, ldy);
+    GK_FOR_EACH_TILE_OF(n, TILE_R, TILE_J, TILE_R, gemm_k_tile, kind, nb, x, row_bytes, m, y, y_row, out, ldy);
     return 0;
 }
 

@@ -9,6 +9,9 @@
 enum { ROW_TILE = 16 }; /* weight rows per tile: 16 rows of 4096 Q4_0 weights = 36 KiB */
 /* From this batch size on, types with a matrix-matrix form use it (benchmarks and tests move it). */
 int gk_gemm_min_batch = 1;
+/* Up to this batch size matrix-matrix tiles prefetch the weights ahead, as a matrix-vector product
+ * does: a decoding batch reads them from DRAM once, a prompt's finds a tile's rows in cache. */
+int gk_gemm_stream_max_batch = 32;
 
 size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
     const gk_type_traits *t = gk_type_traits_get(type);

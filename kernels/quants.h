@@ -274,6 +274,7 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
 /* Batches of at least this many activation rows take a type's matrix-matrix form (default 1: all,
  * so that a row's result never depends on the batch it came in); smaller ones take dot products. */
 extern int gk_gemm_min_batch;
+extern int gk_gemm_stream_max_batch;
 int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads);

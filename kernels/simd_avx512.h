@@ -143,29 +143,42 @@ static inline float block_dot_avx2(const block_kind kind, int64_t n, const char 
 
 /* Walks an m x n product (weight rows by activation rows) in register tiles: TILE_R x TILE_J, then
  * activation rows left over one at a time in VEC_R-row tiles, weight rows left over one at a time.
- * Each tile is tile_fn(R, J, kind, blocks, x + r * row_bytes, row_bytes, y + j * y_row, y_row,
- * out + j * ldy + r, ldy), the shape every microkernel in gemm_avx512.c and gemm_k_avx512.c takes. */
-#define GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, tile_fn, kind, blocks, x, row_bytes, m, y, y_row, n, out, ldy) \
+ * Each tile is tile_fn(R, J, kind, stream, blocks, x + r * row_bytes, row_bytes, y + j * y_row, y_row,
+ * out + j * ldy + r, ldy), the shape every microkernel in gemm_avx512.c and gemm_k_avx512.c takes.
+ * stream (a constant): the weights come from DRAM once (decoding batches, gk_gemm_streams), so tiles
+ * prefetch ahead as the matrix-vector form does; prompt batches find a tile's rows in cache. */
+#define GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, tile_fn, kind, stream, blocks, x, row_bytes, m, y, y_row, n, out, \
+                         ldy)                                                                                 \
     do {                                                                                                     \
         int64_t j_ = 0;                                                                                      \
         for (; j_ + (TILE_J) <= (n); j_ += (TILE_J)) {                                                       \
             int64_t r_ = 0;                                                                                  \
             for (; r_ + (TILE_R) <= (m); r_ += (TILE_R))                                                     \
-                tile_fn(TILE_R, TILE_J, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), \
-                        y_row, (out) + j_ * (ldy) + r_, ldy);                                                \
+                tile_fn(TILE_R, TILE_J, kind, stream, blocks, (x) + r_ * (row_bytes), row_bytes,              \
+                        (y) + j_ * (y_row), y_row, (out) + j_ * (ldy) + r_, ldy);                            \
             for (; r_ < (m); r_++)                                                                           \
-                tile_fn(1, TILE_J, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row, \
-                        (out) + j_ * (ldy) + r_, ldy);                                                       \
+                tile_fn(1, TILE_J, kind, stream, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), \
+                        y_row, (out) + j_ * (ldy) + r_, ldy);                                                \
         }                                                                                                    \
         for (; j_ < (n); j_++) {                                                                             \
             int64_t r_ = 0;                                                                                  \
             for (; r_ + (VEC_R) <= (m); r_ += (VEC_R))                                                       \
-                tile_fn(VEC_R, 1, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row,  \
+                tile_fn(VEC_R, 1, kind, 1, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row, \
                         (out) + j_ * (ldy) + r_, ldy);                                                       \
             for (; r_ < (m); r_++)                                                                           \
-                tile_fn(1, 1, kind, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row,      \
+                tile_fn(1, 1, kind, 1, blocks, (x) + r_ * (row_bytes), row_bytes, (y) + j_ * (y_row), y_row,   \
                         (out) + j_ * (ldy) + r_, ldy);                                                       \
         }                                                                                                    \
+    } while (0)
+
+/* The walk with stream a constant either way (the tiles are inlined for each): on up to
+ * gk_gemm_stream_max_batch activation rows (matmul.c), decoding's batches. */
+#define GK_FOR_EACH_TILE_OF(n, TILE_R, TILE_J, VEC_R, tile_fn, kind, blocks, x, row_bytes, m, y, y_row, out, ldy) \
+    do {                                                                                                           \
+        if ((n) <= gk_gemm_stream_max_batch)                                                                       \
+            GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, tile_fn, kind, 1, blocks, x, row_bytes, m, y, y_row, n, out, ldy); \
+        else                                                                                                       \
+            GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, tile_fn, kind, 0, blocks, x, row_bytes, m, y, y_row, n, out, ldy); \
     } while (0)
 
 /* The exported matrix-matrix form of one kind: gemm_<name>_avx512 (the gk_gemm_fn of quants.h) over a

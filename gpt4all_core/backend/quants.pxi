@@ -27,6 +27,7 @@ cdef extern from "quants.h" nogil:
                     float *out, int n_threads)
     uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads)
     int gk_gemm_min_batch
+    int gk_gemm_stream_max_batch
 
 
 def physical_cores():
@@ -74,6 +75,18 @@ def matrix_kernel_min_batch(n=None):
         if int(n) < 1:
             raise ValueError(f"matrix_kernel_min_batch: n must be at least 1, got {n}")
         gk_gemm_min_batch = int(n)
+    return before
+
+
+def matrix_kernel_stream_max_batch(n=None):
+    """Up to which batch size the matrix-matrix kernels prefetch weights ahead (streaming them from
+    DRAM, as decoding batches do; default 32); with n (0: never), set it. Returns the value before."""
+    global gk_gemm_stream_max_batch
+    before = gk_gemm_stream_max_batch
+    if n is not None:
+        if int(n) < 0:
+            raise ValueError(f"matrix_kernel_stream_max_batch: n must be at least 0, got {n}")
+        gk_gemm_stream_max_batch = int(n)
     return before
 
 

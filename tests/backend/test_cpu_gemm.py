@@ -39,6 +39,31 @@ def test_min_batch_setting():
         ck.matrix_kernel_min_batch(0)
 
 
+def test_stream_max_batch_setting():
+    before = ck.matrix_kernel_stream_max_batch(0)
+    assert ck.matrix_kernel_stream_max_batch(before) == 0
+    with pytest.raises(ValueError, match="at least 0"):
+        ck.matrix_kernel_stream_max_batch(-1)
+
+
+@pytest.mark.parametrize("name", GEMM_TYPES)
+def test_streaming_the_weights_changes_no_bit(avx512, name):
+    """Decoding batches (up to matrix_kernel_stream_max_batch rows) prefetch the weights ahead; the
+    sums are the same with and without, at a batch inside the bound and one past it."""
+    k = 32 * 37 if name not in SUPER_BLOCK_TYPES else 256 * 3
+    raw = random_blocks(name, 21, k, seed=7)
+    for n in (8, 40):
+        x = np.random.default_rng(n).standard_normal((n, k)).astype(np.float32)
+        before = ck.matrix_kernel_stream_max_batch(64)
+        try:
+            streamed = ck.matmul(raw, GGMLType[name], x)
+            ck.matrix_kernel_stream_max_batch(0)
+            cached = ck.matmul(raw, GGMLType[name], x)
+        finally:
+            ck.matrix_kernel_stream_max_batch(before)
+        assert np.array_equal(streamed, cached)
+
+
 def test_batch_types_have_a_matrix_kernel(avx512):
     for name in GEMM_TYPES:
         assert ck.type_info(GGMLType[name])["has_matrix_kernel"], name
