@@ -21,13 +21,14 @@ from gpt4all_core.gguf import TYPE_TRAITS, GGMLType
 TYPES = ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
 
 
-WARM_SECONDS = 0.5  # of back-to-back evals before timing: a GPU idle a moment ago runs at low clocks
+WARM_SECONDS = 0.5  # of back-to-back evals before timing: a GPU idle a moment ago may run at low clocks
 
 
 def _eval_times(seq, repeats: int, warm_s: float = WARM_SECONDS) -> list[float]:
     """Seconds of each of `repeats` evals of a recorded sequence, after warm_s of the same evals
-    (pipelines, caches and the GPU's clocks: an H100 timed straight after a pause in its work read
-    a third of its bandwidth)."""
+    (pipelines, caches and the GPU's clocks: timed after seconds of packing on the CPU, an H100
+    read Q4_1 at a fifth of the speed of Q4_0, timed right after other work, on the same shader
+    shape)."""
     start = time.perf_counter()
     seq.eval()
     while time.perf_counter() - start < warm_s:

@@ -73,6 +73,20 @@ def mv_spec(threads: int, rows: int, cols: int, unroll: int) -> tuple[int, ...]:
     return (threads, rows, cols) + ((0, 0, unroll) if unroll > 1 else ())
 
 
+def mv_rows(rows: int, fused: str) -> tuple[int, int]:
+    """(rows a mv workgroup reads, rows of Y it writes): the _norm_glu form reads an up row for each
+    gate row, so it takes an even count and writes half."""
+    if fused == "_norm_glu":
+        rows = max(2, rows - rows % 2)
+        return rows, rows // 2
+    return rows, rows
+
+
+def fused_forms(mv: Callable[..., Dispatch]) -> Callable[[Caps, int, int, int, bool], Dispatch]:
+    """A type's mv_fused, from its mv(caps, n_out, n_in, max_cols, fused)."""
+    return lambda caps, n_out, n_in, cols, glu: mv(caps, n_out, n_in, cols, "_norm_glu" if glu else "_norm")
+
+
 def register(kernels: TypeKernels) -> None:
     REGISTRY[kernels.ggml_type] = kernels
 

@@ -110,10 +110,7 @@ def _mv(layout: Layout):
             threads, rows, unroll = min(tuned[0], caps.max_workgroup_invocations), tuned[1], tuned[2]
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
-        out_rows = rows
-        if fused == "_norm_glu":  # half the rows are gate rows, half up rows
-            rows = max(2, rows - rows % 2)
-            out_rows = rows // 2
+        rows, out_rows = products.mv_rows(rows, fused)
         groups = _grid(ceil_div(n_out, out_rows), ceil_div(max(1, max_cols), cols))
         return Dispatch(f"mul_mv_{layout.name}{fused}", groups, products.mv_spec(threads, rows, cols, unroll),
                         (n_out, n_in, 0, 0))
@@ -147,5 +144,4 @@ for _layout in LAYOUTS:
         ggml_type=int(_layout.ggml_type),
         pack=lambda raw, _layout=_layout: pack(_layout, raw),
         mv=_mv(_layout), mm=_mm(_layout), get_rows=_get_rows(_layout), mm_min_cols=MM_MIN_COLS,
-        mv_fused=lambda caps, n_out, n_in, cols, glu, mv=_mv(_layout): mv(caps, n_out, n_in, cols,
-                                                                          "_norm_glu" if glu else "_norm")))
+        mv_fused=products.fused_forms(_mv(_layout))))

@@ -183,10 +183,7 @@ def _mv(t: _KType):
         threads = min(threads, caps.max_workgroup_invocations)
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
-        out_rows = rows
-        if fused == "_norm_glu":  # half the rows are gate rows, half up rows
-            rows = max(2, rows - rows % 2)
-            out_rows = rows // 2
+        rows, out_rows = products.mv_rows(rows, fused)
         sums = (rows + bool(fused)) * cols  # and a sum of squares per column when normalizing
         if sums * threads * 4 > caps.max_shared_bytes:  # the partial sums (one per subgroup at most)
             threads = max(1, caps.max_shared_bytes // (sums * 4))
@@ -224,5 +221,4 @@ for _t in K_TYPES:
     products.register(products.TypeKernels(
         ggml_type=_t.ggml_type, pack=lambda raw, t=_t: pack(t, raw), mv=_mv(_t), get_rows=_get_rows(_t),
         mm=_mm(_t), mm_min_cols=MM_MIN_COLS,
-        mv_fused=lambda caps, n_out, n_in, cols, glu, mv=_mv(_t): mv(caps, n_out, n_in, cols,
-                                                                     "_norm_glu" if glu else "_norm")))
+        mv_fused=products.fused_forms(_mv(_t))))
