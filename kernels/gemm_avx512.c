@@ -54,9 +54,9 @@ static inline float hsum4(__m128 v) {
 /* The products of R weight rows (row_bytes apart, from x) by J activation rows (y_row apart, from
  * y) over nb blocks, written to out[j * ldy + r]. R and J are constants after inlining. */
 static inline __attribute__((always_inline)) void gemm_tile(const int R, const int J, const block_kind kind,
-                                                             const int stream, int64_t nb, const char *restrict x, int64_t row_bytes,
-                                                             const char *restrict y, int64_t y_row, float *out,
-                                                             int64_t ldy) {
+                                                             const int stream, int64_t nb, const char *restrict x,
+                                                             int64_t row_bytes, const char *restrict y, int64_t y_row,
+                                                             float *out, int64_t ldy) {
     const int has_min = has_min_of(kind), bb = block_bytes_of(kind);
     const int y_bytes = has_min ? (int)sizeof(block_q8_0s) : (int)sizeof(block_q8_0), y_qs = has_min ? 4 : 2;
     /* A single activation row (J == 1) adds the min terms here, in registers; wider tiles leave them
@@ -205,7 +205,7 @@ static inline __attribute__((always_inline)) int gemm(const block_kind kind, int
             GK_FOR_EACH_TILE(STREAM_R, 3, VEC_R, gemm_tile, kind, 1, nb, x, row_bytes, m, y_rest, y_row, 3, out_rest, ldy);
         else if (n - n_tiled == 2)
             GK_FOR_EACH_TILE(STREAM_R, 2, VEC_R, gemm_tile, kind, 1, nb, x, row_bytes, m, y_rest, y_row, 2, out_rest, ldy);
-        else
+        else /* 0 or 1 row: the single-row form */
             GK_FOR_EACH_TILE(STREAM_R, 2, VEC_R, gemm_tile, kind, 1, nb, x, row_bytes, m, y_rest, y_row, n - n_tiled,
                              out_rest, ldy);
         n_tiled = n - n_tiled >= 2 ? n : n_tiled;

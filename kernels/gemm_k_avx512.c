@@ -100,9 +100,9 @@ static inline __attribute__((always_inline)) __m512i superblock_dot(const unpack
 
 /* R weight rows by J activation rows over nb super-blocks, written to out[j * ldy + r]. */
 static inline __attribute__((always_inline)) void gemm_k_tile(const int R, const int J, const k_kind kind,
-                                                               const int stream, int64_t nb, const char *restrict x, int64_t row_bytes,
-                                                               const char *restrict y, int64_t y_row, float *out,
-                                                               int64_t ldy) {
+                                                               const int stream, int64_t nb, const char *restrict x,
+                                                               int64_t row_bytes, const char *restrict y, int64_t y_row,
+                                                               float *out, int64_t ldy) {
     const int64_t bb = kind == KIND_Q4_K ? (int64_t)sizeof(block_q4_K) : (int64_t)sizeof(block_q6_K);
     __m512 acc[TILE_R][TILE_J];
     for (int r = 0; r < R; r++)

@@ -145,7 +145,7 @@ static inline float block_dot_avx2(const block_kind kind, int64_t n, const char 
  * activation rows left over one at a time in VEC_R-row tiles, weight rows left over one at a time.
  * Each tile is tile_fn(R, J, kind, stream, blocks, x + r * row_bytes, row_bytes, y + j * y_row, y_row,
  * out + j * ldy + r, ldy), the shape every microkernel in gemm_avx512.c and gemm_k_avx512.c takes.
- * stream (a constant): the weights come from DRAM once (decoding batches, gk_gemm_streams), so tiles
+ * stream (a constant): the weights come from DRAM once (decoding batches: gk_gemm_stream_max_batch), so tiles
  * prefetch ahead as the matrix-vector form does; prompt batches find a tile's rows in cache. */
 #define GK_FOR_EACH_TILE(TILE_R, TILE_J, VEC_R, tile_fn, kind, stream, blocks, x, row_bytes, m, y, y_row, n, out, \
                          ldy)                                                                                 \
