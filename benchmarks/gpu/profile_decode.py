@@ -20,6 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from gpt4all_core.bench.vulkan_kernels import _eval_times  # noqa: E402
+
 
 class _TimedManager:
     """ctx.manager, but its sequences latch a timestamp after each op."""
@@ -54,14 +56,7 @@ def dispatch_floor(ctx, n: int = 400, extra: int = 0) -> dict:
     seq = ctx.manager.sequence(0, n + 1)
     for _ in range(n):
         seq.record(ctx.kp.OpAlgoDispatch(algo))
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 0.5:  # warm: pipelines and the GPU's clocks
-        seq.eval()
-    walls = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        seq.eval()
-        walls.append(time.perf_counter() - t0)
+    walls = _eval_times(seq, 5, warm_s=0.5)  # warm: pipelines and the GPU's clocks
     ts = seq.get_timestamps()
     return {"dispatches": n, "buffers": 3 + extra, "gpu_us_per_dispatch": (ts[-1] - ts[0]) / n / 1e3,
             "wall_us_per_dispatch": min(walls) / n * 1e6}
@@ -104,14 +99,7 @@ def profile(path: Path, device: str, n_tokens: int, period_ns: float) -> dict:
     cache.sequences[(1, 1)] = (seq, logits)
     p = n_tokens // 2
     step(p)
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 1.0:  # a second of decode steps first: the GPU's clocks up
-        seq.eval()
-    evals = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        seq.eval()
-        evals.append(time.perf_counter() - t0)
+    evals = _eval_times(seq, 10, warm_s=1.0)  # a second of decode steps first: the GPU's clocks up
     ts = np.array(seq.get_timestamps(), np.float64) * period_ns / 1e3  # us
     dt = np.diff(ts)
     names = [name for name, _ in ops_seen] + ["sync logits"] * (len(dt) - len(ops_seen))
