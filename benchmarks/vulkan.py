@@ -86,18 +86,23 @@ def ours(path: Path, repeats: int) -> list[dict]:
     return [{**r, "mv_env": os.environ.get(MV_ENV, "")} for r in rows]
 
 
-def tune_decode(path: Path, what: str) -> dict:
-    """gpu/tune_decode.py: decode t/s of this file under each matrix-vector shape of these types, or
-    under each of these |-separated settings."""
-    out = Path(f"/tmp/tune-{path.stem}.json")
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / "tune_decode.py"), str(path), "--json", str(out),
-           *(["--settings", what] if "=" in what else ["--types", what])]
+def gpu_script(name: str, args: list[str], out: Path) -> dict:
+    """benchmarks/gpu/<name> with these arguments, without the tuned $GPT4ALL_CORE_VULKAN_MV (it sets
+    its own), writing its JSON to out: that JSON with the command, or the failure."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / name), *args, "--json", str(out)]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                        env={k: v for k, v in os.environ.items() if k != MV_ENV})
-    print(r.stdout[-3000:] + r.stderr[-3000:], flush=True)
+    print(r.stdout[-6000:] + r.stderr[-3000:], flush=True)
     if r.returncode:
         return {"command": " ".join(cmd), "exit": r.returncode, "stderr": r.stderr[-4000:]}
     return {"command": " ".join(cmd), "exit": 0, **json.loads(out.read_text())}
+
+
+def tune_decode(path: Path, what: str) -> dict:
+    """gpu/tune_decode.py: decode t/s of this file under each matrix-vector shape of these types, or
+    under each of these |-separated settings."""
+    return gpu_script("tune_decode.py", [str(path), *(["--settings", what] if "=" in what else ["--types", what])],
+                      Path(f"/tmp/tune-{path.stem}.json"))
 
 
 def adopt_tuned(result: dict) -> None:
@@ -133,14 +138,8 @@ def untuned(path: Path, repeats: int) -> list[dict]:
 
 def sweep(types: str, seconds: float) -> dict:
     """gpu/mv_sweep.py over these types (a 7B block's shapes), within `seconds`."""
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu" / "mv_sweep.py"), "--types", types,
-           "--seconds", str(max(10.0, seconds - 20)), "--json", "/tmp/mv-sweep.json"]
-    env = {k: v for k, v in os.environ.items() if k != MV_ENV}
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
-    print(r.stdout[-6000:] + r.stderr[-3000:], flush=True)
-    if r.returncode:
-        return {"command": " ".join(cmd), "exit": r.returncode, "env": "", "stderr": r.stderr[-4000:]}
-    return {"command": " ".join(cmd), "exit": 0, **json.loads(Path("/tmp/mv-sweep.json").read_text())}
+    return gpu_script("mv_sweep.py", ["--types", types, "--seconds", str(max(10.0, seconds - 20))],
+                      Path("/tmp/mv-sweep.json"))
 
 
 def llama(binary: str, path: Path, repeats: int) -> dict:
