@@ -14,7 +14,6 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
-#include "ops.glsl"
 #include "kquants/k_type.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -26,35 +25,10 @@ layout(set = 0, binding = 2) readonly buffer X { vec4 x4[]; };
 layout(set = 0, binding = 3) buffer Y { float y[]; };
 layout(push_constant) uniform Push { uint n_out, n_in, col_source, accumulate; } p;
 
-#if defined(GLU) && !defined(NORM)
-#error "the GLU form normalizes too"
-#endif
 const uint RC = ROWS * COLS;
-#ifdef NORM
-layout(constant_id = 3) const uint ACT = 0;
-layout(constant_id = 4) const float EPS = 1e-5;
-layout(set = 0, binding = 4) readonly buffer Gamma { vec4 g4[]; };
-const uint SUMS = RC + COLS;  // the dot products [c][r], then each column's sum of squares
-shared float totals[SUMS];
-#else
-const uint SUMS = RC;
-#endif
-#ifdef GLU
-const uint OUT_ROWS = ROWS / 2u;
-#else
-const uint OUT_ROWS = ROWS;
-#endif
+#include "mv_forms.glsl"
 
 shared float partial[SUMS * gl_WorkGroupSize.x];
-
-// The matrix row of the workgroup's row r (< ROWS); rows past n_out read the last one, never stored.
-uint weight_row(uint out0, uint r) {
-#ifdef GLU
-    return r < OUT_ROWS ? min(out0 + r, p.n_out - 1u) : p.n_out + min(out0 + r - OUT_ROWS, p.n_out - 1u);
-#else
-    return min(out0 + r, p.n_out - 1u);
-#endif
-}
 
 void main() {
     uint out0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * OUT_ROWS;
@@ -63,11 +37,7 @@ void main() {
         return;  // the whole workgroup: nothing to write
     }
     uint cols = min(COLS, n_cols_all - col0);
-#ifdef GLU
-    kq_set_layout(2u * p.n_out, p.n_in);
-#else
-    kq_set_layout(p.n_out, p.n_in);
-#endif
+    kq_set_layout(weight_rows(), p.n_in);
     uint n_groups = kq_row_blocks * GROUPS_PER_BLOCK, x_row = p.n_in / 4u;
 
     float acc[ROWS][COLS];
@@ -104,8 +74,8 @@ void main() {
                         vec4 xa = x4[(col0 + c) * x_row + xi], xb = x4[(col0 + c) * x_row + xi + 1u];
 #ifdef NORM  // each group of X meets one thread, once
                         ss[c] += dot(xa, xa) + dot(xb, xb);
-                        xa *= g4[xi];
-                        xb *= g4[xi + 1u];
+                        xa *= gamma4[xi];
+                        xb *= gamma4[xi + 1u];
 #endif
                         [[unroll]] for (uint r = 0; r < ROWS; r++) {
                             acc[r][c] += dot(lo[r], xa) + dot(hi[r], xb);
@@ -175,11 +145,12 @@ void main() {
     for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS * COLS; i += gl_WorkGroupSize.x) {
         uint r = i % OUT_ROWS, c = i / OUT_ROWS;
         if (out0 + r < p.n_out && c < cols) {
-            float scale = inversesqrt(totals[RC + c] / float(p.n_in) + EPS);
-            float v = totals[c * ROWS + r] * scale;
 #ifdef GLU
-            v = (ACT == 0u ? gk_silu(v) : gk_gelu(v)) * (totals[c * ROWS + r + OUT_ROWS] * scale);
+            float up = totals[c * ROWS + r + OUT_ROWS];
+#else
+            float up = 0.0;  // unused
 #endif
+            float v = normed_output(totals[c * ROWS + r], up, totals[RC + c]);
             uint o = (col0 + c) * p.n_out + out0 + r;
             y[o] = p.accumulate != 0u ? y[o] + v : v;
         }

@@ -18,7 +18,6 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "products_32.glsl"
-#include "ops.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 4;
@@ -29,32 +28,7 @@ const uint WG = gl_WorkGroupSize.x;
 // a subgroup may be as wide as 128 lanes: the last one can reach past WG
 shared float partial[WG + 128u];
 
-#if defined(GLU) && !defined(NORM)
-#error "the GLU form normalizes too"
-#endif
-#ifdef NORM
-layout(constant_id = 3) const uint ACT = 0;
-layout(constant_id = 4) const float EPS = 1e-5;
-layout(set = 0, binding = 4) readonly buffer Gamma { vec4 gamma4[]; };
-const uint SUMS = (ROWS + 1u) * COLS;  // the dot products, then each column's sum of squares
-shared float totals[SUMS];
-#else
-const uint SUMS = ROWS * COLS;
-#endif
-#ifdef GLU
-const uint OUT_ROWS = ROWS / 2u;
-#else
-const uint OUT_ROWS = ROWS;
-#endif
-
-// The matrix row of the workgroup's row r (< ROWS); rows past n_out read the last one, never stored.
-uint weight_row(uint out0, uint r) {
-#ifdef GLU
-    return r < OUT_ROWS ? min(out0 + r, p.n_out - 1u) : p.n_out + min(out0 + r - OUT_ROWS, p.n_out - 1u);
-#else
-    return min(out0 + r, p.n_out - 1u);
-#endif
-}
+#include "mv_forms.glsl"
 
 float dot_acc(vec4 w, vec4 x, float acc) {
     return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
@@ -69,11 +43,7 @@ void main() {
     }
     uint cols = min(COLS, n_cols_all - col0);
     uint nb = (p.n_in + BLOCK - 1u) / BLOCK;
-#ifdef GLU
-    uint n_blocks = 2u * p.n_out * nb;
-#else
-    uint n_blocks = p.n_out * nb;
-#endif
+    uint n_blocks = weight_rows() * nb;
 
     float acc[SUMS];
     [[unroll]] for (uint i = 0u; i < SUMS; ++i) {
@@ -162,12 +132,12 @@ void main() {
     for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS * COLS; i += WG) {
         uint r = i / COLS, c = i % COLS;
         if (out0 + r < p.n_out && c < cols) {
-            float scale = inversesqrt(totals[ROWS * COLS + c] / float(p.n_in) + EPS);
-            float v = totals[i] * scale;
 #ifdef GLU
-            v = (ACT == 0u ? gk_silu(v) : gk_gelu(v)) * (totals[(r + OUT_ROWS) * COLS + c] * scale);
+            float up = totals[(r + OUT_ROWS) * COLS + c];
+#else
+            float up = 0.0;  // unused
 #endif
-            store_y(col0 + c, out0 + r, v);
+            store_y(col0 + c, out0 + r, normed_output(totals[i], up, totals[ROWS * COLS + c]));
         }
     }
 #endif
