@@ -122,6 +122,7 @@ def decode_profile(path: Path) -> dict:
     from gpt4all_core.backend.vulkan.context import get_context
     result = profile_decode.profile(path, "vulkan:0", 32, profile_decode._period_ns("vulkan:0"))
     result["floor"] = profile_decode.dispatch_floor(get_context(0))
+    result["floor_host_params"] = profile_decode.dispatch_floor(get_context(0), params="host")
     top = ", ".join(f"{k} {v['us']:.0f}" for k, v in list(result["by_shader"].items())[:8])
     say(f"profile {path.name}: gpu {result['gpu_ms']:.2f} ms, eval {result['eval_ms']:.2f} ms; us: {top}")
     return result
@@ -264,7 +265,9 @@ def table(done: dict) -> list[str]:
             top = ", ".join(f"{k} {v['count']}x {v['us']:.0f} us" for k, v in list(p["by_shader"].items())[:8])
             lines.append(f"{key}: {p['ops']} ops, GPU {p['gpu_ms']:.2f} ms, eval {p['eval_ms']:.2f} ms, forward "
                          f"{p['forward_ms']:.2f} ms, products {p['product_GB_per_s']:.0f} GB/s; {top}; empty dispatch "
-                         f"{p['floor']['gpu_us_per_dispatch']:.2f} us")
+                         f"{p['floor']['gpu_us_per_dispatch']:.2f} us"
+                         + (f" ({p['floor_host_params']['gpu_us_per_dispatch']:.2f} us, params in host memory)"
+                            if "floor_host_params" in p else ""))
     if "tests" in done:
         lines.append(f"tests on the GPU: {done['tests']['summary']}")
     theirs = {}

@@ -35,4 +35,15 @@ int param(uint array, uint t) { return P.values[array * P.max_batch + t]; }
 #define COLS_LOGITS 1u
 uint n_cols(uint col_source) { return col_source == COLS_LOGITS ? P.n_logits : P.n_tokens; }
 
+// How many of the width columns from col0 on exist (0: none). A pass always has its column 0 (at
+// least one token; a pass recording logits, at least one row), so a one-column workgroup there
+// reads nothing of P: its weight loads do not wait for that read.
+uint cols_from(uint col_source, uint col0, uint width) {
+    if (width == 1u && col0 == 0u) {
+        return 1u;
+    }
+    uint n = n_cols(col_source);
+    return col0 < n ? min(width, n - col0) : 0u;
+}
+
 #endif

@@ -32,11 +32,11 @@ shared float partial[SUMS * gl_WorkGroupSize.x];
 
 void main() {
     uint out0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * OUT_ROWS;
-    uint n_cols_all = n_cols(p.col_source), col0 = gl_WorkGroupID.z * COLS;
-    if (out0 >= p.n_out || col0 >= n_cols_all) {
+    uint col0 = gl_WorkGroupID.z * COLS;
+    uint cols = cols_from(p.col_source, col0, COLS);
+    if (out0 >= p.n_out || cols == 0u) {
         return;  // the whole workgroup: nothing to write
     }
-    uint cols = min(COLS, n_cols_all - col0);
     kq_set_layout(weight_rows(), p.n_in);
     uint n_groups = kq_row_blocks * GROUPS_PER_BLOCK, x_row = p.n_in / 4u;
 

@@ -36,12 +36,11 @@ float dot_acc(vec4 w, vec4 x, float acc) {
 
 void main() {
     uint out0 = row_group() * OUT_ROWS;
-    uint n_cols_all = n_cols(p.col_source);
     uint col0 = gl_WorkGroupID.y * COLS;
-    if (out0 >= p.n_out || col0 >= n_cols_all) {
+    uint cols = cols_from(p.col_source, col0, COLS);
+    if (out0 >= p.n_out || cols == 0u) {
         return;  // the whole workgroup: no barrier is left waiting
     }
-    uint cols = min(COLS, n_cols_all - col0);
     uint nb = (p.n_in + BLOCK - 1u) / BLOCK;
     uint n_blocks = weight_rows() * nb;
 

@@ -43,12 +43,15 @@ def _period_ns(device: str) -> float:
     return listed[index].timestamp_period_ns
 
 
-def dispatch_floor(ctx, n: int = 400, extra: int = 0) -> dict:
+def dispatch_floor(ctx, n: int = 400, extra: int = 0, params: str = "device") -> dict:
     """n one-word copies in one sequence: GPU time and wall time per dispatch. extra: more buffers
-    bound (unused: Kompute records a barrier per bound buffer before each dispatch)."""
+    bound (unused: Kompute records a barrier per bound buffer before each dispatch). params: the
+    memory of the parameter buffer each dispatch reads ("host": host-visible, read over the bus)."""
     from gpt4all_core.backend.vulkan import ops
     from gpt4all_core.backend.vulkan.context import make_params
-    P = ctx.tensor(make_params(8, n_tokens=1), "host")
+    P = ctx.tensor(make_params(8, n_tokens=1), params)
+    if params == "device":
+        ctx.manager.sequence().record(ctx.kp.OpTensorSyncDevice([P])).eval()
     a = ctx.tensor(np.arange(64, dtype=np.uint32), "device")
     b = ctx.tensor(np.zeros(64, np.uint32), "device")
     more = [ctx.tensor(np.zeros(64, np.uint32), "device") for _ in range(extra)]
@@ -58,7 +61,7 @@ def dispatch_floor(ctx, n: int = 400, extra: int = 0) -> dict:
         seq.record(ctx.kp.OpAlgoDispatch(algo))
     walls = _eval_times(seq, 5, warm_s=0.5)  # warm: pipelines and the GPU's clocks
     ts = seq.get_timestamps()
-    return {"dispatches": n, "buffers": 3 + extra, "gpu_us_per_dispatch": (ts[-1] - ts[0]) / n / 1e3,
+    return {"dispatches": n, "buffers": 3 + extra, "params": params, "gpu_us_per_dispatch": (ts[-1] - ts[0]) / n / 1e3,
             "wall_us_per_dispatch": min(walls) / n * 1e6}
 
 
@@ -81,7 +84,8 @@ def profile(path: Path, device: str, n_tokens: int, period_ns: float) -> dict:
     forward_ms = (time.perf_counter() - t0) / (n_tokens - 1) * 1e3
 
     # the same sequence, recorded again with timestamps; the shader and weight bytes of each op
-    ops_seen: list[tuple[str, int]] = []
+    # a decoder with its parameters in device memory copies them over first (one timestamp)
+    ops_seen: list[tuple[str, int]] = [("sync params", 0)] if dec.params_kind == "device" else []
     algorithm = ctx.algorithm
 
     def named_algorithm(dispatch, tensors):
@@ -103,6 +107,7 @@ def profile(path: Path, device: str, n_tokens: int, period_ns: float) -> dict:
     ts = np.array(seq.get_timestamps(), np.float64) * period_ns / 1e3  # us
     dt = np.diff(ts)
     names = [name for name, _ in ops_seen] + ["sync logits"] * (len(dt) - len(ops_seen))
+    n_dispatches = sum(1 for name, _ in ops_seen if not name.startswith("sync "))
     by = defaultdict(lambda: {"count": 0, "us": 0.0, "bytes": 0})
     for (name, nbytes), d in zip(ops_seen + [("sync logits", 0)] * (len(dt) - len(ops_seen)), dt):
         by[name]["count"] += 1
@@ -110,7 +115,7 @@ def profile(path: Path, device: str, n_tokens: int, period_ns: float) -> dict:
         by[name]["bytes"] += nbytes
     weight_bytes = sum(b for _, b in ops_seen)
     product_us = sum(v["us"] for k, v in by.items() if k.startswith("mul_"))
-    result = {"file": path.name, "ops": len(names), "forward_ms": forward_ms,
+    result = {"file": path.name, "ops": n_dispatches, "forward_ms": forward_ms,
               "eval_ms": statistics.median(evals) * 1e3, "gpu_ms": float(ts[-1] - ts[0]) / 1e3,
               "weight_bytes": weight_bytes, "product_ms": product_us / 1e3,
               "product_GB_per_s": weight_bytes / (product_us * 1e-6) / 1e9 if product_us else 0.0,
@@ -131,7 +136,8 @@ def main() -> None:
     ctx = get_context(int(args.device.split(":")[1]) if ":" in args.device else 0)
     period = _period_ns(args.device)
     out = {"device": ctx.caps.name, "timestamp_period_ns": period,
-           "floor": [dispatch_floor(ctx), dispatch_floor(ctx, extra=3)], "models": []}
+           "floor": [dispatch_floor(ctx), dispatch_floor(ctx, extra=3), dispatch_floor(ctx, params="host")],
+           "models": []}
     for f in out["floor"]:
         print(f"{ctx.caps.name}: an empty dispatch with {f['buffers']} buffers costs {f['gpu_us_per_dispatch']:.2f} us "
               f"on the GPU, {f['wall_us_per_dispatch']:.2f} us of wall time in a chain of {f['dispatches']}")

@@ -1,11 +1,13 @@
 """Matrix-vector workgroup shapes chosen by what they do to decoding: one model file loaded once,
 then for each $GPT4ALL_CORE_VULKAN_MV setting a fresh KV cache (so the decode step is recorded again
 with those shapes) and tokens per second over `-n` decode steps after a warm-up, the settings
-interleaved over `--rounds` rounds. (Timing one kernel shape on its own, as mv_sweep.py does,
-varied by 2x between identical runs on an H200; a whole decode step varies by ~1%.)
+interleaved over `--rounds` rounds; a rate is one over the median step time, so a step the host
+was late for does not count. (Timing one kernel shape on its own, as mv_sweep.py does, varied by
+2x between identical runs on an H200.) $GPT4ALL_CORE_VULKAN_PARAMS settings are read when a
+model loads: each value gets a model of its own, loaded once.
 
     python3 benchmarks/gpu/tune_decode.py MODEL.gguf --types q4_0 [--threads 32,64,128,256] [--rows 2,4,8]
-        [--settings 'VAR=VALUE|...'] [-n 128] [--rounds 2] [--json F]
+        [--settings 'VAR=VALUE|...'] [-n 128] [--rounds 3] [--json F]
 """
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gpt4all_core.backend.vulkan import products  # noqa: E402
+from gpt4all_core.backend.vulkan import decoder, products  # noqa: E402
 
 
-SWITCHES = (products.MV_ENV, "GPT4ALL_CORE_VULKAN_FUSE")
+SWITCHES = (products.MV_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV)
 
 
 def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
@@ -46,10 +48,12 @@ def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
     while time.perf_counter() - t0 < warm_s or p < 8:  # records, then warms the clocks
         step(p % 32)
         p += 1
-    t0 = time.perf_counter()
+    times = []
     for p in range(32, 32 + n):
+        t0 = time.perf_counter()
         step(p)
-    return n / (time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
+    return 1.0 / statistics.median(times)
 
 
 def main() -> None:
@@ -61,20 +65,31 @@ def main() -> None:
     ap.add_argument("--settings", default="", help="|-separated VARIABLE=VALUE settings instead of --types' "
                     "(like GPT4ALL_CORE_VULKAN_MV=q4_0=64x8x2|GPT4ALL_CORE_VULKAN_FUSE=0)")
     ap.add_argument("-n", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     from gpt4all_core import models
-    model = models.load(args.model, device="vulkan:0", ngl=999)
+    loaded: dict[str, object] = {}
+
+    def model_for(setting: str):
+        """The model loaded with this setting's $GPT4ALL_CORE_VULKAN_PARAMS (default: device)."""
+        name, _, value = setting.partition("=")
+        kind = value if name == decoder.PARAMS_ENV else "device"
+        if kind not in loaded:
+            os.environ[decoder.PARAMS_ENV] = kind
+            loaded[kind] = models.load(args.model, device="vulkan:0", ngl=999)
+        return loaded[kind]
+
     settings = [""] + ([s for s in args.settings.split("|") if s] if args.settings else
                        [f"{products.MV_ENV}={t}={th}x{r}" for t in args.types.split(",")
                         for th in args.threads.split(",") for r in args.rows.split(",")])
     rates: dict[str, list[float]] = {s: [] for s in settings}
     for _ in range(args.rounds):
         for s in settings:
-            rates[s].append(decode_rate(model, s, args.n))
+            rates[s].append(decode_rate(model_for(s), s, args.n))
             print(f"{args.model.name} {s or 'default'}: {rates[s][-1]:.1f} t/s", flush=True)
-    model.close()
+    for model in loaded.values():
+        model.close()
     base = statistics.median(rates[""])
     median = {s: statistics.median(r) for s, r in rates.items()}
     for s in settings[1:]:

@@ -27,6 +27,17 @@ F32, F16 = 0, 1
 SPLIT_MAX_COLS = 8   # batches of up to this many tokens (decoding) split attention over the cache
 ATTENTION_SPLIT = 8  # into this many parts
 FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"  # "0": decoding records the norms and activations apart (A/B runs)
+# "host": the per-batch parameters and the cache's slot positions stay in host-visible memory that
+# the shaders read over the bus (the old way, for A/B runs); default "device": device memory, each
+# recorded pass first copying them over from their host staging copy
+PARAMS_ENV = "GPT4ALL_CORE_VULKAN_PARAMS"
+
+
+def _params_kind() -> str:
+    kind = os.environ.get(PARAMS_ENV, "device").strip() or "device"
+    if kind not in ("device", "host"):
+        raise ValueError(f"${PARAMS_ENV}: {kind!r} is not 'device' or 'host'")
+    return kind
 
 
 @dataclass
@@ -89,8 +100,9 @@ class VulkanKVCache:
         decoder.check_fits(2 * decoder.n_gpu_block * words * 4, f"a KV cache of {n_ctx} tokens")
         self.k = [ctx.tensor(np.zeros(words, np.uint32), "storage") for _ in range(decoder.n_gpu_block)]
         self.v = [ctx.tensor(np.zeros(words, np.uint32), "storage") for _ in range(decoder.n_gpu_block)]
-        self._pos = ctx.tensor(np.full(n_ctx, -1, np.int32), "host")
-        self.pos = self._pos.data()  # a view of the mapped memory: writes reach the device at submit
+        # a view of mapped memory: the device's copy as the decoder's params (each pass syncs it)
+        self._pos = ctx.tensor(np.full(n_ctx, -1, np.int32), decoder.params_kind)
+        self.pos = self._pos.data()
         self.decoder = decoder
         self.sequences: dict = {}  # the decoder's recorded passes over this cache
 
@@ -134,7 +146,10 @@ class VulkanDecoder:
         self.barriers: dict[tuple[int, int], tuple[int, int]] = {}  # (B, L): (barriers, dispatches) recorded
         self._make_activations()
         self.params_host = make_params(max_batch, n_tokens=0)
-        self.params = ctx.tensor(self.params_host, "host")
+        # every workgroup of every dispatch reads them: host-visible memory would put a trip over
+        # the bus at the start of each (PARAMS_ENV); device memory, synced once a pass, does not
+        self.params_kind = _params_kind()
+        self.params = ctx.tensor(self.params_host, self.params_kind)
         self.params_view = self.params.data()
 
     # ---- placement ----
@@ -217,6 +232,8 @@ class VulkanDecoder:
         ctx, caps, kp = self.ctx, self.caps, self.ctx.kp
         seq = ctx.manager.sequence()
         P = self.params
+        if self.params_kind == "device":  # the first dispatch's barrier orders the copy before it
+            seq.record(kp.OpTensorSyncDevice([P, cache._pos]))
         order = _Ordering(self.read_only, skip=ctx.can_skip_barriers)
 
         def run(dispatch: Dispatch, *tensors, out=None):
