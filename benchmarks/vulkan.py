@@ -105,6 +105,11 @@ def tune_decode(path: Path, what: str) -> dict:
                       Path(f"/tmp/tune-{path.stem}.json"))
 
 
+def ablate(path: Path) -> dict:
+    """gpu/ablate_decode.py: the wall time of a decode step with each kind of op left out."""
+    return gpu_script("ablate_decode.py", [str(path)], Path(f"/tmp/ablate-{path.stem}.json"))
+
+
 def adopt_tuned(result: dict) -> None:
     """A tuned mv shape at least 3% faster than the type's own goes into $GPT4ALL_CORE_VULKAN_MV for
     what runs after (the table says so)."""
@@ -173,6 +178,8 @@ def main() -> None:
     ap.add_argument("--tune", default="", help="FILE=TYPE,TYPE;... or FILE=VAR=VALUE|VAR=VALUE;...: "
                     "gpu/tune_decode.py on these files first; a mv shape 3%% faster than the default is used after")
     ap.add_argument("--profile", default="", help="comma list of files to profile (gpu/profile_decode.py)")
+    ap.add_argument("--ablate", default="", help="comma list of files: a decode step's time with each kind "
+                    "of op left out (gpu/ablate_decode.py), before anything else on the file")
     ap.add_argument("--untuned-too", default="", help="comma list of files also run without the sweep's shapes")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -209,6 +216,8 @@ def main() -> None:
     llama_ready = bool(args.llama_bench) and "llama" not in skip
     for name in names:
         path = args.models / name
+        if name in args.ablate.split(","):
+            steps.run(f"ablate {name}", 90, lambda: ablate(path) if wait_for(path, args.deadline - 90) else None)
         tune = dict(item.split("=", 1) for item in args.tune.split(";") if item)
         if name in tune:
             steps.run(f"tune {name}", 150, lambda: tune_decode(path, tune[name])
@@ -261,6 +270,8 @@ def table(done: dict) -> list[str]:
     for key, p in done.items():
         for t, b in p.get("best", {}).items() if key.startswith("tune ") else ():
             lines.append(f"{key} {t}: best {b['setting']} {b['t_per_s']:.1f} t/s, default {b['default_t_per_s']:.1f}")
+        if key.startswith("ablate ") and "variants" in p:
+            lines.append(f"{key} (ms a step): " + ", ".join(f"{k} {v['ms']:.3f}" for k, v in p["variants"].items()))
         if key.startswith("profile "):
             top = ", ".join(f"{k} {v['count']}x {v['us']:.0f} us" for k, v in list(p["by_shader"].items())[:8])
             lines.append(f"{key}: {p['ops']} ops, GPU {p['gpu_ms']:.2f} ms, eval {p['eval_ms']:.2f} ms, forward "

@@ -1,0 +1,139 @@
+"""What each kind of op costs a decode step in wall time: the one-token step recorded again with
+some dispatches left out (or with no barriers at all), each variant timed as a whole, with no
+timestamps (a timestamp after every op, as profile_decode.py takes them, serializes the ops and
+added ~5 us each on an H100). The variants are interleaved over rounds; a variant's time is the
+median of its steps. The results are wrong without the left-out ops: this is timing only.
+
+    python3 benchmarks/gpu/ablate_decode.py MODEL.gguf [--rounds 3] [-n 200] [--json F]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from gpt4all_core.bench.vulkan_kernels import _eval_times  # noqa: E402
+
+
+class _Filtered:
+    """A sequence that leaves out the dispatches `drop` picks (by shader name and push constants)
+    and, with barriers=False, records every dispatch after the first without its barrier."""
+
+    def __init__(self, seq, kp, tags: list, drop, barriers: bool):
+        self._seq, self._kp, self._tags, self._drop, self._barriers = seq, kp, tags, drop, barriers
+        self.kept = self.dropped = 0
+
+    def record(self, op):
+        if isinstance(op, self._kp.OpAlgoDispatch):
+            shader, push = self._tags[-1]  # the algorithm made just before this dispatch
+            if self._drop(shader, push):
+                self.dropped += 1
+                return self
+            if not self._barriers and self.kept:
+                op.barrier = False
+            self.kept += 1
+        self._seq.record(op)
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self._seq, name)
+
+
+def variants(dec) -> dict:
+    """name: (drop(shader, push) -> bool, barriers)."""
+    e, q, ff, vocab = dec.n_embd, dec.q_dim, dec.n_ff, dec.n_vocab
+
+    def product(s):
+        return s.startswith("mul_")
+
+    def qkv(s, p):
+        return product(s) and s.endswith("_norm") and p[0] != vocab
+
+    def ffn(s, p):
+        return product(s) and (s.endswith("_glu") or (p[:2] == (e, ff)))
+
+    def out_proj(s, p):
+        return product(s) and not s.endswith("_norm") and p[:2] == (e, q)
+
+    return {
+        "full": (lambda s, p: False, True),
+        "no barriers": (lambda s, p: False, False),
+        "no attention": (lambda s, p: s.startswith("attention"), True),
+        "no rope, kv stores": (lambda s, p: s in ("rope", "rope_store", "kv_store"), True),
+        "no q, k, v products": (qkv, True),
+        "no output projection": (out_proj, True),
+        "no feed-forward products": (ffn, True),
+        "products only": (lambda s, p: not product(s), True),
+        "products only, no barriers": (lambda s, p: not product(s), False),
+    }
+
+
+def record(dec, cache, drop, barriers: bool):
+    ctx = dec.ctx
+    tags: list = []
+    algorithm, manager = ctx.algorithm, ctx.manager
+
+    def tagged(dispatch, tensors):
+        tags.append((dispatch.shader, tuple(int(v) for v in (dispatch.push or ()))))
+        return algorithm(dispatch, tensors)
+
+    class _Manager:
+        def sequence(self, *a, **k):
+            return _Filtered(manager.sequence(*a, **k), ctx.kp, tags, drop, barriers)
+
+        def __getattr__(self, name):
+            return getattr(manager, name)
+
+    ctx.algorithm, ctx.manager = tagged, _Manager()
+    try:
+        seq, logits = dec._record(cache, 1, 1)
+    finally:
+        ctx.algorithm, ctx.manager = algorithm, manager
+    return seq, logits
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--device", default="vulkan:0")
+    ap.add_argument("-n", type=int, default=200, help="timed steps of each variant a round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from gpt4all_core import models
+    model = models.load(args.model, device=args.device, ngl=999)
+    dec = model.decoder
+    cache = model.new_cache(64)
+    tok, pos = np.array([1], np.int32), np.array([16], np.int32)
+    dec.forward(cache, tok, pos, pos, 17, 1)  # the params of a step at position 16, 17 slots seen
+    table = variants(dec)
+    recorded = {}
+    for name, (drop, barriers) in table.items():
+        seq, _ = record(dec, cache, drop, barriers)
+        recorded[name] = seq
+    times: dict[str, list[float]] = {name: [] for name in table}
+    for _ in range(args.rounds):
+        for name, seq in recorded.items():
+            times[name].append(statistics.median(_eval_times(seq, args.n, warm_s=0.3)))
+    full = statistics.median(times["full"])
+    rows = {}
+    for name in table:
+        ms = statistics.median(times[name]) * 1e3
+        rows[name] = {"ms": ms, "saved_ms": full * 1e3 - ms, "dispatches": recorded[name].kept,
+                      "left_out": recorded[name].dropped, "rounds_ms": [t * 1e3 for t in times[name]]}
+        print(f"{name:28s} {ms:7.3f} ms  saves {full * 1e3 - ms:6.3f} ms  ({recorded[name].kept} dispatches, "
+              f"{recorded[name].dropped} left out)", flush=True)
+    model.close()
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model.name, "n": args.n, "rounds": args.rounds,
+                                         "variants": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
