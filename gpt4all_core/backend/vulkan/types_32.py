@@ -106,7 +106,7 @@ def _mv(layout: Layout):
         most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
         threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
         rows, unroll = layout.mv_rows, 1
-        if (tuned := products.mv_override(layout.name)) is not None:
+        if (tuned := products.mv_override(layout.name, n_in)) is not None:
             threads, rows, unroll = min(tuned[0], caps.max_workgroup_invocations), tuned[1], tuned[2]
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers

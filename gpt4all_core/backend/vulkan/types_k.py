@@ -178,7 +178,7 @@ def _mv(t: _KType):
         """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
         _check_n_in(t.name, n_in)
         (threads, rows), unroll = MV_SHAPE.get(t.name, MV_SHAPE_DEFAULT), 1
-        if (tuned := products.mv_override(t.name)) is not None:
+        if (tuned := products.mv_override(t.name, n_in)) is not None:
             threads, rows, unroll = tuned
         threads = min(threads, caps.max_workgroup_invocations)
         cols = max(1, min(max_cols, MV_MAX_COLS))

@@ -24,10 +24,19 @@ def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
     assert products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec == q8_0_own  # not named: its own
     fused = products.fused_product(vk.caps, int(T.Q4_K), 64, 512, 1, 1e-6, "gelu")
     assert fused.spec[:3] == (128, 8, 1) and fused.spec[3] == 1 and fused.spec[5] == 2
-    for bad in ("q4_0=32", "q4_0=33x2", "q4_0=32x9", "q4_0=32x2x5", "q4_0=axb"):
+    for bad in ("q4_0=32", "q4_0=33x2", "q4_0=32x9", "q4_0=32x2x5", "q4_0=axb", "q4_0@x=32x2"):
         monkeypatch.setenv(products.MV_ENV, bad)
         with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_MV"):
             products.product(vk.caps, int(T.Q4_0), 64, 512, 1)
+
+
+def test_a_row_length_setting_wins_over_its_types(vk, monkeypatch):
+    monkeypatch.setenv(products.MV_ENV, "q4_0@1024=32x2x4,q4_0=64x4")  # the order does not matter
+    assert products.product(vk.caps, int(T.Q4_0), 64, 1024, 1).spec == (32, 2, 1, 0, 0, 4)
+    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (64, 4, 1)
+    assert products.fused_product(vk.caps, int(T.Q4_0), 64, 1024, 1, 1e-6).spec[:3] == (32, 2, 1)
+    monkeypatch.setenv(products.MV_ENV, "q4_k@1024=32x2")
+    assert products.product(vk.caps, int(T.Q4_K), 64, 1024, 1).spec == (32, 2, 1)
 
 
 SHAPES = [(T.F32, "32x2x2", 96), (T.Q4_0, "32x8x2", 2080), (T.Q4_0, "64x4x3", 4096), (T.Q8_0, "32x4x2", 544),
