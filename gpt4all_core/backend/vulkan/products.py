@@ -71,10 +71,25 @@ def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int]
     return found.get(f"{type_name}@{n_in}", found.get(type_name))
 
 
-def mv_spec(threads: int, rows: int, cols: int, unroll: int) -> tuple[int, ...]:
+# "0": the 32-element types' quants become floats one at a time in mv products (the way before
+# types_32.glsl's HALVES, for A/B runs)
+HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
+
+
+def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = True) -> tuple[int, ...]:
     """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
-    forms' ACT and EPS) UNROLL where it is not 1."""
+    forms' ACT and EPS) UNROLL where it is not 1, and HALVES (id 6) where it is off."""
+    if not halves:
+        return (threads, rows, cols, 0, 0, unroll, 0)
     return (threads, rows, cols) + ((0, 0, unroll) if unroll > 1 else ())
+
+
+def mv_halves() -> bool:
+    """Whether mv products of the 32-element types widen their quants two at a time ($HALVES_ENV)."""
+    value = os.environ.get(HALVES_ENV, "1").strip() or "1"
+    if value not in ("0", "1"):
+        raise ValueError(f"${HALVES_ENV}: {value!r} is not 0 or 1")
+    return value == "1"
 
 
 def mv_rows(rows: int, fused: str) -> tuple[int, int]:

@@ -65,3 +65,31 @@ def test_unrolled_shapes_compute_the_product(vk, monkeypatch, ggml_type, setting
                         params=make_params(max_cols, n_tokens=cols))
     xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
     assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T))
+
+
+HALF_TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0]
+
+
+@pytest.mark.parametrize("ggml_type", HALF_TYPES, ids=[t.name for t in HALF_TYPES])
+def test_quants_widened_as_halves_give_the_same_bits(vk, monkeypatch, ggml_type):
+    """types_32.glsl's HALVES (two quants a word through unpackHalf2x16) against one at a time
+    ($GPT4ALL_CORE_VULKAN_HALVES=0): the same exact values go into the same sums."""
+    rng = np.random.default_rng(int(ggml_type))
+    n_out, n_in = 37, 1024
+    raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
+    words = products.REGISTRY[int(ggml_type)].pack(raw)
+    x = rng.standard_normal((1, n_in)).astype(np.float32)
+    w = cpu_kernels.dequantize(raw, int(ggml_type)).astype(np.float64)
+    ys = []
+    for halves in ("1", "0"):
+        monkeypatch.setenv(products.HALVES_ENV, halves)
+        d = products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
+        assert (len(d.spec) == 7 and d.spec[6] == 0) == (halves == "0")
+        (y,) = run_dispatch(vk, d, [words, x, poisoned(1, n_out)], [2])
+        ys.append(y)
+    x64 = x.astype(np.float64)
+    assert np.all(np.abs(ys[0] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T))
+    assert np.array_equal(ys[0], ys[1])
+    monkeypatch.setenv(products.HALVES_ENV, "2")
+    with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_HALVES"):
+        products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
