@@ -33,6 +33,23 @@ vec4 bytes_as_floats(uint b) {
                 uintBitsToFloat(((b >> 8) & 0x00FF0000u) | 0x3F000000u));
 }
 
+// 1 (default): Q4_K's quants become floats two at a time, as the halves of a word; 0: one at a
+// time (the way before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
+layout(constant_id = 6) const uint HALVES = 1;
+
+// The nibbles of w (the low ones of bytes 0..3, then the high ones) as exact floats, two at a time:
+// bytes 0 and 2 (then 1 and 3) masked into the low mantissa bits of two halves of 1024, which
+// unpackHalf2x16 widens together; 7 integer instructions for 8 values where bytes_as_floats
+// takes 17, and integer instructions are what bounds a 4-bit product.
+void nibbles_as_floats(uint w, out vec4 lo, out vec4 hi) {
+    vec2 e = unpackHalf2x16((w & 0x000F000Fu) | 0x64006400u);
+    vec2 o = unpackHalf2x16(((w >> 8u) & 0x000F000Fu) | 0x64006400u);
+    vec2 e4 = unpackHalf2x16(((w >> 4u) & 0x000F000Fu) | 0x64006400u);
+    vec2 o4 = unpackHalf2x16(((w >> 12u) & 0x000F000Fu) | 0x64006400u);
+    lo = vec4(e.x, o.x, e.y, o.y) - 1024.0;
+    hi = vec4(e4.x, o4.x, e4.y, o4.y) - 1024.0;
+}
+
 // Four quants q (bytes of b) to scale * q + offset: with f = 0.5 + q / 256 that is
 // f * (256 * scale) + (offset - 128 * scale), one fma each. Callers pass the two constants
 // (mul = 256 * scale, add = offset - 128 * scale) computed once per group.
