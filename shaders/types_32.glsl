@@ -14,6 +14,8 @@
 #ifndef GK_TYPES_32_GLSL
 #define GK_TYPES_32_GLSL
 
+#include "halves.glsl"
+
 layout(set = 0, binding = 1) readonly buffer WeightWords { uint W[]; };
 layout(set = 0, binding = 1) readonly buffer WeightVec4 { uvec4 W4[]; };
 
@@ -27,30 +29,18 @@ struct Unit {
     uint qh;   // Q5_x: the fifth bits of the block's 32 quants
 };
 
-// 1 (default): quants become floats two at a time, as the two halves of a word (below); 0: one at a
-// time, through float bits (the way before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
+// 1 (default): quants become floats two at a time (halves.glsl); 0: one at a time, through float
+// bits (the way before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
 layout(constant_id = 6) const uint HALVES = 1;
 
 // The four bytes of x (each a small unsigned int) to floats less offset, without int-to-float
 // conversions (slow on GPUs, and a product runs 4 instructions an element at most to keep up
 // with memory): 2^23 + v has v as its low mantissa bits, and subtracting 2^23 + offset is exact.
-vec4 byte_floats_one_by_one(uint x, float offset) {
-    return uintBitsToFloat(((uvec4(x) >> uvec4(0u, 8u, 16u, 24u)) & 0xFFu) | 0x4B000000u) - (8388608.0 + offset);
-}
-
-// The same with half the integer instructions (what bounds a 4-bit product's speed): bytes 0 and 2
-// (then 1 and 3) masked into the low mantissa bits of two halves of 1024 (exact up to 2047),
-// which unpackHalf2x16 widens together.
-vec4 halves_less(uint even, uint odd, float offset) {
-    vec2 e = unpackHalf2x16(even | 0x64006400u), o = unpackHalf2x16(odd | 0x64006400u);
-    return vec4(e.x, o.x, e.y, o.y) - (1024.0 + offset);
-}
-
 vec4 byte_floats(uint x, float offset) {
-    if (HALVES == 0u) {
-        return byte_floats_one_by_one(x, offset);
+    if (HALVES != 0u) {
+        return bytes_less(x, offset);
     }
-    return halves_less(x & 0x00FF00FFu, (x >> 8u) & 0x00FF00FFu, offset);
+    return uintBitsToFloat(((uvec4(x) >> uvec4(0u, 8u, 16u, 24u)) & 0xFFu) | 0x4B000000u) - (8388608.0 + offset);
 }
 
 // Bits 0..3 of b to bit 4 of bytes 0..3: the four shifted copies of the multiply never overlap.
@@ -121,13 +111,12 @@ void piece(Unit un, uint u, uint p, out vec4 a, out vec4 b, out uint oa, out uin
     ob = 16u + 4u * p;
 #if defined(TYPE_Q4_0) || defined(TYPE_Q4_1)
     if (HALVES != 0u) {  // each nibble straight into a half: 7 integer instructions for 8 values
-        uint w = un.q[p];
 #if defined(TYPE_Q4_0)
-        a = halves_less(w & 0x000F000Fu, (w >> 8u) & 0x000F000Fu, 8.0);
-        b = halves_less((w >> 4u) & 0x000F000Fu, (w >> 12u) & 0x000F000Fu, 8.0);
+        nibbles_less(un.q[p], 8.0, a, b);
 #else
-        a = fma(halves_less(w & 0x000F000Fu, (w >> 8u) & 0x000F000Fu, 0.0), un.dm.xxxx, un.dm.yyyy);
-        b = fma(halves_less((w >> 4u) & 0x000F000Fu, (w >> 12u) & 0x000F000Fu, 0.0), un.dm.xxxx, un.dm.yyyy);
+        nibbles_less(un.q[p], 0.0, a, b);
+        a = fma(a, un.dm.xxxx, un.dm.yyyy);
+        b = fma(b, un.dm.xxxx, un.dm.yyyy);
 #endif
         return;
     }

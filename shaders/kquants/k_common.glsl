@@ -14,6 +14,8 @@
 #ifndef GK_K_COMMON_GLSL
 #define GK_K_COMMON_GLSL
 
+#include "halves.glsl"
+
 layout(set = 0, binding = 1) readonly buffer W4 { uvec4 w4[]; };
 layout(set = 0, binding = 1) readonly buffer W2 { uvec2 w2[]; };
 layout(set = 0, binding = 1) readonly buffer W1 { uint w1[]; };
@@ -33,28 +35,26 @@ vec4 bytes_as_floats(uint b) {
                 uintBitsToFloat(((b >> 8) & 0x00FF0000u) | 0x3F000000u));
 }
 
-// 1 (default): Q4_K's quants become floats two at a time, as the halves of a word; 0: one at a
-// time (the way before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
+// 1 (default): the quants become floats two at a time (halves.glsl); 0: one at a time (the way
+// before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
 layout(constant_id = 6) const uint HALVES = 1;
-
-// The nibbles of w (the low ones of bytes 0..3, then the high ones) as exact floats, two at a time:
-// bytes 0 and 2 (then 1 and 3) masked into the low mantissa bits of two halves of 1024, which
-// unpackHalf2x16 widens together; 7 integer instructions for 8 values where bytes_as_floats
-// takes 17, and integer instructions are what bounds a 4-bit product.
-void nibbles_as_floats(uint w, out vec4 lo, out vec4 hi) {
-    vec2 e = unpackHalf2x16((w & 0x000F000Fu) | 0x64006400u);
-    vec2 o = unpackHalf2x16(((w >> 8u) & 0x000F000Fu) | 0x64006400u);
-    vec2 e4 = unpackHalf2x16(((w >> 4u) & 0x000F000Fu) | 0x64006400u);
-    vec2 o4 = unpackHalf2x16(((w >> 12u) & 0x000F000Fu) | 0x64006400u);
-    lo = vec4(e.x, o.x, e.y, o.y) - 1024.0;
-    hi = vec4(e4.x, o4.x, e4.y, o4.y) - 1024.0;
-}
 
 // Four quants q (bytes of b) to scale * q + offset: with f = 0.5 + q / 256 that is
 // f * (256 * scale) + (offset - 128 * scale), one fma each. Callers pass the two constants
 // (mul = 256 * scale, add = offset - 128 * scale) computed once per group.
 vec4 quarter_to_vec4(uint b, float mul, float add) {
     return fma(bytes_as_floats(b), vec4(mul), vec4(add));
+}
+
+// A quarter's bytes (quants q) to scale * q + offset, either way: with HALVES the group's (mul,
+// add) are (scale, offset), else (256 * scale, offset - 128 * scale) for quarter_to_vec4.
+vec4 quarter_values(uint b, float mul, float add) {
+    return HALVES != 0u ? fma(bytes_less(b, 0.0), vec4(mul), vec4(add)) : quarter_to_vec4(b, mul, add);
+}
+
+// (mul, add) of a group for quarter_values(), from its scale and offset.
+vec2 group_constants(float scale, float offset) {
+    return HALVES != 0u ? vec2(scale, offset) : vec2(256.0 * scale, offset - 128.0 * scale);
 }
 
 // High bits of a quarter, packed one word per group by pack_high_bits() in types_k.py: the bit of

@@ -11,16 +11,14 @@ Group load_group(uint row, uint g) {
     uvec2 sm = scale_min_k4(g % GROUPS_PER_BLOCK, head.yzw);
     vec2 d_dmin = unpackHalf2x16(head.x);
     float scale = d_dmin.x * float(sm.x), offset = -d_dmin.y * float(sm.y);
-    if (HALVES != 0u) {  // exact quants: value = scale * q + offset
-        return Group(w4[row * kq_row_blocks * 8u + g], scale, offset);
-    }
-    return Group(w4[row * kq_row_blocks * 8u + g], 256.0 * scale, offset - 128.0 * scale);
+    vec2 c = group_constants(scale, offset);
+    return Group(w4[row * kq_row_blocks * 8u + g], c.x, c.y);
 }
 
 void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
     if (HALVES != 0u) {
-        nibbles_as_floats(word, lo, hi);
+        nibbles_less(word, 0.0, lo, hi);
         lo = fma(lo, vec4(G.mul), vec4(G.add));
         hi = fma(hi, vec4(G.mul), vec4(G.add));
         return;

@@ -12,11 +12,12 @@ Group load_group(uint row, uint g) {
     uvec2 sm = scale_min_k4(g % GROUPS_PER_BLOCK, head.yzw);
     vec2 d_dmin = unpackHalf2x16(head.x);
     float scale = d_dmin.x * float(sm.x), offset = -d_dmin.y * float(sm.y);
-    return Group(w4[gi], w1[kq_blocks * 32u + gi], 256.0 * scale, offset - 128.0 * scale);
+    vec2 c = group_constants(scale, offset);
+    return Group(w4[gi], w1[kq_blocks * 32u + gi], c.x, c.y);
 }
 
 void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
-    lo = quarter_to_vec4((word & 0x0F0F0F0Fu) | high_bits_lo(G.h, k, 4u), G.mul, G.add);
-    hi = quarter_to_vec4(((word >> 4) & 0x0F0F0F0Fu) | high_bits_hi(G.h, k, 4u), G.mul, G.add);
+    lo = quarter_values((word & 0x0F0F0F0Fu) | high_bits_lo(G.h, k, 4u), G.mul, G.add);
+    hi = quarter_values(((word >> 4) & 0x0F0F0F0Fu) | high_bits_hi(G.h, k, 4u), G.mul, G.add);
 }

@@ -14,13 +14,14 @@ Group load_group(uint row, uint g) {
     uint at = 16u * (sub & 1u);
     float d = unpackHalf2x16(w1[kq_blocks * 52u + block / 2u])[block & 1u];
     vec2 scale = d * vec2(bitfieldExtract(scales, int(at), 8), bitfieldExtract(scales, int(at) + 8, 8));
-    return Group(w4[gi], w2[kq_blocks * 16u + gi], 256.0 * scale, -160.0 * scale);
+    vec2 cx = group_constants(scale.x, -32.0 * scale.x), cy = group_constants(scale.y, -32.0 * scale.y);
+    return Group(w4[gi], w2[kq_blocks * 16u + gi], vec2(cx.x, cy.x), vec2(cx.y, cy.y));
 }
 
 void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
     uint h = G.h[k >> 1] >> (4u * (k & 1u));
     float mul = k < 2u ? G.mul.x : G.mul.y, add = k < 2u ? G.add.x : G.add.y;
-    lo = quarter_to_vec4((word & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u), mul, add);
-    hi = quarter_to_vec4(((word >> 4) & 0x0F0F0F0Fu) | ((h << 2) & 0x30303030u), mul, add);
+    lo = quarter_values((word & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u), mul, add);
+    hi = quarter_values(((word >> 4) & 0x0F0F0F0Fu) | ((h << 2) & 0x30303030u), mul, add);
 }

@@ -67,16 +67,16 @@ def test_unrolled_shapes_compute_the_product(vk, monkeypatch, ggml_type, setting
     assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T))
 
 
-HALF_TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K]
+HALF_TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K]
 
 
 @pytest.mark.parametrize("ggml_type", HALF_TYPES, ids=[t.name for t in HALF_TYPES])
 def test_quants_widened_as_halves_give_the_same_bits(vk, monkeypatch, ggml_type):
     """types_32.glsl's and k_common.glsl's HALVES (two quants a word through unpackHalf2x16) against
     one at a time ($GPT4ALL_CORE_VULKAN_HALVES=0): the same exact quants go into the same sums (Q4_K
-    then scales them in one fma, not through 0.5 + q / 256: close, not the same bits)."""
+    to Q6_K then scale them in one fma, not through 0.5 + q / 256: close, not the same bits)."""
     rng = np.random.default_rng(int(ggml_type))
-    n_out, n_in = 37, 1024
+    n_out, n_in = 37, 1024  # whole 256-element super-blocks
     raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
     words = products.REGISTRY[int(ggml_type)].pack(raw)
     x = rng.standard_normal((1, n_in)).astype(np.float32)
@@ -91,7 +91,7 @@ def test_quants_widened_as_halves_give_the_same_bits(vk, monkeypatch, ggml_type)
     x64 = x.astype(np.float64)
     assert np.all(np.abs(ys[0] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T))
     assert np.all(np.abs(ys[1] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T))
-    if ggml_type != T.Q4_K:
+    if ggml_type not in (T.Q4_K, T.Q5_K, T.Q6_K):
         assert np.array_equal(ys[0], ys[1])
     monkeypatch.setenv(products.HALVES_ENV, "2")
     with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_HALVES"):
