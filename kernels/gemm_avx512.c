@@ -139,29 +139,21 @@ static inline __attribute__((always_inline)) void gemm_tile(const int R, const i
         }
 }
 
-/* Q4_1, Q5_1: out[j * ldy + r] += sum over blocks b < nb of m(r, b) * d(j, b) * s(j, b), the weight
- * mins times the activations' scaled block sums (Q8_0S). Both sides are widened into floats once
- * per call (each serves every row of the other side), then each pair is a float dot product.
- * Returns -1 when out of memory. */
+/* Q4_1, Q5_1: out[j * ldy + r] += sum over blocks b < nb (even) of m(r, b) * d(j, b) * s(j, b), the
+ * weight mins times the activations' scaled block sums (Q8_0S), sixteen weight rows a vector. The
+ * single-row tiles add the same terms in registers (acc_m): lane k of four accumulators takes blocks
+ * k, k + 4, ..., a pair left over lanes 0 and 1, and the lanes are summed as (0 + 2) + (1 + 3). Here
+ * accumulator k holds lane k of sixteen rows, so every row's sum is formed in the same order and the
+ * results are the same bits whatever the batch. Returns -1 when out of memory. */
 static int add_min_terms_avx512(int64_t nb, const char *x, int64_t row_bytes, int64_t m, const char *y, int64_t y_row,
-                         int64_t n, float *out, int64_t ldy, int bb) {
-    /* small batches (decoding) on the stack: this runs once per 16-row weight tile, and malloc showed in profiles */
+                                int64_t n, float *out, int64_t ldy, int bb) {
+    /* small batches (decoding) on the stack: this runs once per weight tile, and malloc showed in profiles */
     float local[4096];
-    float *mins = nb * (m + n) <= 4096 ? local : malloc(sizeof(float) * (size_t)(nb * (m + n))), *sums = mins + nb * m;
-    if (!mins) return -1;
-    /* four blocks' fp16 fields at a time (the gather the dot products use), the rest one by one */
+    const int64_t need = nb * (n + 16);
+    float *sums = need <= 4096 ? local : malloc(sizeof(float) * (size_t)need), *mins = sums + nb * n;
+    if (!sums) return -1;
     const int64_t nb4 = nb & ~(int64_t)3;
     const int y_bytes = (int)sizeof(block_q8_0s);
-    for (int64_t r = 0; r < m; r++) {
-        const char *xr = x + r * row_bytes;
-        for (int64_t b = 0; b < nb4; b += 4)
-            _mm_storeu_ps(mins + r * nb + b, _mm_cvtph_ps(halves_of_4_blocks(xr + b * bb, bb, 2)));
-        for (int64_t b = nb4; b < nb; b++) {
-            gk_fp16 h;
-            memcpy(&h, xr + b * bb + 2, sizeof h);
-            mins[r * nb + b] = gk_fp16_to_fp32(h);
-        }
-    }
     for (int64_t j = 0; j < n; j++) {
         const char *yj = y + j * y_row;
         for (int64_t b = 0; b < nb4; b += 4) {
@@ -174,16 +166,39 @@ static int add_min_terms_avx512(int64_t nb, const char *x, int64_t row_bytes, in
             sums[j * nb + b] = gk_fp16_to_fp32(yb->d) * (float)yb->s;
         }
     }
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t r = 0; r < m; r++) {
-            const float *mr = mins + r * nb, *sj = sums + j * nb;
-            __m128 acc = _mm_setzero_ps(); /* four lanes over groups of four blocks, as gemm_tile's own */
-            for (int64_t b = 0; b < nb4; b += 4) acc = _mm_fmadd_ps(_mm_loadu_ps(mr + b), _mm_loadu_ps(sj + b), acc);
-            if (nb4 < nb) /* a pair */
-                acc = _mm_fmadd_ps(_mm_setr_ps(mr[nb4], mr[nb4 + 1], 0, 0), _mm_setr_ps(sj[nb4], sj[nb4 + 1], 0, 0), acc);
-            out[j * ldy + r] += hsum4(acc);
+    /* each row's min sits in bytes 2..3 of its block: a 32-bit gather there, truncated to the half */
+    const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                   _mm512_set1_epi32((int)row_bytes));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t r0 = 0; r0 < m; r0 += 16) {
+        const int rows = m - r0 < 16 ? (int)(m - r0) : 16;
+        const __mmask16 live = (__mmask16)((1u << rows) - 1u);
+        const char *xr = x + r0 * row_bytes + 2;
+        for (int64_t b = 0; b < nb; b++) {
+            const __m512i w = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offsets, xr + b * bb, 1);
+            _mm512_storeu_ps(mins + 16 * b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w)));
         }
-    if (mins != local) free(mins);
+        for (int64_t j = 0; j < n; j++) {
+            const float *sj = sums + j * nb;
+            __m512 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+            for (int64_t b = 0; b < nb4; b += 4) {
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(mins + 16 * b), _mm512_set1_ps(sj[b]), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(mins + 16 * (b + 1)), _mm512_set1_ps(sj[b + 1]), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(mins + 16 * (b + 2)), _mm512_set1_ps(sj[b + 2]), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(mins + 16 * (b + 3)), _mm512_set1_ps(sj[b + 3]), a3);
+            }
+            if (nb4 < nb) { /* a pair: lanes 2 and 3 take 0 * 0, as the single-row form's */
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(mins + 16 * nb4), _mm512_set1_ps(sj[nb4]), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(mins + 16 * (nb4 + 1)), _mm512_set1_ps(sj[nb4 + 1]), a1);
+                a2 = _mm512_add_ps(a2, zero);
+                a3 = _mm512_add_ps(a3, zero);
+            }
+            const __m512 total = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+            float *o = out + j * ldy + r0;
+            _mm512_mask_storeu_ps(o, live, _mm512_add_ps(_mm512_maskz_loadu_ps(live, o), total));
+        }
+    }
+    if (sums != local) free(sums);
     return 0;
 }
 
