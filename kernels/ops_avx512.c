@@ -182,6 +182,26 @@ INL float dot_qk_avx512(const float *q, const void *k, int64_t d, int f16) {
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
+/* out[0..64) += sum over the block's slots b of w[b] * V row idx[b], in slot order: four registers
+ * instead of a load and a store of out per slot (each slot's fma waited on the last one's store). */
+INL void add_values_64_avx512(float *out, const char *vb, const int64_t *idx, const float *w, int nb, int64_t row,
+                              int f16) {
+    __m512 o0 = _mm512_loadu_ps(out), o1 = _mm512_loadu_ps(out + 16), o2 = _mm512_loadu_ps(out + 32),
+           o3 = _mm512_loadu_ps(out + 48);
+    for (int b = 0; b < nb; b++) {
+        const char *v = vb + idx[b] * row;
+        const __m512 pv = _mm512_set1_ps(w[b]);
+        o0 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 0, 0xFFFF, f16), o0);
+        o1 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 16, 0xFFFF, f16), o1);
+        o2 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 32, 0xFFFF, f16), o2);
+        o3 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 48, 0xFFFF, f16), o3);
+    }
+    _mm512_storeu_ps(out, o0);
+    _mm512_storeu_ps(out + 16, o1);
+    _mm512_storeu_ps(out + 32, o2);
+    _mm512_storeu_ps(out + 48, o3);
+}
+
 /* The online softmax of attn_head_f32 (ops.c) in blocks of up to GK_ATTN_BLOCK visible slots, as
  * attn_head_avx2 (ops_avx2.c) does: the block's scores, one rescale, the block's weights by the
  * vector exp, then their value rows. Still one pass over K and V. */
@@ -219,15 +239,18 @@ INL void attn_head_avx512(float *out, const float *q, int32_t qp, int64_t kv0, c
                 _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), msv));
             }
         }
-        for (int b = 0; b < nb; b++) {
-            const char *v = vb + idx[b] * stride * esz;
-            const __m512 pv = _mm512_set1_ps(sc[b]);
-            for (int64_t i = 0; i < d; i += 16) {
-                const __mmask16 m = lanes_avx512(i, d);
-                const __m512 o = _mm512_maskz_loadu_ps(m, out + i);
-                _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(pv, load_kv_avx512(v, i, m, f16), o));
+        if (d == 64) /* SmolLM2's and most small models' heads: the output row stays in registers */
+            add_values_64_avx512(out, vb, idx, sc, nb, stride * esz, f16);
+        else
+            for (int b = 0; b < nb; b++) {
+                const char *v = vb + idx[b] * stride * esz;
+                const __m512 pv = _mm512_set1_ps(sc[b]);
+                for (int64_t i = 0; i < d; i += 16) {
+                    const __mmask16 m = lanes_avx512(i, d);
+                    const __m512 o = _mm512_maskz_loadu_ps(m, out + i);
+                    _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(pv, load_kv_avx512(v, i, m, f16), o));
+                }
             }
-        }
     }
     const __m512 inv = _mm512_set1_ps(S > 0 ? 1.0f / S : 0.0f);
     for (int64_t i = 0; i < d; i += 16) {
