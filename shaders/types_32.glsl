@@ -18,6 +18,7 @@
 
 layout(set = 0, binding = 1) readonly buffer WeightWords { uint W[]; };
 layout(set = 0, binding = 1) readonly buffer WeightVec4 { uvec4 W4[]; };
+layout(set = 0, binding = 1) readonly buffer WeightVec2 { uvec2 W2[]; };
 
 const uint BLOCK = 32u;
 const uint PIECES_PER_BLOCK = 4u;
@@ -54,10 +55,13 @@ float half_at(uint word_index, uint which) { return unpackHalf2x16(W[word_index]
 
 #if defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
 // A block is 16 bytes of nibbles: byte j holds element j (low nibble) and j + 16 (high nibble),
-// so word w gives elements 4w..4w+3 and 16+4w..16+4w+3: one unit is the whole block.
+// so word w gives elements 4w..4w+3 and 16+4w..16+4w+3: one unit is the whole block, or (SPLIT,
+// matrix-vector products only) a half or a quarter of its words, for more threads a row.
+layout(constant_id = 7) const uint SPLIT = 1;  // 1, 2 or 4
 const uint QWORDS = 4u;
-const uint UNITS = 1u;
-const uint PIECES = 4u;
+const uint UNITS = SPLIT;
+const uint PIECES = 4u / SPLIT;
+#define SPLIT_BLOCKS
 #elif defined(TYPE_Q8_0)
 // 32 signed bytes: two units of 16 elements, each two pieces of 8 consecutive elements.
 const uint QWORDS = 8u;
@@ -86,6 +90,14 @@ Unit load_unit(uint g, uint u, uint n_blocks) {
 #if defined(TYPE_F32)
     un.q = W4[(g * UNITS + u) * 2u];
     un.q2 = W4[(g * UNITS + u) * 2u + 1u];
+#elif defined(SPLIT_BLOCKS)
+    if (SPLIT == 1u) {
+        un.q = W4[g];
+    } else if (SPLIT == 2u) {
+        un.q.xy = W2[g * 2u + u];
+    } else {
+        un.q.x = W[g * 4u + u];
+    }
 #else
     un.q = W4[g * UNITS + u];
 #endif
@@ -107,8 +119,8 @@ Unit load_unit(uint g, uint u, uint n_blocks) {
 // Types with one scale (SCALE_AFTER_DOT) leave it out: mul_mv multiplies a whole dot by it.
 void piece(Unit un, uint u, uint p, out vec4 a, out vec4 b, out uint oa, out uint ob) {
 #if defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    oa = 4u * p;
-    ob = 16u + 4u * p;
+    oa = 4u * (u * PIECES + p);  // the unit's words are the block's u * PIECES on
+    ob = 16u + oa;
 #if defined(TYPE_Q4_0) || defined(TYPE_Q4_1)
     if (HALVES != 0u) {  // each nibble straight into a half: 7 integer instructions for 8 values
 #if defined(TYPE_Q4_0)

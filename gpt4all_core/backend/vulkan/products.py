@@ -45,29 +45,29 @@ class TypeKernels:
 
 REGISTRY: dict[int, TypeKernels] = {}
 
-# "q4_0=128x4,q8_0=256x2x2,q4_0@11008=32x2x4": mv threads x rows [x unroll] per type, or per type
-# and row length (n_in), which wins over the type's
+# "q4_0=128x4,q8_0=256x2x2,q4_0@11008=32x2x4x2": mv threads x rows [x unroll [x split]] per type, or
+# per type and row length (n_in), which wins over the type's
 MV_ENV = "GPT4ALL_CORE_VULKAN_MV"
 
 
-def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int] | None:
-    """(threads, rows, unroll) of type_name's matrix-vector workgroups (on rows of n_in) as
+def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int, int] | None:
+    """(threads, rows, unroll, split) of type_name's matrix-vector workgroups (on rows of n_in) as
     $GPT4ALL_CORE_VULKAN_MV sets them (benchmarks/gpu/tune_decode.py tries shapes this way), or None:
-    the type's own. unroll: how many of its units a thread loads before using them (1 when not
-    given)."""
+    the type's own. unroll: how many of its units a thread loads before using them; split: units a
+    block of the 4- and 5-bit 32-element types (1, 2 or 4); both 1 when not given."""
     spec = os.environ.get(MV_ENV, "").strip()
-    found: dict[str, tuple[int, int, int]] = {}
+    found: dict[str, tuple[int, int, int, int]] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, value = item.partition("=")
         key, at, length = name.strip().lower().partition("@")
         parts = value.split("x")
-        if not 2 <= len(parts) <= 3 or not all(v.isdigit() for v in parts) or (at and not length.isdigit()):
-            raise ValueError(f"${MV_ENV}: {item!r} is not TYPE[@N_IN]=THREADSxROWS[xUNROLL] (like q4_0=128x4)")
-        t, r, u = (int(v) for v in parts + ["1"] * (3 - len(parts)))
-        if t < 1 or t & (t - 1) or t > 1024 or not 1 <= r <= 8 or not 1 <= u <= 4:
+        if not 2 <= len(parts) <= 4 or not all(v.isdigit() for v in parts) or (at and not length.isdigit()):
+            raise ValueError(f"${MV_ENV}: {item!r} is not TYPE[@N_IN]=THREADSxROWS[xUNROLL[xSPLIT]] (like q4_0=128x4)")
+        t, r, u, sp = (int(v) for v in parts + ["1"] * (4 - len(parts)))
+        if t < 1 or t & (t - 1) or t > 1024 or not 1 <= r <= 8 or not 1 <= u <= 4 or sp not in (1, 2, 4):
             raise ValueError(f"${MV_ENV}: {item!r}: threads must be a power of two up to 1024, rows 1 to 8, "
-                             "unroll 1 to 4")
-        found[key + at + length] = (t, r, u)
+                             "unroll 1 to 4, split 1, 2 or 4")
+        found[key + at + length] = (t, r, u, sp)
     return found.get(f"{type_name}@{n_in}", found.get(type_name))
 
 
@@ -76,9 +76,11 @@ def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int]
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 
 
-def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = True) -> tuple[int, ...]:
+def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = True, split: int = 1) -> tuple[int, ...]:
     """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
-    forms' ACT and EPS) UNROLL where it is not 1, and HALVES (id 6) where it is off."""
+    forms' ACT and EPS) UNROLL where it is not 1, HALVES (id 6) where it is off, SPLIT (id 7)."""
+    if split != 1:
+        return (threads, rows, cols, 0, 0, unroll, int(halves), split)
     if not halves:
         return (threads, rows, cols, 0, 0, unroll, 0)
     return (threads, rows, cols) + ((0, 0, unroll) if unroll > 1 else ())

@@ -105,14 +105,17 @@ def _mv(layout: Layout):
         units = ceil_div(n_in, BLOCK) * layout.units
         most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
         threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
-        rows, unroll = layout.mv_rows, 1
+        rows, unroll, split = layout.mv_rows, 1, 1
         if (tuned := products.mv_override(layout.name, n_in)) is not None:
-            threads, rows, unroll = min(tuned[0], caps.max_workgroup_invocations), tuned[1], tuned[2]
+            threads, rows, unroll, split = min(tuned[0], caps.max_workgroup_invocations), *tuned[1:]
+            if split != 1 and layout.units != 1:
+                raise ValueError(f"${products.MV_ENV}: a split ({split}) is for Q4_0, Q4_1, Q5_0 and Q5_1 "
+                                 f"rows, not {layout.name}")
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
         rows, out_rows = products.mv_rows(rows, fused)
         groups = _grid(ceil_div(n_out, out_rows), ceil_div(max(1, max_cols), cols))
-        return Dispatch(f"mul_mv_{layout.name}{fused}", groups, products.mv_spec(threads, rows, cols, unroll, products.mv_halves()),
+        return Dispatch(f"mul_mv_{layout.name}{fused}", groups, products.mv_spec(threads, rows, cols, unroll, products.mv_halves(), split),
                         (n_out, n_in, 0, 0))
     return mv
 

@@ -24,10 +24,15 @@ def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
     assert products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec == q8_0_own  # not named: its own
     fused = products.fused_product(vk.caps, int(T.Q4_K), 64, 512, 1, 1e-6, "gelu")
     assert fused.spec[:3] == (128, 8, 1) and fused.spec[3] == 1 and fused.spec[5] == 2
-    for bad in ("q4_0=32", "q4_0=33x2", "q4_0=32x9", "q4_0=32x2x5", "q4_0=axb", "q4_0@x=32x2"):
+    for bad in ("q4_0=32", "q4_0=33x2", "q4_0=32x9", "q4_0=32x2x5", "q4_0=axb", "q4_0@x=32x2", "q4_0=32x2x1x3",
+                "q4_0=32x2x1x2x1"):
         monkeypatch.setenv(products.MV_ENV, bad)
         with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_MV"):
             products.product(vk.caps, int(T.Q4_0), 64, 512, 1)
+    for name, t in (("q8_0", T.Q8_0), ("q4_k", T.Q4_K)):  # a split is for 16-byte blocks
+        monkeypatch.setenv(products.MV_ENV, f"{name}=64x4x1x2")
+        with pytest.raises(ValueError, match="split"):
+            products.product(vk.caps, int(t), 64, 512, 1)
 
 
 def test_a_row_length_setting_wins_over_its_types(vk, monkeypatch):
@@ -40,7 +45,9 @@ def test_a_row_length_setting_wins_over_its_types(vk, monkeypatch):
 
 
 SHAPES = [(T.F32, "32x2x2", 96), (T.Q4_0, "32x8x2", 2080), (T.Q4_0, "64x4x3", 4096), (T.Q8_0, "32x4x2", 544),
-          (T.Q4_K, "32x8x2", 2560), (T.Q6_K, "64x2x3", 4352)]
+          (T.Q4_K, "32x8x2", 2560), (T.Q6_K, "64x2x3", 4352),
+          (T.Q4_0, "32x8x2x2", 2080), (T.Q5_1, "64x4x1x4", 4096), (T.Q4_1, "32x2x3x4", 544), (T.Q5_0, "64x8x1x2", 800)]
+# the 4th field splits a 16-byte block into 2 or 4 units (more threads a row)
 
 
 @pytest.mark.parametrize("ggml_type, setting, n_in", SHAPES, ids=[f"{t.name}-{s}-{n}" for t, s, n in SHAPES])
@@ -52,7 +59,8 @@ def test_unrolled_shapes_compute_the_product(vk, monkeypatch, ggml_type, setting
     w = cpu_kernels.dequantize(raw, int(ggml_type)).astype(np.float64)
     x = rng.standard_normal((max_cols, n_in)).astype(np.float32)
     d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
-    assert d.spec[-1] == int(setting.split("x")[2])
+    fields = [int(v) for v in setting.split("x")]
+    assert d.spec[5] == fields[2] and (len(d.spec) < 8 or d.spec[7] == fields[3])
     words = products.REGISTRY[int(ggml_type)].pack(raw)
     (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
                         params=make_params(max_cols, n_tokens=cols))
