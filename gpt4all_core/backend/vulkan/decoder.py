@@ -118,6 +118,9 @@ class VulkanDecoder:
     def __init__(self, hparams: dict, globals: dict, blocks: list, ctx: VulkanContext, max_batch: int = MAX_BATCH,
                  first_block: int = 0):
         cpu_kernels.Decoder(hparams, globals, blocks)  # validates every shape and type
+        # every workgroup of every dispatch reads the pass values: host-visible memory would put a
+        # trip over the bus at the start of each (PARAMS_ENV); device memory, synced once a pass, does not
+        self.params_kind = _params_kind()
         self.first_block = first_block  # blocks before it run elsewhere: the input is their hidden state
         self.ctx, self.caps = ctx, ctx.caps
         self.hparams = dict(hparams)
@@ -146,9 +149,6 @@ class VulkanDecoder:
         self.barriers: dict[tuple[int, int], tuple[int, int]] = {}  # (B, L): (barriers, dispatches) recorded
         self._make_activations()
         self.params_host = make_params(max_batch, n_tokens=0)
-        # every workgroup of every dispatch reads them: host-visible memory would put a trip over
-        # the bus at the start of each (PARAMS_ENV); device memory, synced once a pass, does not
-        self.params_kind = _params_kind()
         self.params = ctx.tensor(self.params_host, self.params_kind)
         self.params_view = self.params.data()
 

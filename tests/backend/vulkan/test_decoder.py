@@ -165,3 +165,27 @@ def test_a_model_too_large_for_the_device_is_refused_before_upload(device, monke
     monkeypatch.setattr(devices, "device_info", lambda index: small)
     with pytest.raises(VulkanError, match="MiB"):
         models.load(need(SMOLLM2), device=small)
+
+
+def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_PARAMS=host (the per-batch parameters and the slot positions read from
+    host-visible memory, for A/B runs) against the default (device memory, synced at the start of
+    each pass): the same bits, across passes whose positions and slots change; a bad value is named."""
+    path = random_model("llama", qtype="Q8_0")
+    tokens = list(range(100, 112))
+    got = {}
+    for kind in ("device", "host"):
+        monkeypatch.setenv(vk_decoder.PARAMS_ENV, kind)
+        with models.load(path, device=device) as model:
+            assert model.decoder.params_kind == kind
+            cache = model.new_cache(16, f16=False)
+            rows = [model.decoder.forward(cache, np.array([t]), np.array([i]), np.array([i]), i + 1, 1)[0]
+                    for i, t in enumerate(tokens)]  # one-token passes: only the parameters change
+            got[kind] = np.array(rows)
+    assert np.array_equal(got["device"], got["host"])
+    with models.load(path, device=device) as model:  # and what one pass over all of them gives
+        whole = all_logits(model, tokens)[-1]
+    assert np.abs(got["device"][-1] - whole).max() < 1e-4 * max(1.0, np.abs(whole).max())
+    monkeypatch.setenv(vk_decoder.PARAMS_ENV, "shared")
+    with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_PARAMS"):
+        models.load(path, device=device)
