@@ -30,9 +30,9 @@ struct Unit {
     uint qh;   // Q5_x: the fifth bits of the block's 32 quants
 };
 
-// 1 (default): quants become floats two at a time (halves.glsl); 0: one at a time, through float
-// bits (the way before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
-layout(constant_id = 6) const uint HALVES = 1;
+// 1: quants become floats two at a time (halves.glsl; mv products with $GPT4ALL_CORE_VULKAN_HALVES=1,
+// not yet timed on a GPU); 0 (default): one at a time, through float bits
+layout(constant_id = 6) const uint HALVES = 0;
 
 // The four bytes of x (each a small unsigned int) to floats less offset, without int-to-float
 // conversions (slow on GPUs, and a product runs 4 instructions an element at most to keep up

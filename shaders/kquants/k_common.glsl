@@ -35,9 +35,9 @@ vec4 bytes_as_floats(uint b) {
                 uintBitsToFloat(((b >> 8) & 0x00FF0000u) | 0x3F000000u));
 }
 
-// 1 (default): the quants become floats two at a time (halves.glsl); 0: one at a time (the way
-// before, for A/B runs: $GPT4ALL_CORE_VULKAN_HALVES=0)
-layout(constant_id = 6) const uint HALVES = 1;
+// 1: the quants become floats two at a time (halves.glsl; mv products with
+// $GPT4ALL_CORE_VULKAN_HALVES=1, not yet timed on a GPU); 0 (default): one at a time
+layout(constant_id = 6) const uint HALVES = 0;
 
 // Four quants q (bytes of b) to scale * q + offset: with f = 0.5 + q / 256 that is
 // f * (256 * scale) + (offset - 128 * scale), one fma each. Callers pass the two constants

@@ -71,24 +71,22 @@ def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int,
     return found.get(f"{type_name}@{n_in}", found.get(type_name))
 
 
-# "0": the 32-element types' quants become floats one at a time in mv products (the way before
-# types_32.glsl's HALVES, for A/B runs)
+# "1": the quantized types' quants become floats two at a time in mv products (shaders/halves.glsl:
+# half the integer instructions; not yet timed on a GPU, so off by default); "0" or unset: one at a time
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 
 
-def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = True, split: int = 1) -> tuple[int, ...]:
+def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = False, split: int = 1) -> tuple[int, ...]:
     """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
-    forms' ACT and EPS) UNROLL where it is not 1, HALVES (id 6) where it is off, SPLIT (id 7)."""
-    if split != 1:
-        return (threads, rows, cols, 0, 0, unroll, int(halves), split)
-    if not halves:
-        return (threads, rows, cols, 0, 0, unroll, 0)
-    return (threads, rows, cols) + ((0, 0, unroll) if unroll > 1 else ())
+    forms' ACT and EPS) UNROLL (id 5) where it is not 1, HALVES (id 6) where on, SPLIT (id 7) where
+    not 1."""
+    n = 8 if split != 1 else 7 if halves else 6 if unroll > 1 else 3
+    return (threads, rows, cols, 0, 0, unroll, int(halves), split)[:n]
 
 
 def mv_halves() -> bool:
-    """Whether mv products of the 32-element types widen their quants two at a time ($HALVES_ENV)."""
-    value = os.environ.get(HALVES_ENV, "1").strip() or "1"
+    """Whether mv products widen their quants two at a time ($HALVES_ENV)."""
+    value = os.environ.get(HALVES_ENV, "0").strip() or "0"
     if value not in ("0", "1"):
         raise ValueError(f"${HALVES_ENV}: {value!r} is not 0 or 1")
     return value == "1"

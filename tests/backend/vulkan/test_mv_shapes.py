@@ -80,9 +80,10 @@ HALF_TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K]
 
 @pytest.mark.parametrize("ggml_type", HALF_TYPES, ids=[t.name for t in HALF_TYPES])
 def test_quants_widened_as_halves_give_the_same_bits(vk, monkeypatch, ggml_type):
-    """types_32.glsl's and k_common.glsl's HALVES (two quants a word through unpackHalf2x16) against
-    one at a time ($GPT4ALL_CORE_VULKAN_HALVES=0): the same exact quants go into the same sums (Q4_K
-    to Q6_K then scale them in one fma, not through 0.5 + q / 256: close, not the same bits)."""
+    """types_32.glsl's and k_common.glsl's HALVES ($GPT4ALL_CORE_VULKAN_HALVES=1: two quants a word
+    through unpackHalf2x16) against one at a time (the default): the same exact quants go into the
+    same sums (Q4_K to Q6_K then scale them in one fma, not through 0.5 + q / 256: close, not the
+    same bits)."""
     rng = np.random.default_rng(int(ggml_type))
     n_out, n_in = 37, 1024  # whole 256-element super-blocks
     raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
@@ -93,7 +94,7 @@ def test_quants_widened_as_halves_give_the_same_bits(vk, monkeypatch, ggml_type)
     for halves in ("1", "0"):
         monkeypatch.setenv(products.HALVES_ENV, halves)
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
-        assert (len(d.spec) == 7 and d.spec[6] == 0) == (halves == "0")
+        assert (len(d.spec) == 7 and d.spec[6] == 1) == (halves == "1")
         (y,) = run_dispatch(vk, d, [words, x, poisoned(1, n_out)], [2])
         ys.append(y)
     x64 = x.astype(np.float64)
