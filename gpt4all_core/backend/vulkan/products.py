@@ -71,6 +71,12 @@ def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int,
     return found.get(f"{type_name}@{n_in}", found.get(type_name))
 
 
+def refuse_split(type_name: str, split: int) -> None:
+    """A split ($MV_ENV's fourth field) cuts the 16-byte blocks of Q4_0, Q4_1, Q5_0 and Q5_1 only."""
+    if split != 1:
+        raise ValueError(f"${MV_ENV}: a split ({split}) is for Q4_0, Q4_1, Q5_0 and Q5_1 rows, not {type_name}")
+
+
 # "1": the quantized types' quants become floats two at a time in mv products (shaders/halves.glsl:
 # half the integer instructions; not yet timed on a GPU, so off by default); "0" or unset: one at a time
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"

@@ -108,9 +108,8 @@ def _mv(layout: Layout):
         rows, unroll, split = layout.mv_rows, 1, 1
         if (tuned := products.mv_override(layout.name, n_in)) is not None:
             threads, rows, unroll, split = min(tuned[0], caps.max_workgroup_invocations), *tuned[1:]
-            if split != 1 and layout.units != 1:
-                raise ValueError(f"${products.MV_ENV}: a split ({split}) is for Q4_0, Q4_1, Q5_0 and Q5_1 "
-                                 f"rows, not {layout.name}")
+            if layout.units != 1:  # only a one-unit block (16 bytes of nibbles) splits
+                products.refuse_split(layout.name, split)
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
         rows, out_rows = products.mv_rows(rows, fused)

@@ -180,9 +180,7 @@ def _mv(t: _KType):
         (threads, rows), unroll = MV_SHAPE.get(t.name, MV_SHAPE_DEFAULT), 1
         if (tuned := products.mv_override(t.name, n_in)) is not None:
             threads, rows, unroll, split = tuned
-            if split != 1:
-                raise ValueError(f"${products.MV_ENV}: a split ({split}) is for Q4_0, Q4_1, Q5_0 and Q5_1 "
-                                 f"rows, not {t.name}")
+            products.refuse_split(t.name, split)
         threads = min(threads, caps.max_workgroup_invocations)
         cols = max(1, min(max_cols, MV_MAX_COLS))
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
