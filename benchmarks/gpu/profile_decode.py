@@ -139,8 +139,9 @@ def main() -> None:
            "floor": [dispatch_floor(ctx), dispatch_floor(ctx, extra=3), dispatch_floor(ctx, params="host")],
            "models": []}
     for f in out["floor"]:
-        print(f"{ctx.caps.name}: an empty dispatch with {f['buffers']} buffers costs {f['gpu_us_per_dispatch']:.2f} us "
-              f"on the GPU, {f['wall_us_per_dispatch']:.2f} us of wall time in a chain of {f['dispatches']}")
+        print(f"{ctx.caps.name}: an empty dispatch with {f['buffers']} buffers (parameters in {f['params']} memory) "
+              f"costs {f['gpu_us_per_dispatch']:.2f} us on the GPU, {f['wall_us_per_dispatch']:.2f} us of wall time in "
+              f"a chain of {f['dispatches']}")
     for path in args.models:
         r = profile(path, args.device, args.n, period)
         out["models"].append(r)
