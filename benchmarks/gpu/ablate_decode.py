@@ -19,6 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gpt4all_core.bench.vulkan_kernels import _eval_times  # noqa: E402
+from profile_decode import rerecord  # noqa: E402  (this folder)
 
 
 class _Filtered:
@@ -75,27 +76,16 @@ def variants(dec) -> dict:
 
 
 def record(dec, cache, drop, barriers: bool):
-    ctx = dec.ctx
+    """The one-token step recorded again through _Filtered."""
     tags: list = []
-    algorithm, manager = ctx.algorithm, ctx.manager
 
-    def tagged(dispatch, tensors):
+    def tag(dispatch, tensors):
         tags.append((dispatch.shader, tuple(int(v) for v in (dispatch.push or ()))))
-        return algorithm(dispatch, tensors)
 
-    class _Manager:
-        def sequence(self, *a, **k):
-            return _Filtered(manager.sequence(*a, **k), ctx.kp, tags, drop, barriers)
+    def filtered(manager, *args, **kwargs):
+        return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers)
 
-        def __getattr__(self, name):
-            return getattr(manager, name)
-
-    ctx.algorithm, ctx.manager = tagged, _Manager()
-    try:
-        seq, logits = dec._record(cache, 1, 1)
-    finally:
-        ctx.algorithm, ctx.manager = algorithm, manager
-    return seq, logits
+    return rerecord(dec, cache, tag, filtered)
 
 
 def main() -> None:

@@ -23,17 +23,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gpt4all_core.bench.vulkan_kernels import _eval_times  # noqa: E402
 
 
-class _TimedManager:
-    """ctx.manager, but its sequences latch a timestamp after each op."""
+def rerecord(dec, cache, on_dispatch, make_sequence):
+    """The decoder's one-token step (B = L = 1) recorded again: on_dispatch(dispatch, tensors) sees
+    each dispatch as its algorithm is made, and make_sequence(manager, *args) makes the sequence in
+    place of ctx.manager.sequence(*args). Returns _record's (sequence, logits)."""
+    ctx = dec.ctx
+    algorithm, manager = ctx.algorithm, ctx.manager
 
-    def __init__(self, manager, n: int):
-        self._m, self._n = manager, n
+    def noted(dispatch, tensors):
+        tensors = list(tensors)
+        on_dispatch(dispatch, tensors)
+        return algorithm(dispatch, tensors)
 
-    def sequence(self, queue_index: int = 0, total_timestamps: int = 0):
-        return self._m.sequence(queue_index, self._n)
+    class _Manager:
+        def sequence(self, *args, **kwargs):
+            return make_sequence(manager, *args, **kwargs)
 
-    def __getattr__(self, name):
-        return getattr(self._m, name)
+        def __getattr__(self, name):
+            return getattr(manager, name)
+
+    ctx.algorithm, ctx.manager = noted, _Manager()
+    try:
+        return dec._record(cache, 1, 1)
+    finally:
+        ctx.algorithm, ctx.manager = algorithm, manager
 
 
 def _period_ns(device: str) -> float:
@@ -69,7 +82,6 @@ def profile(path: Path, device: str, n_tokens: int, period_ns: float) -> dict:
     from gpt4all_core import models
     model = models.load(path, device=device, ngl=999)
     dec = model.decoder
-    ctx = dec.ctx
     cache = model.new_cache(n_tokens + 8)
     tok = np.array([1], np.int32)
 
@@ -86,27 +98,20 @@ def profile(path: Path, device: str, n_tokens: int, period_ns: float) -> dict:
     # the same sequence, recorded again with timestamps; the shader and weight bytes of each op
     # a decoder with its parameters in device memory copies them over first (one timestamp)
     ops_seen: list[tuple[str, int]] = [("sync params", 0)] if dec.params_kind == "device" else []
-    algorithm = ctx.algorithm
 
-    def named_algorithm(dispatch, tensors):
-        tensors = list(tensors)
-        weight = tensors[1].size() * 4 if dispatch.shader.startswith("mul_") else 0
-        ops_seen.append((dispatch.shader, weight))
-        return algorithm(dispatch, tensors)
+    def note(dispatch, tensors):
+        ops_seen.append((dispatch.shader, tensors[1].size() * 4 if dispatch.shader.startswith("mul_") else 0))
 
-    manager = ctx.manager
-    ctx.manager, ctx.algorithm = _TimedManager(manager, 4096), named_algorithm
-    try:
-        seq, logits = dec._record(cache, 1, 1)
-    finally:
-        ctx.manager, ctx.algorithm = manager, algorithm
+    def timed(manager, queue_index=0, total_timestamps=0):  # a timestamp latched after each op
+        return manager.sequence(queue_index, 4096)
+
+    seq, logits = rerecord(dec, cache, note, timed)
     cache.sequences[(1, 1)] = (seq, logits)
     p = n_tokens // 2
     step(p)
     evals = _eval_times(seq, 10, warm_s=1.0)  # a second of decode steps first: the GPU's clocks up
     ts = np.array(seq.get_timestamps(), np.float64) * period_ns / 1e3  # us
     dt = np.diff(ts)
-    names = [name for name, _ in ops_seen] + ["sync logits"] * (len(dt) - len(ops_seen))
     n_dispatches = sum(1 for name, _ in ops_seen if not name.startswith("sync "))
     by = defaultdict(lambda: {"count": 0, "us": 0.0, "bytes": 0})
     for (name, nbytes), d in zip(ops_seen + [("sync logits", 0)] * (len(dt) - len(ops_seen)), dt):

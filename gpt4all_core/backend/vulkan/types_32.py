@@ -114,8 +114,8 @@ def _mv(layout: Layout):
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
         rows, out_rows = products.mv_rows(rows, fused)
         groups = _grid(ceil_div(n_out, out_rows), ceil_div(max(1, max_cols), cols))
-        return Dispatch(f"mul_mv_{layout.name}{fused}", groups, products.mv_spec(threads, rows, cols, unroll, products.mv_halves(), split),
-                        (n_out, n_in, 0, 0))
+        spec = products.mv_spec(threads, rows, cols, unroll, products.mv_halves(), split)
+        return Dispatch(f"mul_mv_{layout.name}{fused}", groups, spec, (n_out, n_in, 0, 0))
     return mv
 
 
