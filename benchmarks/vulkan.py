@@ -110,6 +110,24 @@ def ablate(path: Path) -> dict:
     return gpu_script("ablate_decode.py", [str(path)], Path(f"/tmp/ablate-{path.stem}.json"))
 
 
+def kernels_under(setting: str, types: str, mib: int) -> dict:
+    """The kernels step with these variables set (VAR=VALUE joined by "&"), then unset again."""
+    from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
+    names = [part.partition("=")[0] for part in setting.split("&")]
+    saved = {n: os.environ.get(n) for n in names}
+    try:
+        for part in setting.split("&"):
+            name, _, value = part.partition("=")
+            os.environ[name] = value
+        return run_vulkan_kernels(0, types.split(","), mib=mib, progress=say)
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
 def adopt_tuned(result: dict) -> None:
     """A tuned mv shape at least 3% faster than the type's own goes into $GPT4ALL_CORE_VULKAN_MV for
     what runs after (the table says so)."""
@@ -171,6 +189,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--kernel-types", default=",".join(KERNEL_TYPES))
+    ap.add_argument("--kernel-settings", default="", help="|-separated VAR=VALUE[&VAR=VALUE] settings the kernels "
+                    "step runs again under (like GPT4ALL_CORE_VULKAN_HALVES=1)")
     ap.add_argument("--skip", default="", help="comma list of: tests, kernels, models, llama")
     ap.add_argument("--sweep", default="", help="comma list of types: first find their matrix-vector shapes "
                     "(gpu/mv_sweep.py) and use the best for everything after, tests included")
@@ -210,6 +230,8 @@ def main() -> None:
         from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
         steps.run("kernels", 120, lambda: run_vulkan_kernels(0, args.kernel_types.split(","), mib=args.mib,
                                                                progress=say))
+        for setting in filter(None, args.kernel_settings.split("|")):
+            steps.run(f"kernels {setting}", 120, lambda: kernels_under(setting, args.kernel_types, args.mib))
     if "tests" not in skip:
         steps.run("tests", 150, lambda: run_tests(args.out))
     names = [n for n in args.files.split(",") if n] or sorted(p.name for p in args.models.glob("*.gguf"))
@@ -261,6 +283,10 @@ def table(done: dict) -> list[str]:
             lines.append(f"| {r['type']} | {r['matvec']['GB_per_s']:.0f} | {100 * r['matvec']['GB_per_s'] / copy:.0f}% "
                          f"| {chain:.0f} | {100 * chain / k['copy_bandwidth_GB_per_s']:.0f}% "
                          f"| {r['matmul']['GFLOP_per_s']:.0f} |")
+    for key, ks in done.items():
+        if key.startswith("kernels ") and ks:
+            lines.append(f"{key}: " + ", ".join(f"{r['type']} matvec {r['matvec']['GB_per_s']:.0f} GB/s, 4096x4096 chain "
+                                              f"{r['matvec_chain']['GB_per_s']:.0f}" for r in ks["rows"]))
     for r in done.get("mv sweep", {}).get("types", []):
         if r["best"]:
             b, d = r["rows"][r["best"]], r["rows"]["default"]

@@ -31,11 +31,11 @@ SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARA
 
 def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
     """Tokens per second of n one-token steps, the sequence recorded under this setting ("" or
-    VARIABLE=VALUE; the other variables of SWITCHES unset)."""
+    VARIABLE=VALUE, several joined by "&"; the other variables of SWITCHES unset)."""
     for name in SWITCHES:
         os.environ.pop(name, None)
-    if setting:
-        name, _, value = setting.partition("=")
+    for part in filter(None, setting.split("&")):
+        name, _, value = part.partition("=")
         os.environ[name] = value
     dec, cache = model.decoder, model.new_cache(n + 64)
     tok = np.array([1], np.int32)
@@ -63,7 +63,8 @@ def main() -> None:
     ap.add_argument("--threads", default="32,64,128,256")
     ap.add_argument("--rows", default="2,4,8")
     ap.add_argument("--settings", default="", help="|-separated VARIABLE=VALUE settings instead of --types' "
-                    "(like GPT4ALL_CORE_VULKAN_MV=q4_0=64x8x2|GPT4ALL_CORE_VULKAN_FUSE=0)")
+                    "(like GPT4ALL_CORE_VULKAN_MV=q4_0=64x8x2|GPT4ALL_CORE_VULKAN_FUSE=0; & joins "
+                    "variables set together)")
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default="")
@@ -73,8 +74,8 @@ def main() -> None:
 
     def model_for(setting: str):
         """The model loaded with this setting's $GPT4ALL_CORE_VULKAN_PARAMS (default: device)."""
-        name, _, value = setting.partition("=")
-        kind = value if name == decoder.PARAMS_ENV else "device"
+        kind = next((part.partition("=")[2] for part in setting.split("&")
+                     if part.partition("=")[0] == decoder.PARAMS_ENV), "device")
         if kind not in loaded:
             os.environ[decoder.PARAMS_ENV] = kind
             loaded[kind] = models.load(args.model, device="vulkan:0", ngl=999)
@@ -95,8 +96,9 @@ def main() -> None:
     for s in settings[1:]:
         print(f"{s}: {median[s]:.1f} t/s, default {base:.1f} t/s ({median[s] / base:.3f}x)")
     best = {}
-    for t in sorted({s.split("=")[1] for s in settings[1:] if s.startswith(products.MV_ENV + "=")}):
-        mine = {s: m for s, m in median.items() if s.startswith(f"{products.MV_ENV}={t}=")}
+    alone = [s for s in settings[1:] if s.startswith(products.MV_ENV + "=") and "&" not in s]  # adoptable
+    for t in sorted({s.split("=")[1] for s in alone}):
+        mine = {s: median[s] for s in alone if s.startswith(f"{products.MV_ENV}={t}=")}
         top = max(mine, key=mine.get)
         best[t] = {"setting": top.split("=", 1)[1], "t_per_s": mine[top], "default_t_per_s": base}
         print(f"{t}: best {top} {mine[top]:.1f} t/s, default {base:.1f} t/s ({mine[top] / base:.3f}x)")
