@@ -4,7 +4,9 @@
 #     bash benchmarks/gpu/run.sh [VULKAN.PY ARGS]   # from the repository root, .gpu carried; results under $OUT
 #
 # GPU_FILES (a comma list) benchmarks fewer files than all of FILES; arguments go on to vulkan.py
-# (--sweep TYPES, --untuned-too FILES, --skip STEPS).
+# (--sweep TYPES, --untuned-too FILES, --skip STEPS). GPU_LLAMA_PERF=FILE then runs llama-bench's
+# decode of that file under ggml-vulkan's own per-op timer (GGML_VK_PERF_LOGGER: a timestamp and a
+# barrier after each op, as gpu/profile_decode.py times ours), into $OUT/llama-perf.txt.
 #
 # Each call: setup.sh (once per machine; llama.cpp builds in the background, niced, and may
 # outlive the call), the model files (make_models.py, once per machine, in the background: the
@@ -40,6 +42,11 @@ rc=0
 python3 benchmarks/vulkan.py --models "$MODELS" --files "$(IFS=,; echo "${FILES[*]}")" \
   --llama-bench /opt/gk/llama.cpp/build/bin/llama-bench --llama-done /opt/gk/.done-llama \
   --bandwidth /opt/gk/bandwidth.json --state /opt/gk/vulkan-state.json --deadline $((STARTED + LIMIT)) --out "$OUT" "$@" || rc=$?
+if [ -n "${GPU_LLAMA_PERF:-}" ] && [ -e /opt/gk/.done-llama ] && [ -e "$MODELS/$GPU_LLAMA_PERF" ]; then
+  GGML_VK_PERF_LOGGER=1 GGML_VK_PERF_LOGGER_FREQUENCY=16 timeout 90 /opt/gk/llama.cpp/build/bin/llama-bench \
+    -m "$MODELS/$GPU_LLAMA_PERF" -ngl 99 -p 0 -n 32 -r 1 >"$OUT/llama-perf.txt" 2>&1 || true
+  tail -n 40 "$OUT/llama-perf.txt"
+fi
 cp /opt/gk/device.json /opt/gk/bandwidth.json "$OUT"/ 2>/dev/null || true
 tar czf "$OUT/logs.tgz" -C /opt/gk logs 2>/dev/null || true
 tail -n 3 /opt/gk/logs/models.log 2>/dev/null || true

@@ -78,7 +78,9 @@ def refuse_split(type_name: str, split: int) -> None:
 
 
 # "1": the quantized types' quants become floats two at a time in mv products (shaders/halves.glsl:
-# half the integer instructions; not yet timed on a GPU, so off by default); "0" or unset: one at a time
+# half the integer instructions), "0": one at a time; unset: each type's default (on for the
+# 32-element quants, where an H100 read 3-5% faster; off for the K-quants, whose 6.7B Q4_K_M decode
+# it slowed 4%)
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 
 
@@ -90,12 +92,12 @@ def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = Fals
     return (threads, rows, cols, 0, 0, unroll, int(halves), split)[:n]
 
 
-def mv_halves() -> bool:
-    """Whether mv products widen their quants two at a time ($HALVES_ENV)."""
-    value = os.environ.get(HALVES_ENV, "0").strip() or "0"
-    if value not in ("0", "1"):
+def mv_halves(default: bool) -> bool:
+    """Whether mv products widen their quants two at a time: $HALVES_ENV, else the type's default."""
+    value = os.environ.get(HALVES_ENV, "").strip()
+    if value not in ("", "0", "1"):
         raise ValueError(f"${HALVES_ENV}: {value!r} is not 0 or 1")
-    return value == "1"
+    return default if not value else value == "1"
 
 
 def mv_rows(rows: int, fused: str) -> tuple[int, int]:

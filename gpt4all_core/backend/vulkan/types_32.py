@@ -41,6 +41,8 @@ class Layout:
     scalars: tuple[tuple[int, int], ...]
     units: int     # uvec4 units a block (types_32.glsl): what a mv thread takes at a time
     mv_rows: int   # rows a mv workgroup owns: each thread keeps one unit of each in flight
+    mv_split: int = 1        # units a one-unit block is cut into for mv (SPLIT in types_32.glsl)
+    mv_max_threads: int = 0  # mv threads at most (0: MV_MAX_THREADS, or _ONE_UNIT for a one-unit block)
 
     @property
     def is_float(self) -> bool:
@@ -52,7 +54,9 @@ LAYOUTS = [
     Layout("f16", GGMLType.F16, 2 * BLOCK, (0, 2 * BLOCK), (), units=4, mv_rows=4),
     Layout("bf16", GGMLType.BF16, 2 * BLOCK, (0, 2 * BLOCK), (), units=4, mv_rows=4),
     # ggml blocks: d (half), [m (half)], [qh (32 fifth bits)], quants
-    Layout("q4_0", GGMLType.Q4_0, 18, (2, 18), ((0, 2),), units=1, mv_rows=8),
+    # Q4_0: 256 x 8 in halves of blocks decoded a 6.7B file 1.06x as fast as 64 x 8 in whole ones, with
+    # quants widened as halves (the tune of benchmarks/results/vulkan-NVIDIA-H100-80GB-HBM3-f29f22c.json)
+    Layout("q4_0", GGMLType.Q4_0, 18, (2, 18), ((0, 2),), units=1, mv_rows=8, mv_split=2, mv_max_threads=256),
     Layout("q4_1", GGMLType.Q4_1, 20, (4, 20), ((0, 4),), units=1, mv_rows=8),
     Layout("q5_0", GGMLType.Q5_0, 22, (6, 22), ((2, 6), (0, 2)), units=1, mv_rows=8),
     Layout("q5_1", GGMLType.Q5_1, 24, (8, 24), ((4, 8), (0, 4)), units=1, mv_rows=8),
@@ -102,10 +106,10 @@ def _pow2_at_least(n: int, low: int, high: int) -> int:
 def _mv(layout: Layout):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
         """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
-        units = ceil_div(n_in, BLOCK) * layout.units
-        most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
+        units = ceil_div(n_in, BLOCK) * layout.units * layout.mv_split
+        most = layout.mv_max_threads or (MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS)
         threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
-        rows, unroll, split = layout.mv_rows, 1, 1
+        rows, unroll, split = layout.mv_rows, 1, layout.mv_split
         if (tuned := products.mv_override(layout.name, n_in)) is not None:
             threads, rows, unroll, split = min(tuned[0], caps.max_workgroup_invocations), *tuned[1:]
             if layout.units != 1:  # only a one-unit block (16 bytes of nibbles) splits
@@ -114,7 +118,7 @@ def _mv(layout: Layout):
         rows = rows if cols == 1 else min(rows, 4)  # ROWS * COLS sums in registers
         rows, out_rows = products.mv_rows(rows, fused)
         groups = _grid(ceil_div(n_out, out_rows), ceil_div(max(1, max_cols), cols))
-        spec = products.mv_spec(threads, rows, cols, unroll, products.mv_halves(), split)
+        spec = products.mv_spec(threads, rows, cols, unroll, products.mv_halves(not layout.is_float), split)
         return Dispatch(f"mul_mv_{layout.name}{fused}", groups, spec, (n_out, n_in, 0, 0))
     return mv
 

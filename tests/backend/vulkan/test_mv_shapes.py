@@ -19,7 +19,7 @@ REL = 1e-5  # as test_products_32.py
 def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
     q8_0_own = products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec
     monkeypatch.setenv(products.MV_ENV, "q4_0=32x2, q4_k=128x8x2")
-    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (32, 2, 1)
+    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (32, 2, 1, 0, 0, 1, 1)  # HALVES (id 6) on
     assert products.product(vk.caps, int(T.Q4_K), 64, 512, 1).spec == (128, 8, 1, 0, 0, 2)  # UNROLL is id 5
     assert products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec == q8_0_own  # not named: its own
     fused = products.fused_product(vk.caps, int(T.Q4_K), 64, 512, 1, 1e-6, "gelu")
@@ -37,11 +37,30 @@ def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
 
 def test_a_row_length_setting_wins_over_its_types(vk, monkeypatch):
     monkeypatch.setenv(products.MV_ENV, "q4_0@1024=32x2x4,q4_0=64x4")  # the order does not matter
-    assert products.product(vk.caps, int(T.Q4_0), 64, 1024, 1).spec == (32, 2, 1, 0, 0, 4)
-    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (64, 4, 1)
+    assert products.product(vk.caps, int(T.Q4_0), 64, 1024, 1).spec == (32, 2, 1, 0, 0, 4, 1)
+    assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (64, 4, 1, 0, 0, 1, 1)
     assert products.fused_product(vk.caps, int(T.Q4_0), 64, 1024, 1, 1e-6).spec[:3] == (32, 2, 1)
     monkeypatch.setenv(products.MV_ENV, "q4_k@1024=32x2")
     assert products.product(vk.caps, int(T.Q4_K), 64, 1024, 1).spec == (32, 2, 1)
+
+
+def test_own_shapes_and_halves_by_type(vk, monkeypatch):
+    """Without settings: Q4_0 in half blocks on up to 256 threads, and the 32-element quants widened
+    as halves, the K-quants and float rows not; $GPT4ALL_CORE_VULKAN_HALVES=0 or 1 sets it for all."""
+    monkeypatch.delenv(products.MV_ENV, raising=False)
+    monkeypatch.delenv(products.HALVES_ENV, raising=False)
+
+    def spec(t):
+        return products.product(vk.caps, int(t), 64, 4096, 1).spec
+    assert spec(T.Q4_0)[:2] == (min(256, vk.caps.max_workgroup_invocations), 8) and spec(T.Q4_0)[6:] == (1, 2)
+    for t in (T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0):
+        assert len(spec(t)) == 7 and spec(t)[6] == 1, t.name
+    for t in (T.F32, T.F16, T.Q4_K, T.Q6_K):
+        assert len(spec(t)) < 7 or spec(t)[6] == 0, t.name
+    monkeypatch.setenv(products.HALVES_ENV, "0")
+    assert spec(T.Q4_0)[6] == 0 and len(spec(T.Q8_0)) < 7
+    monkeypatch.setenv(products.HALVES_ENV, "1")
+    assert spec(T.Q4_K)[6] == 1
 
 
 SHAPES = [(T.F32, "32x2x2", 96), (T.Q4_0, "32x8x2", 2080), (T.Q4_0, "64x4x3", 4096), (T.Q8_0, "32x4x2", 544),
@@ -94,7 +113,7 @@ def test_quants_widened_as_halves_give_the_same_bits(vk, monkeypatch, ggml_type)
     for halves in ("1", "0"):
         monkeypatch.setenv(products.HALVES_ENV, halves)
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
-        assert (len(d.spec) == 7 and d.spec[6] == 1) == (halves == "1")
+        assert (len(d.spec) >= 7 and d.spec[6] == 1) == (halves == "1")
         (y,) = run_dispatch(vk, d, [words, x, poisoned(1, n_out)], [2])
         ys.append(y)
     x64 = x.astype(np.float64)
