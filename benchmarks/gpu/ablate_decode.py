@@ -4,6 +4,12 @@ timestamps (a timestamp after every op, as profile_decode.py takes them, seriali
 added ~5 us each on an H100). The variants are interleaved over rounds; a variant's time is the
 median of its steps. The results are wrong without the left-out ops: this is timing only.
 
+Two more lines say how much of a step is the host's: "nothing" (every dispatch left out: the
+submit, the copies of the parameters and logits, the fence) and "two in flight" (the full step of
+two caches, each submitted again as soon as it finishes, so the queue never runs dry: the GPU's
+time a step, with the host's gaps hidden). "forward()" is the whole step as Python calls it:
+the parameters written, the submit, the logits copied out.
+
     python3 benchmarks/gpu/ablate_decode.py MODEL.gguf [--rounds 3] [-n 200] [--json F]
 """
 from __future__ import annotations
@@ -12,6 +18,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +79,7 @@ def variants(dec) -> dict:
         "no feed-forward products": (ffn, True),
         "products only": (lambda s, p: not product(s), True),
         "products only, no barriers": (lambda s, p: not product(s), False),
+        "nothing": (lambda s, p: True, True),
     }
 
 
@@ -86,6 +94,28 @@ def record(dec, cache, drop, barriers: bool):
         return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers)
 
     return rerecord(dec, cache, tag, filtered)
+
+
+def two_in_flight(a, b, n: int, warm_s: float = 0.3) -> float:
+    """Seconds a step with sequences a and b alternating, each resubmitted once it is done, so one
+    is always queued behind the other (each one's first barrier orders it after the other)."""
+    def run(pairs: int) -> float:
+        t0 = time.perf_counter()
+        a.eval_async()
+        b.eval_async()
+        for _ in range(pairs):
+            a.eval_await()
+            a.eval_async()
+            b.eval_await()
+            b.eval_async()
+        a.eval_await()
+        b.eval_await()
+        return (time.perf_counter() - t0) / (2 * pairs + 2)
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < warm_s:
+        run(8)
+    return run(n // 2)
 
 
 def main() -> None:
@@ -107,13 +137,24 @@ def main() -> None:
     for name, (drop, barriers) in table.items():
         seq, _ = record(dec, cache, drop, barriers)
         recorded[name] = seq
-    times: dict[str, list[float]] = {name: [] for name in table}
+    other = model.new_cache(64)
+    dec.forward(other, tok, pos, pos, 17, 1)
+    pair = (recorded["full"], record(dec, other, table["full"][0], True)[0])
+    def forward_step() -> float:
+        t0 = time.perf_counter()
+        dec.forward(cache, tok, pos, pos, 17, 1)
+        return time.perf_counter() - t0
+
+    times: dict[str, list[float]] = {name: [] for name in [*table, "two in flight", "forward()"]}
     for _ in range(args.rounds):
         for name, seq in recorded.items():
             times[name].append(statistics.median(_eval_times(seq, args.n, warm_s=0.3)))
+        times["two in flight"].append(two_in_flight(*pair, args.n))
+        times["forward()"].append(statistics.median([forward_step() for _ in range(args.n)]))
+    recorded["two in flight"] = recorded["forward()"] = pair[0]
     full = statistics.median(times["full"])
     rows = {}
-    for name in table:
+    for name in times:
         ms = statistics.median(times[name]) * 1e3
         rows[name] = {"ms": ms, "saved_ms": full * 1e3 - ms, "dispatches": recorded[name].kept,
                       "left_out": recorded[name].dropped, "rounds_ms": [t * 1e3 for t in times[name]]}

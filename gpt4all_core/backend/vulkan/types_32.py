@@ -25,6 +25,9 @@ MV_MAX_THREADS = 128
 # One-unit blocks (Q4_x, Q5_x): 64 threads with 8 rows each kept 2.3 TB/s in flight on an H100
 # against 1.3 TB/s for 128 x 4 (benchmarks/vulkan_products.py, a 233k x 4096 Q4_0 matrix)
 MV_MAX_THREADS_ONE_UNIT = 64
+# Split blocks give a short matrix more threads; a tall one fills the GPU without, and read a
+# 233k-row Q4_0 matrix at 1,880 GB/s whole against 1,417 split on an H100
+MV_SPLIT_ROWS = 16384
 MM_TILE = 64         # rows (and, from 33 columns on, columns) of Y a mm workgroup owns
 MM_MIN_COLS = 32     # below it mv, reading the weights ceil(cols / 8) times, keeps more of the GPU busy
 
@@ -41,8 +44,8 @@ class Layout:
     scalars: tuple[tuple[int, int], ...]
     units: int     # uvec4 units a block (types_32.glsl): what a mv thread takes at a time
     mv_rows: int   # rows a mv workgroup owns: each thread keeps one unit of each in flight
-    mv_split: int = 1        # units a one-unit block is cut into for mv (SPLIT in types_32.glsl)
-    mv_max_threads: int = 0  # mv threads at most (0: MV_MAX_THREADS, or _ONE_UNIT for a one-unit block)
+    mv_split: int = 1        # units a one-unit block is cut into for mv matrices of < MV_SPLIT_ROWS rows
+    mv_max_threads: int = 0  # mv threads at most in split blocks
 
     @property
     def is_float(self) -> bool:
@@ -55,7 +58,7 @@ LAYOUTS = [
     Layout("bf16", GGMLType.BF16, 2 * BLOCK, (0, 2 * BLOCK), (), units=4, mv_rows=4),
     # ggml blocks: d (half), [m (half)], [qh (32 fifth bits)], quants
     # Q4_0: 256 x 8 in halves of blocks decoded a 6.7B file 1.06x as fast as 64 x 8 in whole ones, with
-    # quants widened as halves (the tune of benchmarks/results/vulkan-NVIDIA-H100-80GB-HBM3-f29f22c.json)
+    # quants widened as halves (the tunes of benchmarks/results/vulkan-NVIDIA-H100-80GB-HBM3-{f29f22c,8c0950d}.json)
     Layout("q4_0", GGMLType.Q4_0, 18, (2, 18), ((0, 2),), units=1, mv_rows=8, mv_split=2, mv_max_threads=256),
     Layout("q4_1", GGMLType.Q4_1, 20, (4, 20), ((0, 4),), units=1, mv_rows=8),
     Layout("q5_0", GGMLType.Q5_0, 22, (6, 22), ((2, 6), (0, 2)), units=1, mv_rows=8),
@@ -106,10 +109,12 @@ def _pow2_at_least(n: int, low: int, high: int) -> int:
 def _mv(layout: Layout):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
         """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
-        units = ceil_div(n_in, BLOCK) * layout.units * layout.mv_split
-        most = layout.mv_max_threads or (MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS)
-        threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
-        rows, unroll, split = layout.mv_rows, 1, layout.mv_split
+        split = layout.mv_split if n_out < MV_SPLIT_ROWS else 1
+        units = ceil_div(n_in, BLOCK) * layout.units * split
+        most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
+        threads = _pow2_at_least(units, 32, min(layout.mv_max_threads if split > 1 else most,
+                                                 caps.max_workgroup_invocations))
+        rows, unroll = layout.mv_rows, 1
         if (tuned := products.mv_override(layout.name, n_in)) is not None:
             threads, rows, unroll, split = min(tuned[0], caps.max_workgroup_invocations), *tuned[1:]
             if layout.units != 1:  # only a one-unit block (16 bytes of nibbles) splits

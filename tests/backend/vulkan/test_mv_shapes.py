@@ -9,7 +9,7 @@ import pytest
 from vulkan_runs import poisoned
 
 from gpt4all_core.backend import cpu_kernels
-from gpt4all_core.backend.vulkan import products
+from gpt4all_core.backend.vulkan import products, types_32
 from gpt4all_core.backend.vulkan.context import make_params, run_dispatch
 from gpt4all_core.gguf.types import GGMLType as T
 
@@ -45,14 +45,17 @@ def test_a_row_length_setting_wins_over_its_types(vk, monkeypatch):
 
 
 def test_own_shapes_and_halves_by_type(vk, monkeypatch):
-    """Without settings: Q4_0 in half blocks on up to 256 threads, and the 32-element quants widened
-    as halves, the K-quants and float rows not; $GPT4ALL_CORE_VULKAN_HALVES=0 or 1 sets it for all."""
+    """Without settings: Q4_0 in half blocks on up to 256 threads below MV_SPLIT_ROWS rows, whole
+    ones from there, and the 32-element quants widened as halves, the K-quants and float rows not;
+    $GPT4ALL_CORE_VULKAN_HALVES=0 or 1 sets it for all."""
     monkeypatch.delenv(products.MV_ENV, raising=False)
     monkeypatch.delenv(products.HALVES_ENV, raising=False)
 
     def spec(t):
         return products.product(vk.caps, int(t), 64, 4096, 1).spec
     assert spec(T.Q4_0)[:2] == (min(256, vk.caps.max_workgroup_invocations), 8) and spec(T.Q4_0)[6:] == (1, 2)
+    tall = products.product(vk.caps, int(T.Q4_0), types_32.MV_SPLIT_ROWS, 4096, 1).spec
+    assert tall[:2] == (64, 8) and tall[6:] == (1,)
     for t in (T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0):
         assert len(spec(t)) == 7 and spec(t)[6] == 1, t.name
     for t in (T.F32, T.F16, T.Q4_K, T.Q6_K):
