@@ -31,13 +31,20 @@ from profile_decode import rerecord  # noqa: E402  (this folder)
 
 class _Filtered:
     """A sequence that leaves out the dispatches `drop` picks (by shader name and push constants)
-    and, with barriers=False, records every dispatch after the first without its barrier."""
+    and, with barriers=False, records every dispatch after the first without its barrier; copies:
+    which of the step's copies it keeps ("params": the parameters and cache positions to the
+    device first, "logits": the logits back last)."""
 
-    def __init__(self, seq, kp, tags: list, drop, barriers: bool):
+    def __init__(self, seq, kp, tags: list, drop, barriers: bool, copies=("params", "logits")):
         self._seq, self._kp, self._tags, self._drop, self._barriers = seq, kp, tags, drop, barriers
+        self._copies = copies
         self.kept = self.dropped = 0
 
     def record(self, op):
+        if isinstance(op, self._kp.OpTensorSyncDevice) and "params" not in self._copies:
+            return self
+        if isinstance(op, self._kp.OpTensorSyncLocal) and "logits" not in self._copies:
+            return self
         if isinstance(op, self._kp.OpAlgoDispatch):
             shader, push = self._tags[-1]  # the algorithm made just before this dispatch
             if self._drop(shader, push):
@@ -54,7 +61,7 @@ class _Filtered:
 
 
 def variants(dec) -> dict:
-    """name: (drop(shader, push) -> bool, barriers)."""
+    """name: (drop(shader, push) -> bool, barriers[, copies kept])."""
     e, q, ff, vocab = dec.n_embd, dec.q_dim, dec.n_ff, dec.n_vocab
 
     def product(s):
@@ -80,10 +87,14 @@ def variants(dec) -> dict:
         "products only": (lambda s, p: not product(s), True),
         "products only, no barriers": (lambda s, p: not product(s), False),
         "nothing": (lambda s, p: True, True),
+        "no logits copy": (lambda s, p: False, True, ("params",)),
+        "no params copy": (lambda s, p: False, True, ("logits",)),
+        "no copies": (lambda s, p: False, True, ()),
+        "nothing, no copies": (lambda s, p: True, True, ()),
     }
 
 
-def record(dec, cache, drop, barriers: bool):
+def record(dec, cache, drop, barriers: bool, copies=("params", "logits")):
     """The one-token step recorded again through _Filtered."""
     tags: list = []
 
@@ -91,9 +102,20 @@ def record(dec, cache, drop, barriers: bool):
         tags.append((dispatch.shader, tuple(int(v) for v in (dispatch.push or ()))))
 
     def filtered(manager, *args, **kwargs):
-        return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers)
+        return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers, copies)
 
     return rerecord(dec, cache, tag, filtered)
+
+
+def one_dispatch(ctx):
+    """A sequence of one one-word copy between two small buffers: a submit's round trip."""
+    from gpt4all_core.backend.vulkan import ops
+    from gpt4all_core.backend.vulkan.context import make_params
+    P = ctx.tensor(make_params(1, n_tokens=1), "host")
+    a, b = (ctx.tensor(np.zeros(64, np.uint32), "storage") for _ in range(2))
+    seq = _Filtered(ctx.manager.sequence(), ctx.kp, [("copy_words", ())], lambda s, p: False, True)
+    seq.record(ctx.kp.OpAlgoDispatch(ctx.algorithm(ops.copy_words(ctx.caps, 0, 0, 1, same_buffer=False), [P, a, b])))
+    return seq
 
 
 def two_in_flight(a, b, n: int, warm_s: float = 0.3) -> float:
@@ -134,31 +156,39 @@ def main() -> None:
     dec.forward(cache, tok, pos, pos, 17, 1)  # the params of a step at position 16, 17 slots seen
     table = variants(dec)
     recorded = {}
-    for name, (drop, barriers) in table.items():
-        seq, _ = record(dec, cache, drop, barriers)
+    for name, spec in table.items():
+        seq, _ = record(dec, cache, *spec)
         recorded[name] = seq
     other = model.new_cache(64)
     dec.forward(other, tok, pos, pos, 17, 1)
-    pair = (recorded["full"], record(dec, other, table["full"][0], True)[0])
+    pair = (recorded["full"], record(dec, other, *table["full"])[0])
+    empty_pair = (recorded["nothing, no copies"], record(dec, other, *table["nothing, no copies"])[0])
+    one = one_dispatch(dec.ctx)
+
     def forward_step() -> float:
         t0 = time.perf_counter()
         dec.forward(cache, tok, pos, pos, 17, 1)
         return time.perf_counter() - t0
 
-    times: dict[str, list[float]] = {name: [] for name in [*table, "two in flight", "forward()"]}
+    times: dict[str, list[float]] = {name: [] for name in [*table, "two in flight", "forward()",
+                                                           "nothing, no copies, two in flight", "one empty dispatch"]}
     for _ in range(args.rounds):
         for name, seq in recorded.items():
             times[name].append(statistics.median(_eval_times(seq, args.n, warm_s=0.3)))
         times["two in flight"].append(two_in_flight(*pair, args.n))
+        times["nothing, no copies, two in flight"].append(two_in_flight(*empty_pair, args.n))
+        times["one empty dispatch"].append(statistics.median(_eval_times(one, args.n, warm_s=0.3)))
         times["forward()"].append(statistics.median([forward_step() for _ in range(args.n)]))
     recorded["two in flight"] = recorded["forward()"] = pair[0]
+    recorded["nothing, no copies, two in flight"] = empty_pair[0]
+    recorded["one empty dispatch"] = one
     full = statistics.median(times["full"])
     rows = {}
     for name in times:
         ms = statistics.median(times[name]) * 1e3
         rows[name] = {"ms": ms, "saved_ms": full * 1e3 - ms, "dispatches": recorded[name].kept,
                       "left_out": recorded[name].dropped, "rounds_ms": [t * 1e3 for t in times[name]]}
-        print(f"{name:28s} {ms:7.3f} ms  saves {full * 1e3 - ms:6.3f} ms  ({recorded[name].kept} dispatches, "
+        print(f"{name:36s} {ms:7.3f} ms  saves {full * 1e3 - ms:6.3f} ms  ({recorded[name].kept} dispatches, "
               f"{recorded[name].dropped} left out)", flush=True)
     model.close()
     if args.json:
