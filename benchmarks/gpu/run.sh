@@ -6,7 +6,8 @@
 # GPU_FILES (a comma list) benchmarks fewer files than all of FILES; arguments go on to vulkan.py
 # (--sweep TYPES, --untuned-too FILES, --skip STEPS). GPU_LLAMA_PERF=FILE then runs llama-bench's
 # decode of that file under ggml-vulkan's own per-op timer (GGML_VK_PERF_LOGGER: a timestamp and a
-# barrier after each op, as gpu/profile_decode.py times ours), into $OUT/llama-perf.txt.
+# barrier after each op, as gpu/profile_decode.py times ours), into $OUT/llama-perf.txt. GPU_MAKE
+# (a comma list of make_models.py's names) makes only those files, in that order.
 #
 # Each call: setup.sh (once per machine; llama.cpp builds in the background, niced, and may
 # outlive the call), the model files (make_models.py, once per machine, in the background: the
@@ -31,8 +32,10 @@ export GPT4ALL_CORE_TEST_DATA=$GPU_CARRY/testdata  # the tests' vocab donors, ca
 export VULKAN_INCLUDE_DIR=/opt/gk/usr/include       # vulkan_core.h, which test_devices.py reads
 if [ ! -e /opt/gk/.models-started ]; then
   touch /opt/gk/.models-started
-  setsid nice -n 5 python3 benchmarks/gpu/make_models.py --out "$MODELS" 6.7b-q4_0 6.7b-q8_0 6.7b-q4_k_m \
-    1.1b-q4_0 "like:$GPU_CARRY/src/SmolLM2-135M-Instruct.Q4_1.template.gguf" 1.1b-q4_k_m 1.1b-q8_0 \
+  MAKE=(6.7b-q4_0 6.7b-q8_0 6.7b-q4_k_m 1.1b-q4_0 "like:$GPU_CARRY/src/SmolLM2-135M-Instruct.Q4_1.template.gguf"
+        1.1b-q4_k_m 1.1b-q8_0)
+  [ -z "${GPU_MAKE:-}" ] || IFS=, read -r -a MAKE <<<"$GPU_MAKE"  # fewer files, in this order
+  setsid nice -n 5 python3 benchmarks/gpu/make_models.py --out "$MODELS" "${MAKE[@]}" \
     >/opt/gk/logs/models.log 2>&1 </dev/null &
 fi
 [ -e /opt/gk/device.json ] || python3 benchmarks/gpu/device_info.py >/opt/gk/device.json 2>/opt/gk/logs/device_info.log || true
