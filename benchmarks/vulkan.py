@@ -285,8 +285,9 @@ def table(done: dict) -> list[str]:
                          f"| {r['matmul']['GFLOP_per_s']:.0f} |")
     for key, ks in done.items():
         if key.startswith("kernels ") and ks:
-            lines.append(f"{key}: " + ", ".join(f"{r['type']} matvec {r['matvec']['GB_per_s']:.0f} GB/s, 4096x4096 chain "
-                                              f"{r['matvec_chain']['GB_per_s']:.0f}" for r in ks["rows"]))
+            lines.append(f"{key}: " + ", ".join(f"{r['type']} matvec {r['matvec']['GB_per_s']:.0f} GB/s, "
+                                              f"4096x4096 chain {r['matvec_chain']['GB_per_s']:.0f}"
+                                              for r in ks["rows"]))
     for r in done.get("mv sweep", {}).get("types", []):
         if r["best"]:
             b, d = r["rows"][r["best"]], r["rows"]["default"]

@@ -45,7 +45,7 @@ class Layout:
     units: int     # uvec4 units a block (types_32.glsl): what a mv thread takes at a time
     mv_rows: int   # rows a mv workgroup owns: each thread keeps one unit of each in flight
     mv_split: int = 1        # units a one-unit block is cut into for mv matrices of < MV_SPLIT_ROWS rows
-    mv_max_threads: int = 0  # mv threads at most in split blocks
+    mv_max_threads: int = 0  # mv threads at most in split blocks (0: as whole ones)
 
     @property
     def is_float(self) -> bool:
@@ -112,8 +112,9 @@ def _mv(layout: Layout):
         split = layout.mv_split if n_out < MV_SPLIT_ROWS else 1
         units = ceil_div(n_in, BLOCK) * layout.units * split
         most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS
-        threads = _pow2_at_least(units, 32, min(layout.mv_max_threads if split > 1 else most,
-                                                 caps.max_workgroup_invocations))
+        if split > 1:
+            most = layout.mv_max_threads or most
+        threads = _pow2_at_least(units, 32, min(most, caps.max_workgroup_invocations))
         rows, unroll = layout.mv_rows, 1
         if (tuned := products.mv_override(layout.name, n_in)) is not None:
             threads, rows, unroll, split = min(tuned[0], caps.max_workgroup_invocations), *tuned[1:]
