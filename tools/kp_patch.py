@@ -9,7 +9,14 @@ this dispatch's reads and writes, compute and transfer stages before the compute
 also be left out (OpAlgoDispatch.barrier = False from Python) where the caller knows
 it depends on nothing since the last one (gpt4all-core's decoder tracks what each op reads and
 writes): independent dispatches, such as the q, k and v products, then run without waiting for
-one another. The package version becomes 0.9.0+gk2, which dev.sh and gpt4all_core check for.
+one another.
+
+It also gives Sequence a `spin_wait` flag: evalAwait then polls the fence's status until it is
+signalled before the (then immediate) wait, so the host sees the end of a submit at once instead
+of when the driver wakes a sleeping wait (llama.cpp's Vulkan backend spins on the end of its last
+submit the same way). Off by default.
+
+The package version becomes 0.9.0+gk3, which dev.sh and gpt4all_core check for.
 
     python tools/kp_patch.py SOURCE_DIR
 """
@@ -18,7 +25,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-VERSION = "0.9.0+gk2"
+VERSION = "0.9.0+gk3"
 OLD_BARRIERS = """    // Barrier to ensure the data is finished writing to buffer memory
     for (const std::shared_ptr<Tensor>& tensor :
          this->mAlgorithm->getTensors()) {
@@ -55,6 +62,27 @@ BINDING_BARRIER = """           py::arg("algorithm"),
            py::arg("push_consts"))
       .def_readwrite("barrier", &kp::OpAlgoDispatch::mRecordBarrier);  // gpt4all-core
 """
+SEQ_HEADER_PUBLIC = """class Sequence : public std::enable_shared_from_this<Sequence>
+{
+  public:
+"""
+SEQ_HEADER_MEMBER = SEQ_HEADER_PUBLIC + """    bool mSpinWait = false;  // gpt4all-core: evalAwait polls the fence before waiting on it
+"""
+OLD_WAIT = """    vk::Result result =
+      this->mDevice->waitForFences(1, &this->mFence, VK_TRUE, waitFor);
+"""
+NEW_WAIT = """    // gpt4all-core (tools/kp_patch.py): poll first, so the host sees the fence signalled at once
+    if (this->mSpinWait) {
+        while (this->mDevice->getFenceStatus(this->mFence) == vk::Result::eNotReady) {
+        }
+    }
+    vk::Result result =
+      this->mDevice->waitForFences(1, &this->mFence, VK_TRUE, waitFor);
+"""
+SEQ_BINDING = """    py::class_<kp::Sequence, std::shared_ptr<kp::Sequence>>(m, "Sequence")
+"""
+SEQ_BINDING_SPIN = SEQ_BINDING + """      .def_readwrite("spin_wait", &kp::Sequence::mSpinWait)  // gpt4all-core
+"""
 
 
 def _replace_once(path: Path, old: str, new: str) -> None:
@@ -71,6 +99,9 @@ def patch(root: Path) -> None:
     _replace_once(root / "src" / "include" / "kompute" / "operations" / "OpAlgoDispatch.hpp", HEADER_PUBLIC,
                   HEADER_MEMBER)
     _replace_once(root / "python" / "src" / "main.cpp", BINDING, BINDING_BARRIER)
+    _replace_once(root / "src" / "include" / "kompute" / "Sequence.hpp", SEQ_HEADER_PUBLIC, SEQ_HEADER_MEMBER)
+    _replace_once(root / "src" / "Sequence.cpp", OLD_WAIT, NEW_WAIT)
+    _replace_once(root / "python" / "src" / "main.cpp", SEQ_BINDING, SEQ_BINDING_SPIN)
     _replace_once(root / "setup.py", "version='0.9.0'", f"version='{VERSION}'")
 
 

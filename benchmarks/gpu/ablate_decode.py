@@ -8,7 +8,8 @@ Two more lines say how much of a step is the host's: "nothing" (every dispatch l
 submit, the copies of the parameters and logits, the fence) and "two in flight" (the full step of
 two caches, each submitted again as soon as it finishes, so the queue never runs dry: the GPU's
 time a step, with the host's gaps hidden). "forward()" is the whole step as Python calls it:
-the parameters written, the submit, the logits copied out.
+the parameters written, the submit, the logits copied out. The "spin-waited" lines poll the
+fence instead of sleeping on it ($GPT4ALL_CORE_VULKAN_WAIT=spin).
 
     python3 benchmarks/gpu/ablate_decode.py MODEL.gguf [--rounds 3] [-n 200] [--json F]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -59,9 +61,15 @@ class _Filtered:
     def __getattr__(self, name):
         return getattr(self._seq, name)
 
+    def __setattr__(self, name, value):
+        if name == "spin_wait":  # the decoder's $GPT4ALL_CORE_VULKAN_WAIT=spin: the sequence's own flag
+            setattr(self._seq, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
 
 def variants(dec) -> dict:
-    """name: (drop(shader, push) -> bool, barriers[, copies kept])."""
+    """name: (drop(shader, push) -> bool, barriers[, copies kept[, wait]])."""
     e, q, ff, vocab = dec.n_embd, dec.q_dim, dec.n_ff, dec.n_vocab
 
     def product(s):
@@ -91,11 +99,14 @@ def variants(dec) -> dict:
         "no params copy": (lambda s, p: False, True, ("logits",)),
         "no copies": (lambda s, p: False, True, ()),
         "nothing, no copies": (lambda s, p: True, True, ()),
+        "full, spin-waited": (lambda s, p: False, True, ("params", "logits"), "spin"),
+        "nothing, spin-waited": (lambda s, p: True, True, ("params", "logits"), "spin"),
     }
 
 
-def record(dec, cache, drop, barriers: bool, copies=("params", "logits")):
-    """The one-token step recorded again through _Filtered."""
+def record(dec, cache, drop, barriers: bool, copies=("params", "logits"), wait="sleep"):
+    """The one-token step recorded again through _Filtered; wait: $GPT4ALL_CORE_VULKAN_WAIT's value."""
+    from gpt4all_core.backend.vulkan.decoder import WAIT_ENV
     tags: list = []
 
     def tag(dispatch, tensors):
@@ -104,7 +115,15 @@ def record(dec, cache, drop, barriers: bool, copies=("params", "logits")):
     def filtered(manager, *args, **kwargs):
         return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers, copies)
 
-    return rerecord(dec, cache, tag, filtered)
+    saved = os.environ.get(WAIT_ENV)
+    os.environ[WAIT_ENV] = wait
+    try:
+        return rerecord(dec, cache, tag, filtered)
+    finally:
+        if saved is None:
+            os.environ.pop(WAIT_ENV)
+        else:
+            os.environ[WAIT_ENV] = saved
 
 
 def one_dispatch(ctx):

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gpt4all_core.backend.vulkan import decoder, products  # noqa: E402
 
 
-SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV)
+SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV, decoder.WAIT_ENV)
 
 
 def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:

@@ -31,6 +31,9 @@ FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"  # "0": decoding records the norms and act
 # the shaders read over the bus (the old way, for A/B runs); default "device": device memory, each
 # recorded pass first copying them over from their host staging copy
 PARAMS_ENV = "GPT4ALL_CORE_VULKAN_PARAMS"
+# "spin": the host polls a pass's fence instead of sleeping on it (tools/kp_patch.py's spin_wait),
+# so it sees the pass end at once; default "sleep". Read when a sequence is recorded (A/B runs)
+WAIT_ENV = "GPT4ALL_CORE_VULKAN_WAIT"
 
 
 def _params_kind() -> str:
@@ -38,6 +41,16 @@ def _params_kind() -> str:
     if kind not in ("device", "host"):
         raise ValueError(f"${PARAMS_ENV}: {kind!r} is not 'device' or 'host'")
     return kind
+
+
+def _spin_wait(kp) -> bool:
+    """Whether recorded passes poll their fence ($WAIT_ENV): needs tools/kp_patch.py's Kompute."""
+    wait = os.environ.get(WAIT_ENV, "sleep").strip() or "sleep"
+    if wait not in ("sleep", "spin"):
+        raise ValueError(f"${WAIT_ENV}: {wait!r} is not 'sleep' or 'spin'")
+    if wait == "spin" and not hasattr(kp.Sequence, "spin_wait"):
+        raise VulkanError(f"${WAIT_ENV}=spin needs gpt4all-core's patched Kompute (./dev.sh builds it)")
+    return wait == "spin"
 
 
 @dataclass
@@ -231,6 +244,8 @@ class VulkanDecoder:
         """The sequence for batches of up to B tokens, L of them wanting logits."""
         ctx, caps, kp = self.ctx, self.caps, self.ctx.kp
         seq = ctx.manager.sequence()
+        if _spin_wait(kp):
+            seq.spin_wait = True
         P = self.params
         if self.params_kind == "device":  # the first dispatch's barrier orders the copy before it
             seq.record(kp.OpTensorSyncDevice([P, cache._pos]))

@@ -167,6 +167,27 @@ def test_a_model_too_large_for_the_device_is_refused_before_upload(device, monke
         models.load(need(SMOLLM2), device=small)
 
 
+def test_spin_waited_passes_give_the_same_logits(device, monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_WAIT=spin (the host polls each pass's fence, tools/kp_patch.py's
+    spin_wait) records sequences with the flag on and gives the same bits as sleeping on the fence;
+    a bad value is named."""
+    path = random_model("llama", qtype="Q8_0")
+    tokens = list(range(100, 108))
+    got = {}
+    for wait in ("sleep", "spin"):
+        monkeypatch.setenv(vk_decoder.WAIT_ENV, wait)
+        with models.load(path, device=device) as model:
+            cache = model.new_cache(16, f16=False)
+            got[wait] = np.array([model.decoder.forward(cache, np.array([t]), np.array([i]), np.array([i]), i + 1, 1)[0]
+                                  for i, t in enumerate(tokens)])
+            assert [seq.spin_wait for seq, _ in cache.sequences.values()] == [wait == "spin"]
+    assert np.array_equal(got["sleep"], got["spin"])
+    monkeypatch.setenv(vk_decoder.WAIT_ENV, "busy")
+    with models.load(path, device=device) as model:
+        with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_WAIT"):
+            model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
+
+
 def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
     """$GPT4ALL_CORE_VULKAN_PARAMS=host (the per-batch parameters and the slot positions read from
     host-visible memory, for A/B runs) against the default (device memory, synced at the start of
