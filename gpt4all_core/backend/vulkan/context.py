@@ -130,8 +130,11 @@ class VulkanContext:
         self.device_index = device_index
         self._spirv: dict[str, bytes] = {}
         self.caps = Caps(name=props["device_name"], max_workgroup_invocations=props["max_work_group_invocations"])
+        from gpt4all_core.backend.vulkan import devices  # it imports this module
+        info = devices.device_info(device_index)  # its limits, which kp does not report
         self.caps = Caps(name=self.caps.name, subgroup_size=self._probe_subgroup_size(),
-                         max_workgroup_invocations=self.caps.max_workgroup_invocations)
+                         max_workgroup_invocations=self.caps.max_workgroup_invocations,
+                         max_shared_bytes=info.max_compute_shared_memory if info else Caps.max_shared_bytes)
 
     def spirv(self, name: str) -> bytes:
         code = self._spirv.get(name)

@@ -71,6 +71,32 @@ def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int,
     return found.get(f"{type_name}@{n_in}", found.get(type_name))
 
 
+# "q4_0=128x128x8x8,q4_k=128x64x8x4": matrix-matrix tiles per type, BM rows x BN columns a workgroup,
+# TM x TN a thread (benchmarks/vulkan.py --kernel-settings times them), in place of the type's own
+MM_ENV = "GPT4ALL_CORE_VULKAN_MM"
+
+
+def mm_override(caps: Caps, type_name: str) -> tuple[int, int, int, int] | None:
+    """(BM, BN, TM, TN) of type_name's matrix-matrix workgroups as $GPT4ALL_CORE_VULKAN_MM sets them, or
+    None: the type's own. TM and TN are 4 or 8 and divide BM and BN; the workgroup ((BM / TM) *
+    (BN / TN) threads) and its tiles in shared memory (32 (BM + BN) floats) must fit the device."""
+    for item in filter(None, (s.strip() for s in os.environ.get(MM_ENV, "").split(","))):
+        name, _, value = item.partition("=")
+        parts = value.split("x")
+        if len(parts) != 4 or not all(v.isdigit() for v in parts):
+            raise ValueError(f"${MM_ENV}: {item!r} is not TYPE=BMxBNxTMxTN (like q4_0=128x128x8x8)")
+        bm, bn, tm, tn = (int(v) for v in parts)
+        if tm not in (4, 8) or tn not in (4, 8) or bm < tm or bn < tn or bm % tm or bn % tn:
+            raise ValueError(f"${MM_ENV}: {item!r}: TM and TN must be 4 or 8 and divide BM and BN")
+        threads, shared = (bm // tm) * (bn // tn), 32 * (bm + bn) * 4
+        if threads > caps.max_workgroup_invocations or shared > caps.max_shared_bytes:
+            raise ValueError(f"${MM_ENV}: {item!r}: {threads} threads and {shared} bytes of shared memory; "
+                             f"the device takes {caps.max_workgroup_invocations} and {caps.max_shared_bytes}")
+        if name.strip().lower() == type_name:
+            return bm, bn, tm, tn
+    return None
+
+
 def refuse_split(type_name: str, split: int) -> None:
     """A split ($MV_ENV's fourth field) cuts the 16-byte blocks of Q4_0, Q4_1, Q5_0 and Q5_1 only."""
     if split != 1:

@@ -133,7 +133,9 @@ def _mm(layout: Layout):
     def mm(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
         bm, tm, tn = MM_TILE, 4, 4
         bn = MM_TILE if max_cols > MM_TILE // 2 else MM_TILE // 2
-        assert BLOCK * (bm + bn) * 4 <= caps.max_shared_bytes  # Ws and Xs: 16 KiB at most
+        if (tuned := products.mm_override(caps, layout.name)) is not None:
+            bm, bn, tm, tn = tuned
+        assert BLOCK * (bm + bn) * 4 <= caps.max_shared_bytes  # Ws and Xs: 16 KiB by default
         threads = (bm // tm) * (bn // tn)
         groups = _grid(ceil_div(n_out, bm), ceil_div(max_cols, bn))
         return Dispatch(f"mul_mm_{layout.name}", groups, (threads, bm, bn, tm, tn), (n_out, n_in, 0, 0))

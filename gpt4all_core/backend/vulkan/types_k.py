@@ -197,7 +197,8 @@ def _mv(t: _KType):
 def _mm(t: _KType):
     def mm(caps: Caps, n_out: int, n_in: int, max_cols: int) -> Dispatch:
         _check_n_in(t.name, n_in)
-        bm, bn, tm, tn = next(tile for most, tile in MM_TILES if most is None or max_cols <= most)
+        bm, bn, tm, tn = products.mm_override(caps, t.name) or next(tile for most, tile in MM_TILES
+                                                                     if most is None or max_cols <= most)
         x, y = _spread(ceil_div(n_out, bm))
         return Dispatch(f"mul_mm_{t.name}", (x, y, ceil_div(max(1, max_cols), bn)),
                         ((bm // tm) * (bn // tn), bm, bn, tm, tn))

@@ -11,8 +11,12 @@ from gpt4all_core.backend.vulkan.context import (PARAM_ARRAYS, PARAM_HEADER_WORD
 
 
 def test_caps_read_from_the_device(vk):
+    from gpt4all_core.backend.vulkan import devices
     assert vk.caps.name
     assert vk.caps.subgroup_size in (1, 2, 4, 8, 16, 32, 64, 128)
+    # the shared-memory limit from the device's own limits (kp does not report it), at least Vulkan's minimum
+    info = devices.device_info(vk.device_index)
+    assert vk.caps.max_shared_bytes == info.max_compute_shared_memory >= 16384
 
 
 def test_push_words_keep_ints_and_float_bits():
