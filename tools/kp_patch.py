@@ -74,6 +74,9 @@ OLD_WAIT = """    vk::Result result =
 NEW_WAIT = """    // gpt4all-core (tools/kp_patch.py): poll first, so the host sees the fence signalled at once
     if (this->mSpinWait) {
         while (this->mDevice->getFenceStatus(this->mFence) == vk::Result::eNotReady) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();  // as llama.cpp's Vulkan backend spins: kinder to a sibling thread
+#endif
         }
     }
     vk::Result result =
