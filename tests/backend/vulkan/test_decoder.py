@@ -167,20 +167,36 @@ def test_a_model_too_large_for_the_device_is_refused_before_upload(device, monke
         models.load(need(SMOLLM2), device=small)
 
 
+def _one_token_passes(model, tokens):
+    """(logits of each token, the cache): the tokens fed one a pass into a fresh F32 cache, so
+    between passes only the per-pass values (positions, slots) change."""
+    cache = model.new_cache(16, f16=False)
+    rows = [model.decoder.forward(cache, np.array([t]), np.array([i]), np.array([i]), i + 1, 1)[0]
+            for i, t in enumerate(tokens)]
+    return np.array(rows), cache
+
+
+def _logits_under(monkeypatch, device, variable, values, tokens, check=lambda value, model, cache: None) -> dict:
+    """{value: _one_token_passes' logits} of a random llama Q8_0 model loaded with the environment
+    variable at each value; check(value, model, cache) runs after each."""
+    got = {}
+    for value in values:
+        monkeypatch.setenv(variable, value)
+        with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
+            got[value], cache = _one_token_passes(model, tokens)
+            check(value, model, cache)
+    return got
+
+
 def test_spin_waited_passes_give_the_same_logits(device, monkeypatch):
     """$GPT4ALL_CORE_VULKAN_WAIT=spin (the host polls each pass's fence, tools/kp_patch.py's
     spin_wait) records sequences with the flag on and gives the same bits as sleeping on the fence;
     a bad value is named."""
+    def flagged(wait, model, cache):
+        assert [seq.spin_wait for seq, _ in cache.sequences.values()] == [wait == "spin"]
+
     path = random_model("llama", qtype="Q8_0")
-    tokens = list(range(100, 108))
-    got = {}
-    for wait in ("sleep", "spin"):
-        monkeypatch.setenv(vk_decoder.WAIT_ENV, wait)
-        with models.load(path, device=device) as model:
-            cache = model.new_cache(16, f16=False)
-            got[wait] = np.array([model.decoder.forward(cache, np.array([t]), np.array([i]), np.array([i]), i + 1, 1)[0]
-                                  for i, t in enumerate(tokens)])
-            assert [seq.spin_wait for seq, _ in cache.sequences.values()] == [wait == "spin"]
+    got = _logits_under(monkeypatch, device, vk_decoder.WAIT_ENV, ("sleep", "spin"), list(range(100, 108)), flagged)
     assert np.array_equal(got["sleep"], got["spin"])
     monkeypatch.setenv(vk_decoder.WAIT_ENV, "busy")
     with models.load(path, device=device) as model:
@@ -192,17 +208,12 @@ def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
     """$GPT4ALL_CORE_VULKAN_PARAMS=host (the per-batch parameters and the slot positions read from
     host-visible memory, for A/B runs) against the default (device memory, synced at the start of
     each pass): the same bits, across passes whose positions and slots change; a bad value is named."""
+    def kind_of(kind, model, cache):
+        assert model.decoder.params_kind == kind
+
     path = random_model("llama", qtype="Q8_0")
     tokens = list(range(100, 112))
-    got = {}
-    for kind in ("device", "host"):
-        monkeypatch.setenv(vk_decoder.PARAMS_ENV, kind)
-        with models.load(path, device=device) as model:
-            assert model.decoder.params_kind == kind
-            cache = model.new_cache(16, f16=False)
-            rows = [model.decoder.forward(cache, np.array([t]), np.array([i]), np.array([i]), i + 1, 1)[0]
-                    for i, t in enumerate(tokens)]  # one-token passes: only the parameters change
-            got[kind] = np.array(rows)
+    got = _logits_under(monkeypatch, device, vk_decoder.PARAMS_ENV, ("device", "host"), tokens, kind_of)
     assert np.array_equal(got["device"], got["host"])
     with models.load(path, device=device) as model:  # and what one pass over all of them gives
         whole = all_logits(model, tokens)[-1]
