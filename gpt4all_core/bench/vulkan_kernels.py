@@ -95,6 +95,7 @@ def run_vulkan_kernels(device_index: int = 0, types: list[str] | None = None, mi
         med, best = _timed(ctx, _with_push(d, m, k), [params, w, x, y], reps, repeats)
         gbs = packed.nbytes / med / 1e9
         row = {"type": name, "m": m, "k": k, "weight_bytes": int(packed.nbytes), "shader": d.shader,
+               "spec": list(d.spec),
                "matvec": {"median_s": med, "min_s": best, "GB_per_s": gbs, "of_copy_bandwidth": gbs / copy_bw,
                           "of_best_copy_bandwidth": gbs / copy_best}}
         w = y = None
@@ -104,7 +105,8 @@ def run_vulkan_kernels(device_index: int = 0, types: list[str] | None = None, mi
         batch_params = ctx.tensor(make_params(batch, n_tokens=batch, n_logits=batch), "host")
         d = products.product(ctx.caps, t, matmul_rows, k, batch)
         med, _ = _timed(ctx, _with_push(d, matmul_rows, k), [batch_params, wb, x, y], 2, max(1, repeats // 2))
-        row["matmul"] = {"m": matmul_rows, "k": k, "n": batch, "shader": d.shader, "median_s": med,
+        row["matmul"] = {"m": matmul_rows, "k": k, "n": batch, "shader": d.shader, "spec": list(d.spec),
+                         "median_s": med,
                          "GFLOP_per_s": 2 * matmul_rows * k * batch / med / 1e9}
         rows.append(row)
         chain = row["matvec_chain"]["GB_per_s"]
