@@ -175,17 +175,17 @@ void attn_head_f32(float *out, const float *q, int32_t qp, int64_t kv0, const gk
 
 /* ---- the dispatch table of the ops ---- */
 
-#define GK_OP_ENTRY(sfx)                                                                                \
-    {.rms_norm = rms_norm_f32##sfx, .layer_norm = layer_norm_f32##sfx, .softmax = softmax_f32##sfx,     \
-     .silu = silu_f32##sfx, .gelu = gelu_f32##sfx, .swiglu = swiglu_f32##sfx, .add = add_f32##sfx,      \
-     .mul = mul_f32##sfx, .scale = scale_f32##sfx, .f32_to_f16 = f32_to_f16##sfx,                       \
-     .attn_head = attn_head_f32##sfx}
+#define GK_OP_FIELDS(sfx)                                                                               \
+    .rms_norm = rms_norm_f32##sfx, .layer_norm = layer_norm_f32##sfx, .softmax = softmax_f32##sfx,      \
+    .silu = silu_f32##sfx, .gelu = gelu_f32##sfx, .swiglu = swiglu_f32##sfx, .add = add_f32##sfx,       \
+    .mul = mul_f32##sfx, .scale = scale_f32##sfx, .f32_to_f16 = f32_to_f16##sfx,                        \
+    .attn_head = attn_head_f32##sfx
 
 static const gk_op_kernels op_table[GK_SIMD_COUNT] = {
-    [GK_SIMD_GENERIC] = GK_OP_ENTRY(),
+    [GK_SIMD_GENERIC] = {GK_OP_FIELDS()},
 #if defined(__x86_64__)
-    [GK_SIMD_AVX2] = GK_OP_ENTRY(_avx2),
-    [GK_SIMD_AVX512] = GK_OP_ENTRY(_avx512),
+    [GK_SIMD_AVX2] = {GK_OP_FIELDS(_avx2)},
+    [GK_SIMD_AVX512] = {GK_OP_FIELDS(_avx512), .attn_group_64 = attn_group_64_f32_avx512},
 #endif
 };
 
@@ -303,6 +303,28 @@ void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_to
                   const gk_attn_params *p, int n_threads) {
     void (*f)(float *, const float *, int32_t, int64_t, const gk_attn_params *) = K(attn_head);
     const int64_t d = p->head_dim, group = n_head / p->n_head_kv, pairs = n_tokens * n_head;
+    void (*fg)(float *, const float *, int32_t, int64_t, const gk_attn_params *, int) =
+        op_table[gk_active_level].attn_group_64;
+    if (fg && d == 64 && group >= 2 && group <= GK_ATTN_MAX_GROUP) {
+        /* the query heads sharing a kv head together: each cache row read once for all of them */
+        const int64_t groups = n_tokens * p->n_head_kv;
+#pragma omp parallel for num_threads(gk_threads(n_threads)) if (groups > 1 && pairs * p->n_kv * d >= GK_PAR_MIN) \
+    schedule(dynamic, 1)
+        for (int64_t i = 0; i < groups; i++) {
+            const int64_t t = i / p->n_head_kv, hk = i % p->n_head_kv, first = t * n_head + hk * group;
+            if (!p->kv_range) {
+                fg(out + first * d, q + first * d, q_pos ? q_pos[t] : 0, hk * d, p, (int)group);
+                continue;
+            }
+            const int64_t lo = p->kv_range[2 * t], hi = p->kv_range[2 * t + 1];
+            gk_attn_params r = *p;
+            r.n_kv = hi > lo ? hi - lo : 0;
+            r.kv_pos = p->kv_pos ? p->kv_pos + lo : NULL;
+            r.kv_range = NULL;
+            fg(out + first * d, q + first * d, q_pos ? q_pos[t] : 0, hk * d + lo * p->n_head_kv * d, &r, (int)group);
+        }
+        return;
+    }
     /* dynamic: under a causal mask later tokens see more slots */
 #pragma omp parallel for num_threads(gk_threads(n_threads)) if (pairs > 1 && pairs * p->n_kv * d >= GK_PAR_MIN) \
     schedule(dynamic, 1)

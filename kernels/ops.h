@@ -105,7 +105,13 @@ typedef struct {
     /* one (token, head) of attention: q and out are head_dim floats; kv0 the cache offset of this
      * kv head's slot 0, in elements */
     void (*attn_head)(float *out, const float *q, int32_t q_pos, int64_t kv0, const gk_attn_params *p);
+    /* the G (2..GK_ATTN_MAX_GROUP) query heads of one kv head at once, 64-wide heads: the same bits
+     * as attn_head on each; NULL where a level has none */
+    void (*attn_group_64)(float *out, const float *q, int32_t q_pos, int64_t kv0, const gk_attn_params *p, int G);
 } gk_op_kernels;
+
+#define GK_ATTN_MAX_GROUP 4
+void attn_group_64_f32_avx512(float *out, const float *q, int32_t q_pos, int64_t kv0, const gk_attn_params *p, int G);
 
 #define GK_OP_KERNELS(sfx)                                                                             \
     void rms_norm_f32##sfx(float *y, const float *x, const float *w, int64_t n, float eps);            \

@@ -259,6 +259,101 @@ INL void attn_head_avx512(float *out, const float *q, int32_t qp, int64_t kv0, c
     }
 }
 
+/* attn_head_avx512 for the G query heads (G <= GK_ATTN_MAX_GROUP) that share one kv head, 64 wide:
+ * each cache row is loaded and widened once for all of them. Every head's arithmetic is the
+ * single-head kernel's, in its order (the same bits): its scores, its block's rescale, its value
+ * sums from its output row in memory. q and out hold the G heads' rows one after another. */
+INL void attn_group_64_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int G,
+                              int f16) {
+    const int64_t d = 64, stride = p->n_head_kv * d;
+    const size_t esz = f16 ? sizeof(gk_fp16) : sizeof(float);
+    const char *kb = (const char *)p->k + kv0 * esz, *vb = (const char *)p->v + kv0 * esz;
+    float sc[GK_ATTN_MAX_GROUP][GK_ATTN_BLOCK], M[GK_ATTN_MAX_GROUP], S[GK_ATTN_MAX_GROUP];
+    int64_t idx[GK_ATTN_BLOCK];
+    int live[GK_ATTN_MAX_GROUP];
+    for (int g = 0; g < G; g++) {
+        M[g] = -INFINITY;
+        S[g] = 0;
+    }
+    memset(out, 0, (size_t)(G * d) * sizeof(float));
+    for (int64_t j = 0; j < p->n_kv;) {
+        int nb = 0;
+        for (; j < p->n_kv && nb < GK_ATTN_BLOCK; j++)
+            if (gk_attn_visible(p, qp, j))
+                idx[nb++] = j;
+        float bm[GK_ATTN_MAX_GROUP];
+        for (int g = 0; g < G; g++)
+            bm[g] = -INFINITY;
+        for (int b = 0; b < nb; b++) {
+            const char *k = kb + idx[b] * stride * esz;
+            const __m512 k0 = load_kv_avx512(k, 0, 0xFFFF, f16), k1 = load_kv_avx512(k, 16, 0xFFFF, f16),
+                         k2 = load_kv_avx512(k, 32, 0xFFFF, f16), k3 = load_kv_avx512(k, 48, 0xFFFF, f16);
+            for (int g = 0; g < G; g++) { /* dot_qk_avx512's order: lanes 0-15 and 32-47, then 16-31 and 48-63 */
+                const float *qg = q + g * d;
+                __m512 a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qg), k0, _mm512_setzero_ps());
+                __m512 a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 16), k1, _mm512_setzero_ps());
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 32), k2, a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 48), k3, a1);
+                float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * p->scale;
+                if (p->softcap > 0)
+                    s = p->softcap * tanhf(s / p->softcap);
+                sc[g][b] = s;
+                bm[g] = s > bm[g] ? s : bm[g];
+            }
+        }
+        int any = 0;
+        for (int g = 0; g < G; g++) {
+            live[g] = bm[g] != -INFINITY; /* else nothing visible to this head here (or only -inf scores) */
+            if (!live[g])
+                continue;
+            any = 1;
+            const float Mn = bm[g] > M[g] ? bm[g] : M[g], ms = expf(M[g] - Mn);
+            S[g] = S[g] * ms + exp_shift_sum_avx512(sc[g], nb, Mn);
+            M[g] = Mn;
+            if (ms != 1.0f) {
+                const __m512 msv = _mm512_set1_ps(ms);
+                for (int64_t i = 0; i < d; i += 16)
+                    _mm512_storeu_ps(out + g * d + i, _mm512_mul_ps(_mm512_loadu_ps(out + g * d + i), msv));
+            }
+        }
+        if (!any)
+            continue;
+        __m512 o[GK_ATTN_MAX_GROUP][4];
+        for (int g = 0; g < G; g++)
+            for (int i = 0; i < 4; i++)
+                o[g][i] = _mm512_loadu_ps(out + g * d + 16 * i);
+        for (int b = 0; b < nb; b++) { /* add_values_64_avx512's order, each head from its own row */
+            const char *v = vb + idx[b] * stride * esz;
+            const __m512 v0 = load_kv_avx512(v, 0, 0xFFFF, f16), v1 = load_kv_avx512(v, 16, 0xFFFF, f16),
+                         v2 = load_kv_avx512(v, 32, 0xFFFF, f16), v3 = load_kv_avx512(v, 48, 0xFFFF, f16);
+            for (int g = 0; g < G; g++) {
+                if (!live[g])
+                    continue;
+                const __m512 pv = _mm512_set1_ps(sc[g][b]);
+                o[g][0] = _mm512_fmadd_ps(pv, v0, o[g][0]);
+                o[g][1] = _mm512_fmadd_ps(pv, v1, o[g][1]);
+                o[g][2] = _mm512_fmadd_ps(pv, v2, o[g][2]);
+                o[g][3] = _mm512_fmadd_ps(pv, v3, o[g][3]);
+            }
+        }
+        for (int g = 0; g < G; g++)
+            for (int i = 0; i < 4; i++)
+                _mm512_storeu_ps(out + g * d + 16 * i, o[g][i]);
+    }
+    for (int g = 0; g < G; g++) {
+        const __m512 inv = _mm512_set1_ps(S[g] > 0 ? 1.0f / S[g] : 0.0f);
+        for (int64_t i = 0; i < d; i += 16)
+            _mm512_storeu_ps(out + g * d + i, _mm512_mul_ps(_mm512_loadu_ps(out + g * d + i), inv));
+    }
+}
+
+void attn_group_64_f32_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int G) {
+    if (p->f16)
+        attn_group_64_avx512(out, q, qp, kv0, p, G, 1);
+    else
+        attn_group_64_avx512(out, q, qp, kv0, p, G, 0);
+}
+
 void attn_head_f32_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p) {
     if (p->f16)
         attn_head_avx512(out, q, qp, kv0, p, 1);

@@ -329,3 +329,27 @@ def test_attention_packed_errors():
         ck.attention_packed(q, q[:3].copy(), q.copy(), np.array([0, 4]))
     with pytest.raises(ValueError, match="overlap"):
         ck.attention_packed(q, q.copy(), q.copy(), np.array([0, 4]), out=q)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("group", [2, 3, 4, 5])
+def test_grouped_heads_give_each_heads_bits(level, group):
+    """The query heads that share a kv head, 64 wide, run together where a level has a grouped
+    kernel (AVX-512: each cache row widened once for the group); each head must come out with the
+    bits it gets on its own (the same cache with that kv head repeated per query head, one head a
+    group), with kv ranges, windows, soft-capping, an empty range and a head whose slots are all
+    hidden from some tokens."""
+    rng = np.random.default_rng(group)
+    n_kv, n_head_kv, d = 75, 2, 64
+    k, v = randn(rng, n_kv, n_head_kv, d).astype(np.float16), randn(rng, n_kv, n_head_kv, d).astype(np.float16)
+    kv_pos = np.concatenate([np.arange(40), np.arange(30), np.full(5, -1)]).astype(np.int32)
+    ranges = np.array([[0, 40], [40, 70], [40, 55], [10, 10], [70, 75], [0, 40]], np.int32)
+    q_pos = np.array([39, 29, 14, 5, 3, 0], np.int32)
+    q = randn(rng, len(q_pos), n_head_kv * group, d, scale=2.0)
+    k1, v1 = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # kv head h // group for head h
+    for kw in [dict(kv_range=ranges), dict(kv_range=ranges, window=6), dict(kv_range=ranges, softcap=3.0), dict()]:
+        grouped = at_level(level, lambda: ck.attention(q, k, v, q_pos, kv_pos, **kw))
+        alone = at_level(level, lambda: ck.attention(q, k1, v1, q_pos, kv_pos, **kw))
+        assert np.array_equal(grouped, alone), (level, kw)
+        if "kv_range" in kw:
+            assert np.all(grouped[3] == 0) and np.all(grouped[4] == 0)  # an empty range; only empty slots
