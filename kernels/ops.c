@@ -299,6 +299,23 @@ int gk_rope(float *x, const int32_t *pos, int64_t n_tokens, int64_t n_heads, int
     return failed ? -1 : 0;
 }
 
+/* Token t's view of the cache. With kv ranges, one sequence's range of a shared cache becomes a
+ * narrower view of its own (its K/V rows start lo slots further, and so do their positions, *shift
+ * elements more), so no kernel variant needs to know; r holds it. Without, p itself. */
+static inline const gk_attn_params *token_view(const gk_attn_params *p, int64_t t, gk_attn_params *r,
+                                               int64_t *shift) {
+    *shift = 0;
+    if (!p->kv_range)
+        return p;
+    const int64_t lo = p->kv_range[2 * t], hi = p->kv_range[2 * t + 1];
+    *r = *p;
+    r->n_kv = hi > lo ? hi - lo : 0;
+    r->kv_pos = p->kv_pos ? p->kv_pos + lo : NULL;
+    r->kv_range = NULL;
+    *shift = lo * p->n_head_kv * p->head_dim;
+    return r;
+}
+
 void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_tokens, int64_t n_head,
                   const gk_attn_params *p, int n_threads) {
     void (*f)(float *, const float *, int32_t, int64_t, const gk_attn_params *) = K(attn_head);
@@ -312,16 +329,10 @@ void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_to
     schedule(dynamic, 1)
         for (int64_t i = 0; i < groups; i++) {
             const int64_t t = i / p->n_head_kv, hk = i % p->n_head_kv, first = t * n_head + hk * group;
-            if (!p->kv_range) {
-                fg(out + first * d, q + first * d, q_pos ? q_pos[t] : 0, hk * d, p, (int)group);
-                continue;
-            }
-            const int64_t lo = p->kv_range[2 * t], hi = p->kv_range[2 * t + 1];
-            gk_attn_params r = *p;
-            r.n_kv = hi > lo ? hi - lo : 0;
-            r.kv_pos = p->kv_pos ? p->kv_pos + lo : NULL;
-            r.kv_range = NULL;
-            fg(out + first * d, q + first * d, q_pos ? q_pos[t] : 0, hk * d + lo * p->n_head_kv * d, &r, (int)group);
+            gk_attn_params r;
+            int64_t shift;
+            const gk_attn_params *view = token_view(p, t, &r, &shift);
+            fg(out + first * d, q + first * d, q_pos ? q_pos[t] : 0, hk * d + shift, view, (int)group);
         }
         return;
     }
@@ -330,18 +341,10 @@ void gk_attention(float *out, const float *q, const int32_t *q_pos, int64_t n_to
     schedule(dynamic, 1)
     for (int64_t i = 0; i < pairs; i++) {
         const int64_t t = i / n_head, h = i % n_head;
-        if (!p->kv_range) {
-            f(out + i * d, q + i * d, q_pos ? q_pos[t] : 0, (h / group) * d, p);
-            continue;
-        }
-        /* One sequence's range of a shared cache: the same kernel over a narrower view (its K/V rows
-         * start lo slots further, and so do their positions), so no kernel variant needs to know. */
-        const int64_t lo = p->kv_range[2 * t], hi = p->kv_range[2 * t + 1];
-        gk_attn_params r = *p;
-        r.n_kv = hi > lo ? hi - lo : 0;
-        r.kv_pos = p->kv_pos ? p->kv_pos + lo : NULL;
-        r.kv_range = NULL;
-        f(out + i * d, q + i * d, q_pos ? q_pos[t] : 0, (h / group) * d + lo * p->n_head_kv * d, &r);
+        gk_attn_params r;
+        int64_t shift;
+        const gk_attn_params *view = token_view(p, t, &r, &shift);
+        f(out + i * d, q + i * d, q_pos ? q_pos[t] : 0, (h / group) * d + shift, view);
     }
 }
 
