@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
+import settings  # noqa: E402  (gpu/settings.py)
 KERNEL_TYPES = ["Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q4_1", "Q5_0", "Q5_1", "Q5_K", "Q2_K", "Q3_K", "F16", "F32"]
 MORE_TO_DO = 3
 MV_ENV = "GPT4ALL_CORE_VULKAN_MV"  # products.MV_ENV (imported late: after sys.path is set)
@@ -113,19 +115,8 @@ def ablate(path: Path) -> dict:
 def kernels_under(setting: str, types: str, mib: int) -> dict:
     """The kernels step with these variables set (VAR=VALUE joined by "&"), then unset again."""
     from gpt4all_core.bench.vulkan_kernels import run_vulkan_kernels
-    names = [part.partition("=")[0] for part in setting.split("&")]
-    saved = {n: os.environ.get(n) for n in names}
-    try:
-        for part in setting.split("&"):
-            name, _, value = part.partition("=")
-            os.environ[name] = value
+    with settings.environment(settings.parse(setting)):
         return run_vulkan_kernels(0, types.split(","), mib=mib, progress=say)
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
 
 
 def adopt_tuned(result: dict) -> None:
@@ -140,8 +131,7 @@ def adopt_tuned(result: dict) -> None:
 
 def decode_profile(path: Path) -> dict:
     """Per-op GPU time of a decode step (gpu/profile_decode.py), with its dispatch floor."""
-    sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
-    import profile_decode
+    import profile_decode  # gpu/, on sys.path above
     from gpt4all_core.backend.vulkan.context import get_context
     result = profile_decode.profile(path, "vulkan:0", 32, profile_decode._period_ns("vulkan:0"))
     result["floor"] = profile_decode.dispatch_floor(get_context(0))
@@ -153,11 +143,8 @@ def decode_profile(path: Path) -> dict:
 
 def untuned(path: Path, repeats: int) -> list[dict]:
     """ours() with each type's own matrix-vector shapes, not the sweep's."""
-    tuned = os.environ.pop(MV_ENV)
-    try:
+    with settings.environment({MV_ENV: None}):
         return [{**r, "mv_shapes": "untuned"} for r in ours(path, repeats)]
-    finally:
-        os.environ[MV_ENV] = tuned
 
 
 def sweep(types: str, seconds: float) -> dict:

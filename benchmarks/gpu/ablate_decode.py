@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gpt4all_core.bench.vulkan_kernels import _eval_times  # noqa: E402
 from profile_decode import rerecord  # noqa: E402  (this folder)
+from settings import environment  # noqa: E402
 
 
 class _Filtered:
@@ -115,15 +115,8 @@ def record(dec, cache, drop, barriers: bool, copies=("params", "logits"), wait="
     def filtered(manager, *args, **kwargs):
         return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers, copies)
 
-    saved = os.environ.get(WAIT_ENV)
-    os.environ[WAIT_ENV] = wait
-    try:
+    with environment({WAIT_ENV: wait}):
         return rerecord(dec, cache, tag, filtered)
-    finally:
-        if saved is None:
-            os.environ.pop(WAIT_ENV)
-        else:
-            os.environ[WAIT_ENV] = saved
 
 
 def one_dispatch(ctx):

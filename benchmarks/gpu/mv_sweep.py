@@ -30,6 +30,7 @@ from gpt4all_core.backend.vulkan.context import get_context, make_params  # noqa
 from gpt4all_core.bench.kernels import weights  # noqa: E402
 from gpt4all_core.bench.vulkan_kernels import _eval_times, _upload  # noqa: E402
 from gpt4all_core.gguf import GGMLType  # noqa: E402
+from settings import environment  # noqa: E402  (this folder)
 
 LAYER_SHAPES = "4096x4096:4,11008x4096:2,4096x11008:1"  # llama-2 7B: q k v o, gate up, down
 
@@ -45,18 +46,8 @@ def parse_shapes(text: str) -> list[tuple[int, int, int]]:
 
 def _dispatch(caps, t: int, name: str, n_out: int, n_in: int, config):
     """The type's own mv dispatch, or with threads x rows forced through the override."""
-    saved = os.environ.get(products.MV_ENV)
-    try:
-        if config is None:
-            os.environ.pop(products.MV_ENV, None)
-        else:
-            os.environ[products.MV_ENV] = f"{name}={config[0]}x{config[1]}"
+    with environment({products.MV_ENV: None if config is None else f"{name}={config[0]}x{config[1]}"}):
         return products.product(caps, t, n_out, n_in, 1)
-    finally:
-        if saved is None:
-            os.environ.pop(products.MV_ENV, None)
-        else:
-            os.environ[products.MV_ENV] = saved
 
 
 def time_shape(ctx, d, bufs, x, y, params, rounds: int, repeats: int, warm_s: float) -> float:

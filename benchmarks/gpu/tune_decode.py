@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from settings import parse as parse_setting  # noqa: E402  (this folder)
 from gpt4all_core.backend.vulkan import decoder, products  # noqa: E402
 
 
@@ -34,9 +35,7 @@ def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
     VARIABLE=VALUE, several joined by "&"; the other variables of SWITCHES unset)."""
     for name in SWITCHES:
         os.environ.pop(name, None)
-    for part in filter(None, setting.split("&")):
-        name, _, value = part.partition("=")
-        os.environ[name] = value
+    os.environ.update(parse_setting(setting))
     dec, cache = model.decoder, model.new_cache(n + 64)
     tok = np.array([1], np.int32)
 
@@ -74,8 +73,7 @@ def main() -> None:
 
     def model_for(setting: str):
         """The model loaded with this setting's $GPT4ALL_CORE_VULKAN_PARAMS (default: device)."""
-        kind = next((part.partition("=")[2] for part in setting.split("&")
-                     if part.partition("=")[0] == decoder.PARAMS_ENV), "device")
+        kind = parse_setting(setting).get(decoder.PARAMS_ENV, "device")
         if kind not in loaded:
             os.environ[decoder.PARAMS_ENV] = kind
             loaded[kind] = models.load(args.model, device="vulkan:0", ngl=999)
