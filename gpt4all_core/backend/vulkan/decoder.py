@@ -36,18 +36,21 @@ PARAMS_ENV = "GPT4ALL_CORE_VULKAN_PARAMS"
 WAIT_ENV = "GPT4ALL_CORE_VULKAN_WAIT"
 
 
+def _choice(variable: str, default: str, other: str) -> str:
+    """$variable's value, default when unset or empty; anything but the two is refused by name."""
+    value = os.environ.get(variable, default).strip() or default
+    if value not in (default, other):
+        raise ValueError(f"${variable}: {value!r} is not {default!r} or {other!r}")
+    return value
+
+
 def _params_kind() -> str:
-    kind = os.environ.get(PARAMS_ENV, "device").strip() or "device"
-    if kind not in ("device", "host"):
-        raise ValueError(f"${PARAMS_ENV}: {kind!r} is not 'device' or 'host'")
-    return kind
+    return _choice(PARAMS_ENV, "device", "host")
 
 
 def _spin_wait(kp) -> bool:
     """Whether recorded passes poll their fence ($WAIT_ENV): needs tools/kp_patch.py's Kompute."""
-    wait = os.environ.get(WAIT_ENV, "sleep").strip() or "sleep"
-    if wait not in ("sleep", "spin"):
-        raise ValueError(f"${WAIT_ENV}: {wait!r} is not 'sleep' or 'spin'")
+    wait = _choice(WAIT_ENV, "sleep", "spin")
     if wait == "spin" and not hasattr(kp.Sequence, "spin_wait"):
         raise VulkanError(f"${WAIT_ENV}=spin needs gpt4all-core's patched Kompute (./dev.sh builds it)")
     return wait == "spin"

@@ -45,6 +45,18 @@ class TypeKernels:
 
 REGISTRY: dict[int, TypeKernels] = {}
 
+
+def _shape_items(variable: str, lengths: tuple[int, ...], usage: str):
+    """(item, lower-cased name, numbers) of each comma-separated NAME=AxBx... of $variable, whose
+    count of numbers is one of lengths; a malformed item is refused with the variable and usage."""
+    for item in filter(None, (s.strip() for s in os.environ.get(variable, "").split(","))):
+        name, _, value = item.partition("=")
+        parts = value.split("x")
+        if len(parts) not in lengths or not all(v.isdigit() for v in parts):
+            raise ValueError(f"${variable}: {item!r} is not {usage}")
+        yield item, name.strip().lower(), tuple(int(v) for v in parts)
+
+
 # "q4_0=128x4,q8_0=256x2x2,q4_0@11008=32x2x4x2": mv threads x rows [x unroll [x split]] per type, or
 # per type and row length (n_in), which wins over the type's
 MV_ENV = "GPT4ALL_CORE_VULKAN_MV"
@@ -55,15 +67,13 @@ def mv_override(type_name: str, n_in: int | None = None) -> tuple[int, int, int,
     $GPT4ALL_CORE_VULKAN_MV sets them (benchmarks/gpu/tune_decode.py tries shapes this way), or None:
     the type's own. unroll: how many of its units a thread loads before using them; split: units a
     block of the 4- and 5-bit 32-element types (1, 2 or 4); both 1 when not given."""
-    spec = os.environ.get(MV_ENV, "").strip()
     found: dict[str, tuple[int, int, int, int]] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        name, _, value = item.partition("=")
-        key, at, length = name.strip().lower().partition("@")
-        parts = value.split("x")
-        if not 2 <= len(parts) <= 4 or not all(v.isdigit() for v in parts) or (at and not length.isdigit()):
-            raise ValueError(f"${MV_ENV}: {item!r} is not TYPE[@N_IN]=THREADSxROWS[xUNROLL[xSPLIT]] (like q4_0=128x4)")
-        t, r, u, sp = (int(v) for v in parts + ["1"] * (4 - len(parts)))
+    usage = "TYPE[@N_IN]=THREADSxROWS[xUNROLL[xSPLIT]] (like q4_0=128x4)"
+    for item, name, numbers in _shape_items(MV_ENV, (2, 3, 4), usage):
+        key, at, length = name.partition("@")
+        if at and not length.isdigit():
+            raise ValueError(f"${MV_ENV}: {item!r} is not {usage}")
+        t, r, u, sp = numbers + (1,) * (4 - len(numbers))
         if t < 1 or t & (t - 1) or t > 1024 or not 1 <= r <= 8 or not 1 <= u <= 4 or sp not in (1, 2, 4):
             raise ValueError(f"${MV_ENV}: {item!r}: threads must be a power of two up to 1024, rows 1 to 8, "
                              "unroll 1 to 4, split 1, 2 or 4")
@@ -80,19 +90,14 @@ def mm_override(caps: Caps, type_name: str) -> tuple[int, int, int, int] | None:
     """(BM, BN, TM, TN) of type_name's matrix-matrix workgroups as $GPT4ALL_CORE_VULKAN_MM sets them, or
     None: the type's own. TM and TN are 4 or 8 and divide BM and BN; the workgroup ((BM / TM) *
     (BN / TN) threads) and its tiles in shared memory (32 (BM + BN) floats) must fit the device."""
-    for item in filter(None, (s.strip() for s in os.environ.get(MM_ENV, "").split(","))):
-        name, _, value = item.partition("=")
-        parts = value.split("x")
-        if len(parts) != 4 or not all(v.isdigit() for v in parts):
-            raise ValueError(f"${MM_ENV}: {item!r} is not TYPE=BMxBNxTMxTN (like q4_0=128x128x8x8)")
-        bm, bn, tm, tn = (int(v) for v in parts)
+    for item, name, (bm, bn, tm, tn) in _shape_items(MM_ENV, (4,), "TYPE=BMxBNxTMxTN (like q4_0=128x128x8x8)"):
         if tm not in (4, 8) or tn not in (4, 8) or bm < tm or bn < tn or bm % tm or bn % tn:
             raise ValueError(f"${MM_ENV}: {item!r}: TM and TN must be 4 or 8 and divide BM and BN")
         threads, shared = (bm // tm) * (bn // tn), 32 * (bm + bn) * 4
         if threads > caps.max_workgroup_invocations or shared > caps.max_shared_bytes:
             raise ValueError(f"${MM_ENV}: {item!r}: {threads} threads and {shared} bytes of shared memory; "
                              f"the device takes {caps.max_workgroup_invocations} and {caps.max_shared_bytes}")
-        if name.strip().lower() == type_name:
+        if name == type_name:
             return bm, bn, tm, tn
     return None
 
