@@ -182,87 +182,14 @@ INL float dot_qk_avx512(const float *q, const void *k, int64_t d, int f16) {
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
-/* out[0..64) += sum over the block's slots b of w[b] * V row idx[b], in slot order: four registers
- * instead of a load and a store of out per slot (each slot's fma waited on the last one's store). */
-INL void add_values_64_avx512(float *out, const char *vb, const int64_t *idx, const float *w, int nb, int64_t row,
-                              int f16) {
-    __m512 o0 = _mm512_loadu_ps(out), o1 = _mm512_loadu_ps(out + 16), o2 = _mm512_loadu_ps(out + 32),
-           o3 = _mm512_loadu_ps(out + 48);
-    for (int b = 0; b < nb; b++) {
-        const char *v = vb + idx[b] * row;
-        const __m512 pv = _mm512_set1_ps(w[b]);
-        o0 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 0, 0xFFFF, f16), o0);
-        o1 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 16, 0xFFFF, f16), o1);
-        o2 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 32, 0xFFFF, f16), o2);
-        o3 = _mm512_fmadd_ps(pv, load_kv_avx512(v, 48, 0xFFFF, f16), o3);
-    }
-    _mm512_storeu_ps(out, o0);
-    _mm512_storeu_ps(out + 16, o1);
-    _mm512_storeu_ps(out + 32, o2);
-    _mm512_storeu_ps(out + 48, o3);
-}
+#define GK_ATTN_BLOCK 32 /* visible slots scored, then weighted, at a time */
 
-/* The online softmax of attn_head_f32 (ops.c) in blocks of up to GK_ATTN_BLOCK visible slots, as
- * attn_head_avx2 (ops_avx2.c) does: the block's scores, one rescale, the block's weights by the
- * vector exp, then their value rows. Still one pass over K and V. */
-#define GK_ATTN_BLOCK 32
-INL void attn_head_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int f16) {
-    const int64_t d = p->head_dim, stride = p->n_head_kv * d;
-    const size_t esz = f16 ? sizeof(gk_fp16) : sizeof(float);
-    const char *kb = (const char *)p->k + kv0 * esz, *vb = (const char *)p->v + kv0 * esz;
-    float sc[GK_ATTN_BLOCK];
-    int64_t idx[GK_ATTN_BLOCK];
-    float M = -INFINITY, S = 0;
-    memset(out, 0, (size_t)d * sizeof(float));
-    for (int64_t j = 0; j < p->n_kv;) {
-        int nb = 0;
-        for (; j < p->n_kv && nb < GK_ATTN_BLOCK; j++)
-            if (gk_attn_visible(p, qp, j))
-                idx[nb++] = j;
-        float bm = -INFINITY;
-        for (int b = 0; b < nb; b++) {
-            float s = dot_qk_avx512(q, kb + idx[b] * stride * esz, d, f16) * p->scale;
-            if (p->softcap > 0)
-                s = p->softcap * tanhf(s / p->softcap);
-            sc[b] = s;
-            bm = s > bm ? s : bm;
-        }
-        if (bm == -INFINITY) /* nothing visible here (or only -inf scores) */
-            continue;
-        const float Mn = bm > M ? bm : M, ms = expf(M - Mn);
-        S = S * ms + exp_shift_sum_avx512(sc, nb, Mn);
-        M = Mn;
-        if (ms != 1.0f) {
-            const __m512 msv = _mm512_set1_ps(ms);
-            for (int64_t i = 0; i < d; i += 16) {
-                const __mmask16 m = lanes_avx512(i, d);
-                _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), msv));
-            }
-        }
-        if (d == 64) /* SmolLM2's and most small models' heads: the output row stays in registers */
-            add_values_64_avx512(out, vb, idx, sc, nb, stride * esz, f16);
-        else
-            for (int b = 0; b < nb; b++) {
-                const char *v = vb + idx[b] * stride * esz;
-                const __m512 pv = _mm512_set1_ps(sc[b]);
-                for (int64_t i = 0; i < d; i += 16) {
-                    const __mmask16 m = lanes_avx512(i, d);
-                    const __m512 o = _mm512_maskz_loadu_ps(m, out + i);
-                    _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(pv, load_kv_avx512(v, i, m, f16), o));
-                }
-            }
-    }
-    const __m512 inv = _mm512_set1_ps(S > 0 ? 1.0f / S : 0.0f);
-    for (int64_t i = 0; i < d; i += 16) {
-        const __mmask16 m = lanes_avx512(i, d);
-        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), inv));
-    }
-}
-
-/* attn_head_avx512 for the G query heads (G <= GK_ATTN_MAX_GROUP) that share one kv head, 64 wide:
- * each cache row is loaded and widened once for all of them. Every head's arithmetic is the
- * single-head kernel's, in its order (the same bits): its scores, its block's rescale, its value
- * sums from its output row in memory. q and out hold the G heads' rows one after another. */
+/* attn_head_avx512's online softmax for the G query heads (1 <= G <= GK_ATTN_MAX_GROUP) that share
+ * one kv head, 64 wide: each cache row is loaded and widened once for all of them, and each head's
+ * output row stays in four registers while its block's value rows are added (instead of a load and
+ * a store of the row per slot). Every head's arithmetic is its own, in the same order whatever G
+ * (the same bits): its scores, its block's rescale, its value sums. q and out hold the G heads' rows
+ * one after another. */
 INL void attn_group_64_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int G,
                               int f16) {
     const int64_t d = 64, stride = p->n_head_kv * d;
@@ -322,7 +249,7 @@ INL void attn_group_64_avx512(float *out, const float *q, int32_t qp, int64_t kv
         for (int g = 0; g < G; g++)
             for (int i = 0; i < 4; i++)
                 o[g][i] = _mm512_loadu_ps(out + g * d + 16 * i);
-        for (int b = 0; b < nb; b++) { /* add_values_64_avx512's order, each head from its own row */
+        for (int b = 0; b < nb; b++) { /* in slot order, each head into its own registers */
             const char *v = vb + idx[b] * stride * esz;
             const __m512 v0 = load_kv_avx512(v, 0, 0xFFFF, f16), v1 = load_kv_avx512(v, 16, 0xFFFF, f16),
                          v2 = load_kv_avx512(v, 32, 0xFFFF, f16), v3 = load_kv_avx512(v, 48, 0xFFFF, f16);
@@ -344,6 +271,63 @@ INL void attn_group_64_avx512(float *out, const float *q, int32_t qp, int64_t kv
         const __m512 inv = _mm512_set1_ps(S[g] > 0 ? 1.0f / S[g] : 0.0f);
         for (int64_t i = 0; i < d; i += 16)
             _mm512_storeu_ps(out + g * d + i, _mm512_mul_ps(_mm512_loadu_ps(out + g * d + i), inv));
+    }
+}
+
+/* The online softmax of attn_head_f32 (ops.c) in blocks of up to GK_ATTN_BLOCK visible slots, as
+ * attn_head_avx2 (ops_avx2.c) does: the block's scores, one rescale, the block's weights by the
+ * vector exp, then their value rows. Still one pass over K and V. */
+INL void attn_head_avx512(float *out, const float *q, int32_t qp, int64_t kv0, const gk_attn_params *p, int f16) {
+    if (p->head_dim == 64) { /* SmolLM2's and most small models' heads */
+        attn_group_64_avx512(out, q, qp, kv0, p, 1, f16);
+        return;
+    }
+    const int64_t d = p->head_dim, stride = p->n_head_kv * d;
+    const size_t esz = f16 ? sizeof(gk_fp16) : sizeof(float);
+    const char *kb = (const char *)p->k + kv0 * esz, *vb = (const char *)p->v + kv0 * esz;
+    float sc[GK_ATTN_BLOCK];
+    int64_t idx[GK_ATTN_BLOCK];
+    float M = -INFINITY, S = 0;
+    memset(out, 0, (size_t)d * sizeof(float));
+    for (int64_t j = 0; j < p->n_kv;) {
+        int nb = 0;
+        for (; j < p->n_kv && nb < GK_ATTN_BLOCK; j++)
+            if (gk_attn_visible(p, qp, j))
+                idx[nb++] = j;
+        float bm = -INFINITY;
+        for (int b = 0; b < nb; b++) {
+            float s = dot_qk_avx512(q, kb + idx[b] * stride * esz, d, f16) * p->scale;
+            if (p->softcap > 0)
+                s = p->softcap * tanhf(s / p->softcap);
+            sc[b] = s;
+            bm = s > bm ? s : bm;
+        }
+        if (bm == -INFINITY) /* nothing visible here (or only -inf scores) */
+            continue;
+        const float Mn = bm > M ? bm : M, ms = expf(M - Mn);
+        S = S * ms + exp_shift_sum_avx512(sc, nb, Mn);
+        M = Mn;
+        if (ms != 1.0f) {
+            const __m512 msv = _mm512_set1_ps(ms);
+            for (int64_t i = 0; i < d; i += 16) {
+                const __mmask16 m = lanes_avx512(i, d);
+                _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), msv));
+            }
+        }
+        for (int b = 0; b < nb; b++) {
+            const char *v = vb + idx[b] * stride * esz;
+            const __m512 pv = _mm512_set1_ps(sc[b]);
+            for (int64_t i = 0; i < d; i += 16) {
+                const __mmask16 m = lanes_avx512(i, d);
+                const __m512 o = _mm512_maskz_loadu_ps(m, out + i);
+                _mm512_mask_storeu_ps(out + i, m, _mm512_fmadd_ps(pv, load_kv_avx512(v, i, m, f16), o));
+            }
+        }
+    }
+    const __m512 inv = _mm512_set1_ps(S > 0 ? 1.0f / S : 0.0f);
+    for (int64_t i = 0; i < d; i += 16) {
+        const __mmask16 m = lanes_avx512(i, d);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, out + i), inv));
     }
 }
 
