@@ -30,8 +30,8 @@ struct Unit {
     uint qh;   // Q5_x: the fifth bits of the block's 32 quants
 };
 
-// 1: quants become floats two at a time (halves.glsl; mv products with $GPT4ALL_CORE_VULKAN_HALVES=1,
-// not yet timed on a GPU); 0 (default): one at a time, through float bits
+// 1: quants become floats two at a time (halves.glsl), 0: one at a time, through float bits; mv
+// products set it per type (products.mv_halves: on for these types, $GPT4ALL_CORE_VULKAN_HALVES for all)
 layout(constant_id = 6) const uint HALVES = 0;
 
 // The four bytes of x (each a small unsigned int) to floats less offset, without int-to-float

@@ -182,26 +182,27 @@ def main() -> None:
         dec.forward(cache, tok, pos, pos, 17, 1)
         return time.perf_counter() - t0
 
-    times: dict[str, list[float]] = {name: [] for name in [*table, "two in flight", "forward()",
-                                                           "nothing, no copies, two in flight", "one empty dispatch"]}
+    def steps_of(seq):
+        return lambda: statistics.median(_eval_times(seq, args.n, warm_s=0.3))
+
+    # name: (seconds a step, the sequence whose dispatches it counts)
+    timers = {name: (steps_of(seq), seq) for name, seq in recorded.items()}
+    timers["two in flight"] = (lambda: two_in_flight(*pair, args.n), pair[0])
+    timers["nothing, no copies, two in flight"] = (lambda: two_in_flight(*empty_pair, args.n), empty_pair[0])
+    timers["one empty dispatch"] = (steps_of(one), one)
+    timers["forward()"] = (lambda: statistics.median([forward_step() for _ in range(args.n)]), pair[0])
+    times: dict[str, list[float]] = {name: [] for name in timers}
     for _ in range(args.rounds):
-        for name, seq in recorded.items():
-            times[name].append(statistics.median(_eval_times(seq, args.n, warm_s=0.3)))
-        times["two in flight"].append(two_in_flight(*pair, args.n))
-        times["nothing, no copies, two in flight"].append(two_in_flight(*empty_pair, args.n))
-        times["one empty dispatch"].append(statistics.median(_eval_times(one, args.n, warm_s=0.3)))
-        times["forward()"].append(statistics.median([forward_step() for _ in range(args.n)]))
-    recorded["two in flight"] = recorded["forward()"] = pair[0]
-    recorded["nothing, no copies, two in flight"] = empty_pair[0]
-    recorded["one empty dispatch"] = one
+        for name, (timer, _) in timers.items():
+            times[name].append(timer())
     full = statistics.median(times["full"])
     rows = {}
-    for name in times:
+    for name, (_, seq) in timers.items():
         ms = statistics.median(times[name]) * 1e3
-        rows[name] = {"ms": ms, "saved_ms": full * 1e3 - ms, "dispatches": recorded[name].kept,
-                      "left_out": recorded[name].dropped, "rounds_ms": [t * 1e3 for t in times[name]]}
-        print(f"{name:36s} {ms:7.3f} ms  saves {full * 1e3 - ms:6.3f} ms  ({recorded[name].kept} dispatches, "
-              f"{recorded[name].dropped} left out)", flush=True)
+        rows[name] = {"ms": ms, "saved_ms": full * 1e3 - ms, "dispatches": seq.kept, "left_out": seq.dropped,
+                      "rounds_ms": [t * 1e3 for t in times[name]]}
+        print(f"{name:36s} {ms:7.3f} ms  saves {full * 1e3 - ms:6.3f} ms  ({seq.kept} dispatches, "
+              f"{seq.dropped} left out)", flush=True)
     model.close()
     if args.json:
         args.json.write_text(json.dumps({"model": args.model.name, "n": args.n, "rounds": args.rounds,

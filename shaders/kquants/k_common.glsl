@@ -35,8 +35,9 @@ vec4 bytes_as_floats(uint b) {
                 uintBitsToFloat(((b >> 8) & 0x00FF0000u) | 0x3F000000u));
 }
 
-// 1: the quants become floats two at a time (halves.glsl; mv products with
-// $GPT4ALL_CORE_VULKAN_HALVES=1, not yet timed on a GPU); 0 (default): one at a time
+// 1: the quants become floats two at a time (halves.glsl), 0: one at a time; mv products set it
+// (products.mv_halves: off for the K-quants, whose 6.7B decode it slowed on an H100, unless
+// $GPT4ALL_CORE_VULKAN_HALVES=1)
 layout(constant_id = 6) const uint HALVES = 0;
 
 // Four quants q (bytes of b) to scale * q + offset: with f = 0.5 + q / 256 that is
