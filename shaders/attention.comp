@@ -13,6 +13,12 @@
 // gl_NumWorkGroups.z chunks of the token's slots (whole tiles), and the workgroup writes its
 // unnormalized output, max and sum to SCRATCH (binding 5) for attention_merge.comp, so that a
 // decode step keeps more than n_head workgroups busy.
+// -DSPLIT_K -DMERGE_LAST (attention_split_merged): and the last workgroup of a (head, token) to
+// finish merges the parts itself (attention_merge.glsl), so that no second dispatch and barrier
+// are needed: each counts itself done in COUNTERS (binding 6, one uint per (token, head), zero
+// between passes: the merging workgroup puts it back) after its part is written, and the one
+// that brings the count to gl_NumWorkGroups.z writes OUT (binding 7). SCRATCH and COUNTERS are
+// coherent and each part is made visible (memoryBarrierBuffer) before it is counted.
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -30,7 +36,13 @@ layout(set = 0, binding = 2) readonly buffer K { uint k[]; };
 layout(set = 0, binding = 2) readonly buffer K4 { uvec4 k4[]; };  // the same words, 16 bytes at a time
 layout(set = 0, binding = 3) readonly buffer V { uint v[]; };
 layout(set = 0, binding = 4) readonly buffer KvPos { int kv_pos[]; };
-#ifdef SPLIT_K
+#ifdef MERGE_LAST
+layout(set = 0, binding = 5) coherent buffer Scratch { float scratch[]; };
+layout(set = 0, binding = 6) coherent buffer Counters { uint counters[]; };
+layout(set = 0, binding = 7) writeonly buffer Out { float o[]; };
+#include "attention_merge.glsl"
+shared bool merge_here;
+#elif defined(SPLIT_K)
 layout(set = 0, binding = 5) writeonly buffer Scratch { float scratch[]; };
 #else
 layout(set = 0, binding = 5) writeonly buffer Out { float o[]; };
@@ -170,4 +182,15 @@ void main() {
         o[qbase + 2 * lid + 1] = sum.y * inv;
 #endif
     }
+#ifdef MERGE_LAST
+    memoryBarrierBuffer();  // this part reaches device memory before it is counted
+    barrier();
+    const uint counter = t * N_HEAD + h;
+    if (lid == 0) merge_here = atomicAdd(counters[counter], 1u) == gl_NumWorkGroups.z - 1u;
+    barrier();
+    if (!merge_here) return;  // the whole workgroup
+    memoryBarrierBuffer();
+    merge_splits((t * N_HEAD + h) * gl_NumWorkGroups.z * (HEAD_DIM + 2), qbase, gl_NumWorkGroups.z, lid, WG);
+    if (lid == 0) counters[counter] = 0u;  // for the next pass
+#endif
 }

@@ -9,7 +9,8 @@
 // from n_cols(col_source) on and rows from n_out on are left alone.
 //
 // Fused forms for decoding, as mul_mv_32.comp's: -DNORM (Y = W rms_norm(X) gamma, gamma at binding
-// 4) and -DNORM -DGLU (W the gate matrix with the up matrix stacked under it, Y = act(gate) * up).
+// 4) and -DNORM -DGLU (W the gate matrix with the up matrix stacked under it, Y = act(gate) * up),
+// -DNORM -DROPE (q, k or v rotated and stored where attention reads it: mv_forms.glsl).
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
@@ -140,7 +141,17 @@ void main() {
         }
 #endif
     }
-#ifdef NORM
+#ifdef ROPE
+    barrier();
+    for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS / 2u * COLS; i += gl_WorkGroupSize.x) {
+        uint r = 2u * (i % (OUT_ROWS / 2u)), c = i / (OUT_ROWS / 2u);
+        if (out0 + r < p.n_out && c < cols) {  // n_out is even: so is out0 + r + 1 < n_out
+            float sum_sq = totals[RC + c];
+            store_rope_pair(col0 + c, out0 + r, normed_output(totals[c * ROWS + r], 0.0, sum_sq),
+                            normed_output(totals[c * ROWS + r + 1u], 0.0, sum_sq));
+        }
+    }
+#elif defined(NORM)
     barrier();
     for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS * COLS; i += gl_WorkGroupSize.x) {
         uint r = i % OUT_ROWS, c = i / OUT_ROWS;

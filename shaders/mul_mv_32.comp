@@ -15,6 +15,8 @@
 // -DNORM -DGLU (mul_mv_<type>_norm_glu): W is the gate matrix with the up matrix stacked under it
 //   ([2 n_out, n_in]); Y = act(gate) * up of the normalized X, act by ACT (0 silu, 1 gelu). A
 //   workgroup's ROWS rows are ROWS / 2 rows of each.
+// -DNORM -DROPE (mul_mv_<type>_norm_rope): q, k or v of a decode step rotated and stored where
+//   attention reads it (mv_forms.glsl).
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "products_32.glsl"
@@ -126,7 +128,17 @@ void main() {
 #endif
         }
     }
-#ifdef NORM
+#ifdef ROPE
+    barrier();
+    for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS / 2u * COLS; i += WG) {
+        uint r = 2u * (i / COLS), c = i % COLS;
+        if (out0 + r < p.n_out && c < cols) {  // n_out is even: so is out0 + r + 1 < n_out
+            float sum_sq = totals[ROWS * COLS + c];
+            store_rope_pair(col0 + c, out0 + r, normed_output(totals[r * COLS + c], 0.0, sum_sq),
+                            normed_output(totals[(r + 1u) * COLS + c], 0.0, sum_sq));
+        }
+    }
+#elif defined(NORM)
     barrier();
     for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS * COLS; i += WG) {
         uint r = i / COLS, c = i % COLS;

@@ -9,11 +9,8 @@
 // since the two elements of a pair may sit in different words, and are rounded back as the CPU
 // rounds. Pairs: (2i, 2i + 1) normal, (i, i + N_ROT/2) NEOX, for i < N_ROT/2; dims past N_ROT stay.
 //
-// FREQS (binding 2, from ops.rope_freqs) holds per pair i the angle per position in turns, YaRN
-// and freq_factors folded in, as three floats a + b + c where a and b have at most 12
-// significant bits: with |pos| < 2^24 split into two 12-bit parts, the four products of parts
-// are exact and their fractions sum to the angle mod one turn with ~1e-6 rad error at any
-// position (pos * freq in float would be off by 1e-2 rad at pos 1e5).
+// FREQS (binding 2, from ops.rope_freqs) holds per pair i the angle per position in turns
+// (rope.glsl says how; the fused Q, K products of mv_forms.glsl read the same table).
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -39,20 +36,12 @@ layout(push_constant) uniform Push { float mscale; } pc;
 #endif
 layout(set = 0, binding = 2) readonly buffer Freqs { vec4 freqs[]; };
 
+#include "rope.glsl"
+
 // (cos, sin) of pair i's angle at position pos, times mscale
-vec2 rope_cs(int pos, uint i) {
-    const vec4 f = freqs[i];
-    const int p_hi = pos & ~0xfff;
-    const float ph = float(p_hi), pl = float(pos - p_hi);
-    float t = fract(ph * f.x) + fract(ph * f.y) + fract(pl * f.x) + fract(pl * f.y) + fract(float(pos) * f.z);
-    t = fract(t + 0.5) - 0.5;  // [-1/2, 1/2) turn: the range where sin and cos are accurate
-    const float theta = 6.2831853071795865 * t;
-    return vec2(cos(theta), sin(theta)) * pc.mscale;
-}
+vec2 rope_cs(int pos, uint i) { return rope_turn_cs(pos, freqs[i]) * pc.mscale; }
 
 uvec2 pair_dims(uint i) { return NEOX != 0 ? uvec2(i, i + HALF) : uvec2(2 * i, 2 * i + 1); }
-
-vec2 rotate(vec2 v, vec2 cs) { return vec2(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x); }
 
 #if defined(ROPE_CACHE) || defined(ROPE_STORE)
 // One head's row as floats, shared by the workgroup: the pairs of a row may sit in different words.

@@ -76,7 +76,7 @@ def variants(dec) -> dict:
         return s.startswith("mul_")
 
     def qkv(s, p):
-        return product(s) and s.endswith("_norm") and p[0] != vocab
+        return product(s) and s.endswith(("_norm", "_norm_rope")) and p[0] != vocab
 
     def ffn(s, p):
         return product(s) and (s.endswith("_glu") or (p[:2] == (e, ff)))

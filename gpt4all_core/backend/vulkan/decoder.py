@@ -26,7 +26,11 @@ STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way 
 F32, F16 = 0, 1
 SPLIT_MAX_COLS = 8   # batches of up to this many tokens (decoding) split attention over the cache
 ATTENTION_SPLIT = 8  # into this many parts
-FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"  # "0": decoding records the norms and activations apart (A/B runs)
+# A/B runs: "0": decoding records the norms, activations, RoPE, KV stores and the merge of split
+# attention as dispatches of their own; "norm": the norms and activations fused into the products,
+# the rest apart; default "1": RoPE and the stores in the q, k, v products too, and split attention
+# merged by its own last workgroup
+FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"
 # "host": the per-batch parameters and the cache's slot positions stay in host-visible memory that
 # the shaders read over the bus (the old way, for A/B runs); default "device": device memory, each
 # recorded pass first copying them over from their host staging copy
@@ -41,6 +45,14 @@ def _choice(variable: str, default: str, other: str) -> str:
     value = os.environ.get(variable, default).strip() or default
     if value not in (default, other):
         raise ValueError(f"${variable}: {value!r} is not {default!r} or {other!r}")
+    return value
+
+
+def _fuse_setting() -> str:
+    """$FUSE_ENV: "1" (default), "norm" or "0"."""
+    value = os.environ.get(FUSE_ENV, "1").strip() or "1"
+    if value not in ("1", "norm", "0"):
+        raise ValueError(f"${FUSE_ENV}: {value!r} is not '1', 'norm' or '0'")
     return value
 
 
@@ -234,6 +246,10 @@ class VulkanDecoder:
         self.xl, self.xl2 = buf(self.n_embd), buf(self.n_embd)
         scratch = ops.attention_scratch_floats(self.n_head, self.head_dim, SPLIT_MAX_COLS, ATTENTION_SPLIT)
         self.att_scratch = ctx.tensor(np.zeros(scratch, np.float32), "storage")
+        # zeros to start with (a storage tensor's first contents are whatever the memory held);
+        # every pass leaves them zero again
+        self.att_counters = ctx.tensor(np.zeros(self.n_head * SPLIT_MAX_COLS, np.uint32), "device")
+        ctx.manager.sequence().record(ctx.kp.OpTensorSyncDevice([self.att_counters])).eval()
         if self.first_block:  # the hidden state of the blocks before ours arrives here
             self.x_in = ctx.tensor(np.zeros(B * self.n_embd, np.float32), "host")
             self.x_in_view = self.x_in.data()
@@ -255,7 +271,8 @@ class VulkanDecoder:
         order = _Ordering(self.read_only, skip=ctx.can_skip_barriers)
 
         def run(dispatch: Dispatch, *tensors, out=None):
-            """Records the dispatch; out: the buffer it writes, when not the ops' rule (_WRITES_FIRST)."""
+            """Records the dispatch; out: the buffer (or tuple of buffers) it writes, when not the ops'
+            rule (_WRITES_FIRST)."""
             order.dispatches += 1
             op = kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors]))
             if out is None:
@@ -269,17 +286,19 @@ class VulkanDecoder:
             push = (w.n_out, w.n_in, col_source, int(accumulate))
             run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y)
 
-        def fused(w: _Matrix, cols, glu=None):
-            """The dispatch of rms_norm then w (glu: w is gate and up stacked), or None: unfused
-            ($GPT4ALL_CORE_VULKAN_FUSE=0 turns fusing off, for comparisons)."""
-            if os.environ.get(FUSE_ENV, "1") == "0":
+        fuse = _fuse_setting()
+
+        def fused(w: _Matrix, cols, glu=None, rope=None):
+            """The dispatch of rms_norm then w (glu: w is gate and up stacked; rope: a RopeOut), or
+            None: unfused ($GPT4ALL_CORE_VULKAN_FUSE turns fusing off, for comparisons)."""
+            if fuse == "0" or (rope is not None and fuse != "1"):
                 return None
             n_out = w.n_out // 2 if glu else w.n_out
-            return products.fused_product(caps, w.type, n_out, w.n_in, cols, self.eps, glu)
+            return products.fused_product(caps, w.type, n_out, w.n_in, cols, self.eps, glu, rope)
 
-        def normed_product(d: Dispatch, w: _Matrix, x, gamma, y, col_source=ops.COLS_TOKENS):
+        def normed_product(d: Dispatch, w: _Matrix, x, gamma, y, col_source=ops.COLS_TOKENS, freqs=None):
             push = (d.push[0], w.n_in, col_source, 0)
-            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, gamma, out=y)
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, gamma, *([] if freqs is None else [freqs]), out=y)
 
         T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
         if self.first_block:
@@ -291,31 +310,19 @@ class VulkanDecoder:
         act = "gelu" if self.gelu else "silu"
         for l, b in enumerate(self.blocks):
             qkv = ((b["wq"], self.q), (b["wk"], self.k), (b["wv"], self.v))
-            one_pass = [fused(w, B) for w, _ in qkv]
-            if all(one_pass):  # decoding: each product normalizes the x it reads
-                for d, (w, out) in zip(one_pass, qkv):
-                    normed_product(d, w, self.x, b["attn_norm"], out)
+            stores = self._rope_outs(b, f16)
+            one_pass = [fused(w, B, rope=t) for (w, _), t in zip(qkv, stores)] if stores else [None]
+            if all(one_pass):  # decoding, plain llama blocks: q rotated, k rotated into the cache, v into it
+                for d, (w, _), out in zip(one_pass, qkv, (self.q, cache.k[l], cache.v[l])):
+                    normed_product(d, w, self.x, b["attn_norm"], out, freqs=b["freqs"])
             else:
-                run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["attn_norm"], self.xb)
-                for w, out in qkv:
-                    product(w, self.xb, out, B)
-            for bias, out, n in (("bq", self.q, self.q_dim), ("bk", self.k, self.kv_dim), ("bv", self.v, self.kv_dim)):
-                if b[bias] is not None:
-                    run(ops.add_bias(caps, n, T, B), out, b[bias])
-            if b["attn_q_norm"] is not None:
-                run(ops.rms_norm(caps, hd, self.n_head, T, self.eps, B), self.q, b["attn_q_norm"], self.q)
-            if b["attn_k_norm"] is not None:
-                run(ops.rms_norm(caps, hd, self.n_head_kv, T, self.eps, B), self.k, b["attn_k_norm"], self.k)
-            run(ops.rope(caps, self.n_head, hd, b["rope"], B), self.q, b["freqs"])
-            if f16 and hd % 2:  # a head is not whole words of halves
-                run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
-                run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, cache.k[l])
-            else:  # one dispatch and no barrier: keys rotated straight into the cache
-                run(ops.rope_store(caps, self.n_head_kv, hd, f16, b["rope"], B), self.k, b["freqs"], cache.k[l])
-            run(ops.kv_store(caps, self.kv_dim, f16, B), self.v, cache.v[l])
+                self._attention_in(run, product, fused, normed_product, b, cache.k[l], cache.v[l], f16, B)
             args = (caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
                     float(self.attn_softcap), True, B)
-            if B <= SPLIT_MAX_COLS:  # few tokens: more workgroups, each over a part of the cache
+            if B <= SPLIT_MAX_COLS and fuse == "1":  # few tokens: more workgroups, each over a part of the cache
+                run(ops.attention_split_merged(*args, ATTENTION_SPLIT), self.q, cache.k[l], cache.v[l], cache._pos,
+                    self.att_scratch, self.att_counters, self.att, out=(self.att_scratch, self.att_counters, self.att))
+            elif B <= SPLIT_MAX_COLS:
                 first, merge = ops.attention_split(*args, ATTENTION_SPLIT)
                 run(first, self.q, cache.k[l], cache.v[l], cache._pos, self.att_scratch)
                 run(merge, self.att_scratch, self.att)
@@ -339,6 +346,47 @@ class VulkanDecoder:
             seq.record(kp.OpTensorSyncLocal([logits]))
         self.barriers[(B, L)] = (order.barriers, order.dispatches)
         return seq, logits
+
+    def _rope_outs(self, b: dict, f16: bool) -> tuple | None:
+        """Where the q, k and v products of block b would put their outputs themselves (the
+        fused _norm_rope forms), or None: b has biases or q/k norms between the products and RoPE,
+        or NEOX pairs (rows a head_dim / 2 apart, seldom one workgroup's)."""
+        if any(b[name] is not None for name in ("bq", "bk", "bv", "attn_q_norm", "attn_k_norm")):
+            return None
+        n_rot, neox, mscale = ops.rope_rotation(b["rope"], self.head_dim)
+        if neox or self.head_dim % 2:
+            return None
+        hd = self.head_dim
+        return (products.RopeOut(hd, n_rot, False, f16, mscale), products.RopeOut(hd, n_rot, True, f16, mscale),
+                products.RopeOut(hd, 0, True, f16))
+
+    def _attention_in(self, run, product, fused, normed_product, b, k_cache, v_cache, f16, B):
+        """Records q (rotated, into self.q), and k (rotated) and v into their cache slots: the
+        norm fused into the products when decoding, then biases, q/k norms, RoPE and the stores."""
+        caps, T, e, hd = self.caps, ops.COLS_TOKENS, self.n_embd, self.head_dim
+        qkv = ((b["wq"], self.q), (b["wk"], self.k), (b["wv"], self.v))
+        one_pass = [fused(w, B) for w, _ in qkv]
+        if all(one_pass):  # decoding: each product normalizes the x it reads
+            for d, (w, out) in zip(one_pass, qkv):
+                normed_product(d, w, self.x, b["attn_norm"], out)
+        else:
+            run(ops.rms_norm(caps, e, 1, T, self.eps, B), self.x, b["attn_norm"], self.xb)
+            for w, out in qkv:
+                product(w, self.xb, out, B)
+        for bias, out, n in (("bq", self.q, self.q_dim), ("bk", self.k, self.kv_dim), ("bv", self.v, self.kv_dim)):
+            if b[bias] is not None:
+                run(ops.add_bias(caps, n, T, B), out, b[bias])
+        if b["attn_q_norm"] is not None:
+            run(ops.rms_norm(caps, hd, self.n_head, T, self.eps, B), self.q, b["attn_q_norm"], self.q)
+        if b["attn_k_norm"] is not None:
+            run(ops.rms_norm(caps, hd, self.n_head_kv, T, self.eps, B), self.k, b["attn_k_norm"], self.k)
+        run(ops.rope(caps, self.n_head, hd, b["rope"], B), self.q, b["freqs"])
+        if f16 and hd % 2:  # a head is not whole words of halves
+            run(ops.rope(caps, self.n_head_kv, hd, b["rope"], B), self.k, b["freqs"])
+            run(ops.kv_store(caps, self.kv_dim, f16, B), self.k, k_cache)
+        else:  # one dispatch and no barrier: keys rotated straight into the cache
+            run(ops.rope_store(caps, self.n_head_kv, hd, f16, b["rope"], B), self.k, b["freqs"], k_cache)
+        run(ops.kv_store(caps, self.kv_dim, f16, B), self.v, v_cache)
 
     def _feed_forward_in(self, run, product, fused, normed_product, b, act, B):
         """Records act(gate) * up of the normalized x; returns the buffer holding it. Decoding with
@@ -470,7 +518,7 @@ class _Ordering:
 
     def needs_barrier(self, tensors, out) -> bool:
         ids = {id(t) for t in tensors} - self.read_only
-        w = {id(out)} - self.read_only
+        w = {id(o) for o in (out if isinstance(out, tuple) else (out,))} - self.read_only
         barrier = self.first or not self.skip or bool(ids & self.written) or bool(w & self.read)
         if barrier:
             self.written, self.read = set(), set()

@@ -134,6 +134,13 @@ def _rope_mscale(s: dict) -> float:
     return m
 
 
+def rope_rotation(rope: dict, head_dim: int) -> tuple[int, bool, float]:
+    """(n_rot, neox, mscale): how rope() rotates a head, for the q and k products that rotate
+    their own outputs (products.RopeOut)."""
+    s = _rope_settings(rope, head_dim)
+    return s["n_rot"], s["neox"], float(_rope_mscale(s))
+
+
 def rope(caps: Caps, n_head: int, head_dim: int, rope: dict, max_cols: int) -> Dispatch:
     """1 X [cols, n_head, head_dim] rotated in place, token t at position P.pos[t] (|pos| < 2^24);
     2 FREQS, the table rope_freqs(rope, head_dim). rope: the CPU decoder's dict (n_rot, mode
@@ -248,6 +255,16 @@ def attention_split(caps: Caps, n_head: int, n_head_kv: int, head_dim: int, f16:
     first = Dispatch("attention_split", (n_head, _cols(max_cols), n_split), spec, push_words(float(scale), float(softcap)))
     merge = Dispatch("attention_merge", (n_head, max_cols, 1), (_row_wg(caps, head_dim, 128), head_dim, n_split))
     return first, merge
+
+
+def attention_split_merged(caps: Caps, n_head: int, n_head_kv: int, head_dim: int, f16: bool, window: int,
+                           scale: float, softcap: float, use_kv_range: bool, max_cols: int, n_split: int) -> Dispatch:
+    """attention_split's two dispatches as one: the last workgroup of each (head, token) to finish
+    merges the parts. 1 Q, 2 K, 3 V, 4 KV_POS, 5 SCRATCH as attention_split's first, 6 COUNTERS
+    (uint [max_cols * n_head], zeros before the first pass; every pass leaves them zero), 7 OUT."""
+    first, _ = attention_split(caps, n_head, n_head_kv, head_dim, f16, window, scale, softcap, use_kv_range,
+                               max_cols, n_split)
+    return Dispatch("attention_split_merged", first.groups, first.spec, first.push)
 
 
 def softmax(caps: Caps, n: int, rows: int, scale: float) -> Dispatch:

@@ -11,7 +11,9 @@ Contract of every type's shaders (bindings after the parameter buffer at 0):
   t of Y is row P.values[PARAM_TOKEN, t] of W, dequantized, times scale.
 - mul_mv_<type>_norm: as mul_mv, of rms_norm(X) * gamma (4 gamma [n_in]); mul_mv_<type>_norm_glu:
   W is the gate matrix with the up matrix stacked under it (2 n_out rows) and Y = act(gate) * up
-  of the normalized X. Their specialization constants end with ACT (0 silu, 1 gelu) and EPS.
+  of the normalized X. Their specialization constants have ACT (0 silu, 1 gelu) and EPS at ids 3
+  and 4. mul_mv_<type>_norm_rope: as _norm, then RoPE and where the result goes (RopeOut: ids 8
+  to 12; 5 FREQS, the table of ops.rope_freqs).
 
 <type> is the lower-cased GGML type name (f32, f16, q4_0, q4_k, ...).
 """
@@ -40,7 +42,7 @@ class TypeKernels:
     get_rows: Callable[[Caps, int, int, int, float], Dispatch]
     mm: Callable[[Caps, int, int, int], Dispatch] | None = None
     mm_min_cols: int = 16
-    mv_fused: Callable[[Caps, int, int, int, bool], Dispatch] | None = None  # (..., glu): the _norm forms
+    mv_fused: Callable[[Caps, int, int, int, str], Dispatch] | None = None  # (..., form): the _norm forms
 
 
 REGISTRY: dict[int, TypeKernels] = {}
@@ -133,16 +135,45 @@ def mv_halves(default: bool) -> bool:
 
 def mv_rows(rows: int, fused: str) -> tuple[int, int]:
     """(rows a mv workgroup reads, rows of Y it writes): the _norm_glu form reads an up row for each
-    gate row, so it takes an even count and writes half."""
-    if fused == "_norm_glu":
+    gate row, so it takes an even count and writes half; _norm_rope rotates pairs of rows, so it
+    takes an even count."""
+    if fused in ("_norm_glu", "_norm_rope"):
         rows = max(2, rows - rows % 2)
-        return rows, rows // 2
+        return rows, rows // 2 if fused == "_norm_glu" else rows
     return rows, rows
 
 
-def fused_forms(mv: Callable[..., Dispatch]) -> Callable[[Caps, int, int, int, bool], Dispatch]:
+FUSED_FORMS = ("_norm", "_norm_glu", "_norm_rope")
+
+
+def fused_forms(mv: Callable[..., Dispatch]) -> Callable[[Caps, int, int, int, str], Dispatch]:
     """A type's mv_fused, from its mv(caps, n_out, n_in, max_cols, fused)."""
-    return lambda caps, n_out, n_in, cols, glu: mv(caps, n_out, n_in, cols, "_norm_glu" if glu else "_norm")
+    def mv_fused(caps: Caps, n_out: int, n_in: int, cols: int, form: str) -> Dispatch:
+        if form not in FUSED_FORMS:
+            raise ValueError(f"form must be one of {FUSED_FORMS}, not {form!r}")
+        return mv(caps, n_out, n_in, cols, form)
+    return mv_fused
+
+
+@dataclass(frozen=True)
+class RopeOut:
+    """Where a _norm_rope product puts a decode step's q, k or v: rotated (normal-mode RoPE over
+    dims [0, n_rot) of each head_dim-wide head, cos and sin times mscale; n_rot 0 for the values)
+    and stored as floats into Y, or (to_cache) into the token's KV cache slot as the cache's words
+    (f16: pairs of halves, as ops.kv_store writes them)."""
+    head_dim: int
+    n_rot: int
+    to_cache: bool
+    f16: bool = True
+    mscale: float = 1.0
+
+    def spec(self) -> tuple[int, ...]:
+        """Specialization constants 8 to 12 (shaders/mv_forms.glsl)."""
+        if self.head_dim < 2 or self.head_dim % 2 or self.n_rot % 2 or not 0 <= self.n_rot <= self.head_dim:
+            raise ValueError(f"RoPE in a product needs an even head_dim ({self.head_dim}) and an even n_rot "
+                             f"({self.n_rot}) within it")
+        mscale_bits = int(np.float32(self.mscale).view(np.uint32))
+        return (self.head_dim, self.n_rot, int(self.to_cache), int(self.f16), mscale_bits)
 
 
 def register(kernels: TypeKernels) -> None:
@@ -158,19 +189,29 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
 
 
 def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,
-                  glu: str | None = None) -> Dispatch | None:
+                  glu: str | None = None, rope: RopeOut | None = None) -> Dispatch | None:
     """One dispatch for rms_norm(X) * gamma followed by the product (glu None), or by the stacked
-    gate and up products and act(gate) * up (glu "silu" or "gelu"; n_out rows each), as decoding
-    runs them; None where this type or this many columns take the unfused path (matrix-matrix
-    products for prompts), or rows are not whole 32-element blocks."""
+    gate and up products and act(gate) * up (glu "silu" or "gelu"; n_out rows each), or (rope) by
+    RoPE and the store of q, k or v, as decoding runs them; None where this type or this many
+    columns take the unfused path (matrix-matrix products for prompts), or rows are not whole
+    32-element blocks. With rope, binding 5 is the RoPE table and n_out is even."""
     k = REGISTRY[ggml_type]
     if k.mv_fused is None or (k.mm is not None and max_cols >= k.mm_min_cols) or n_in % 32:
         return None
     if glu not in (None, "silu", "gelu"):
         raise ValueError(f"glu must be None, 'silu' or 'gelu', not {glu!r}")
-    d = k.mv_fused(caps, n_out, n_in, max_cols, glu is not None)
+    if glu is not None and rope is not None:
+        raise ValueError("a product takes glu or rope, not both")
+    rope_spec = () if rope is None else rope.spec()
+    if rope is not None and n_out % rope.head_dim:
+        raise ValueError(f"RoPE in a product: n_out ({n_out}) must be whole heads of {rope.head_dim}")
+    form = "_norm_glu" if glu is not None else "_norm_rope" if rope is not None else "_norm"
+    d = k.mv_fused(caps, n_out, n_in, max_cols, form)
     eps_bits = int(np.float32(eps).view(np.uint32))
-    return replace(d, spec=tuple(d.spec[:3]) + (int(glu == "gelu"), eps_bits) + tuple(d.spec[5:]),
+    tail = tuple(d.spec[5:8])
+    if rope_spec:  # ids 5 to 7 spelt out (their defaults: UNROLL 1, HALVES 0, SPLIT 1) before 8 on
+        tail += (1, 0, 1)[len(tail):]
+    return replace(d, spec=tuple(d.spec[:3]) + (int(glu == "gelu"), eps_bits) + tail + rope_spec,
                    push=(n_out, n_in, 0, 0))
 
 

@@ -108,7 +108,7 @@ def _pow2_at_least(n: int, low: int, high: int) -> int:
 
 def _mv(layout: Layout):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
-        """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
+        """fused: "" (the product) or one of products.FUSED_FORMS (products.fused_product)."""
         split = layout.mv_split if n_out < MV_SPLIT_ROWS else 1
         units = ceil_div(n_in, BLOCK) * layout.units * split
         most = MV_MAX_THREADS_ONE_UNIT if layout.units == 1 else MV_MAX_THREADS

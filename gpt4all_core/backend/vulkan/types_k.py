@@ -175,7 +175,7 @@ def _spread(n: int) -> tuple[int, int]:
 
 def _mv(t: _KType):
     def mv(caps: Caps, n_out: int, n_in: int, max_cols: int, fused: str = "") -> Dispatch:
-        """fused: "" (the product), "_norm" or "_norm_glu" (products.fused_product)."""
+        """fused: "" (the product) or one of products.FUSED_FORMS (products.fused_product)."""
         _check_n_in(t.name, n_in)
         (threads, rows), unroll = MV_SHAPE.get(t.name, MV_SHAPE_DEFAULT), 1
         if (tuned := products.mv_override(t.name, n_in)) is not None:

@@ -146,3 +146,34 @@ def test_decode_dispatch_shape():
     assert ops.attention(caps, 8, 8, 512, False, 0, 0.04, 0.0, False, 1).spec[0] == 256
     first, merge = ops.attention_split(caps, 32, 8, 128, True, 0, 0.088, 0.0, False, 1, 8)
     assert first.groups == (32, 1, 8) and first.spec == d.spec and merge.groups == (32, 1, 1)
+
+
+@pytest.mark.parametrize("f16", [False, True])
+def test_split_attention_merged_by_its_last_workgroup(vk, f16):
+    """attention_split_merged (one dispatch: the last part of each (head, token) to finish merges)
+    against the CPU, as test_split_attention_matches_the_cpu; run twice on one counter buffer,
+    which each pass must leave zero (a stale count would merge early, or never)."""
+    rng = np.random.default_rng(seed_of("merged", f16))
+    n_head, n_head_kv, head_dim, n_kv, max_cols, n_split = 4, 2, 64, 700, 4, 5
+    k, v, kw, vw = make_cache(rng, n_kv, n_head_kv, head_dim, f16)
+    kv_pos = np.arange(n_kv, dtype=np.int32)
+    kv_pos[::7] = -1
+    kv_range = np.array([[0, 700], [0, 650], [100, 390]], np.int32)
+    q_pos = [699, 300, 50]  # the last sees nothing in its range
+    q = randn(rng, 3, n_head, head_dim, scale=2.0)
+    scale = 1.0 / np.sqrt(head_dim)
+    d = ops.attention_split_merged(vk.caps, n_head, n_head_kv, head_dim, f16, 500, scale, 0.0, True, max_cols,
+                                   n_split)
+    assert d.shader == "attention_split_merged" and d.groups == (n_head, max_cols, n_split)
+    params = make_params(max_cols, n_tokens=3, n_kv=n_kv, pos=q_pos, kv_lo=kv_range[:, 0], kv_hi=kv_range[:, 1])
+    qq = poisoned(max_cols, n_head, head_dim)
+    qq[:3] = q
+    scratch = poisoned(ops.attention_scratch_floats(n_head, head_dim, max_cols, n_split))
+    counters = np.zeros(max_cols * n_head, np.uint32)
+    ref = cpu_attention(q, k, v, q_pos, kv_pos, n_kv, scale, window=500, kv_range=kv_range)
+    for _ in range(2):
+        out, counters = run_dispatch(vk, d, [qq, kw, vw, kv_pos, scratch, counters, poisoned(max_cols, n_head, head_dim)],
+                                     [6, 5], params=params)
+        check(out[:3], ref, bound(q, k, v, scale, 0.0), "merged splits")
+        assert (out[2] == 0).all() and np.isnan(out[3:]).all()
+        assert (counters == 0).all()

@@ -221,3 +221,27 @@ def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
     monkeypatch.setenv(vk_decoder.PARAMS_ENV, "shared")
     with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_PARAMS"):
         models.load(path, device=device)
+
+
+def test_products_that_rotate_and_store_match_the_separate_ops(device, monkeypatch):
+    """Decode steps with q rotated and k, v stored into the cache by their own products and split
+    attention merged by its last workgroup (the default) against $GPT4ALL_CORE_VULKAN_FUSE=norm
+    (RoPE, the stores and the merge as dispatches of their own) and =0 (nothing fused): the same
+    logits to float rounding, with two barriers and four dispatches fewer a block; a bad value is
+    named."""
+    recorded = {}
+
+    def count(value, model, cache):
+        recorded[value] = model.decoder.barriers[(1, 1)]
+
+    got = _logits_under(monkeypatch, device, vk_decoder.FUSE_ENV, ("1", "norm", "0"), list(range(100, 110)), count)
+    scale = max(1.0, np.abs(got["0"]).max())
+    assert np.abs(got["1"] - got["norm"]).max() < 1e-5 * scale
+    assert np.abs(got["1"] - got["0"]).max() < 1e-4 * scale
+    n_block = 2
+    assert recorded["norm"][0] - recorded["1"][0] == 2 * n_block
+    assert recorded["norm"][1] - recorded["1"][1] == 4 * n_block
+    monkeypatch.setenv(vk_decoder.FUSE_ENV, "rope")
+    with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
+        with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_FUSE"):
+            model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)

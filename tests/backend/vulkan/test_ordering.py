@@ -70,6 +70,27 @@ def test_a_decode_step_block_waits_only_where_it_depends():
     assert decode_block_barriers(order)[0] == "q" and order.barriers == 14  # q reads x, which down wrote
 
 
+def roped_decode_block_barriers(order: _Ordering) -> list[str]:
+    """A plain llama block's decode step (no biases, q/k norms or NEOX pairs): the q product rotates
+    its own output, the k and v products write the cache (products.RopeOut), and split attention
+    merges its parts itself (writing scratch, its counters and att)."""
+    x, _, q, _, _, att, scratch, _, hb2 = ACTIVATIONS.values()
+    ck, cv, counters = Buf("ck"), Buf("cv"), Buf("counters")
+    ro = {name: Buf(name) for name in "norm wq wk wv freqs wo norm2 wgu wd".split()}
+    order.read_only |= {id(b) for b in ro.values()}
+    steps = [("q", (ro["wq"], x, q, ro["norm"], ro["freqs"]), q), ("k", (ro["wk"], x, ck, ro["norm"], ro["freqs"]), ck),
+             ("v", (ro["wv"], x, cv, ro["norm"], ro["freqs"]), cv),
+             ("attention", (q, ck, cv, scratch, counters, att), (scratch, counters, att)), ("wo", (ro["wo"], att, x), x),
+             ("gate+up", (ro["wgu"], x, hb2, ro["norm2"]), hb2), ("down", (ro["wd"], hb2, x), x)]
+    return [name for name, tensors, out in steps if order.needs_barrier(tensors, out)]
+
+
+def test_a_roped_decode_step_block_waits_only_where_it_depends():
+    order = _Ordering(set(), skip=True)
+    assert roped_decode_block_barriers(order) == ["q", "attention", "wo", "gate+up", "down"]
+    assert roped_decode_block_barriers(order)[0] == "q" and order.barriers == 10
+
+
 def test_without_the_flag_every_dispatch_waits():
     order = _Ordering(set(), skip=False)
     assert len(block_barriers(order)) == 15
@@ -121,8 +142,8 @@ def test_the_synchronization_validation_finds_no_hazard(tmp_path):
 
 
 def test_a_decoder_records_fewer_barriers_than_dispatches():
-    """A two-block llama decode step: 11 dispatches a block, 7 behind a barrier (as above), then
-    the head's gather and its normalizing product, each waiting for the one before."""
+    """A two-block llama decode step: 7 dispatches a block, 5 behind a barrier (the roped form
+    above), then the head's gather and its normalizing product, each waiting for the one before."""
     import numpy as np
     from model_files import random_model
 
@@ -132,4 +153,4 @@ def test_a_decoder_records_fewer_barriers_than_dispatches():
         one = np.array([0], np.int32)
         model.decoder.forward(model.new_cache(8), one + 5, one, one, 1, 1)
         barriers, dispatches = model.decoder.barriers[(1, 1)]
-    assert (barriers, dispatches) == (1 + 2 * 7 + 2, 1 + 2 * 11 + 2)
+    assert (barriers, dispatches) == (1 + 2 * 5 + 2, 1 + 2 * 7 + 2)
