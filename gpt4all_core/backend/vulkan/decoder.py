@@ -333,13 +333,16 @@ class VulkanDecoder:
             self._sublayer_out(run, product, b["ffn_down"], hidden, None, b["ffn_post_norm"], B)
         logits = None
         if L:
-            run(ops.gather_rows(caps, e, L), self.x, self.xl)
+            xl = self.x  # one token: it is the row that wants logits (a gather and a barrier fewer)
+            if B > 1:
+                xl = self.xl
+                run(ops.gather_rows(caps, e, L), self.x, xl)
             logits = ctx.tensor(np.zeros(L * self.n_vocab, np.float32), "device")
             d = fused(self.output, L)
             if d is not None:
-                normed_product(d, self.output, self.xl, self.output_norm, logits, ops.COLS_LOGITS)
+                normed_product(d, self.output, xl, self.output_norm, logits, ops.COLS_LOGITS)
             else:
-                run(ops.rms_norm(caps, e, 1, ops.COLS_LOGITS, self.eps, L), self.xl, self.output_norm, self.xl2)
+                run(ops.rms_norm(caps, e, 1, ops.COLS_LOGITS, self.eps, L), xl, self.output_norm, self.xl2)
                 product(self.output, self.xl2, logits, L, ops.COLS_LOGITS)
             if self.final_softcap > 0:
                 run(ops.softcap(caps, self.n_vocab, ops.COLS_LOGITS, float(self.final_softcap), L), logits)
