@@ -81,8 +81,8 @@ def variants(dec) -> dict:
     def ffn(s, p):
         return product(s) and (s.endswith("_glu") or (p[:2] == (e, ff)))
 
-    def out_proj(s, p):
-        return product(s) and not s.endswith("_norm") and p[:2] == (e, q)
+    def out_proj(s, p):  # the unfused product of shape (e, q): the q, k, v products are _norm forms
+        return product(s) and "_norm" not in s and p[:2] == (e, q)
 
     return {
         "full": (lambda s, p: False, True),

@@ -245,3 +245,27 @@ def test_products_that_rotate_and_store_match_the_separate_ops(device, monkeypat
     with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
         with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_FUSE"):
             model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
+
+
+def test_passes_spin_on_a_gpu_and_sleep_on_a_cpu_device_by_default(monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_WAIT unset: a GPU's passes poll their fence (the host sees them end at
+    once), a CPU device's (lavapipe, whose threads need the cores) sleep; a Kompute without the
+    patch's spin_wait sleeps unless spinning is asked for, which is then refused by name."""
+    class Patched:
+        class Sequence:
+            spin_wait = False
+
+    class Stock:
+        class Sequence:
+            pass
+
+    monkeypatch.delenv(vk_decoder.WAIT_ENV, raising=False)
+    assert vk_decoder._spin_wait(Patched, cpu_device=False) is True
+    assert vk_decoder._spin_wait(Patched, cpu_device=True) is False
+    assert vk_decoder._spin_wait(Stock, cpu_device=False) is False
+    monkeypatch.setenv(vk_decoder.WAIT_ENV, "sleep")
+    assert vk_decoder._spin_wait(Patched, cpu_device=False) is False
+    monkeypatch.setenv(vk_decoder.WAIT_ENV, "spin")
+    assert vk_decoder._spin_wait(Patched, cpu_device=True) is True
+    with pytest.raises(VulkanError, match="patched Kompute"):
+        vk_decoder._spin_wait(Stock, cpu_device=False)
