@@ -111,12 +111,12 @@ def test_kv_ranges_and_tokens_that_see_nothing(vk, f16):
     assert (out[3:] == 0).all() and (np.abs(out[:3]) > 0).any(axis=-1).all()
 
 
-@pytest.mark.parametrize("f16", [False, True])
-@pytest.mark.parametrize("n_split", [1, 5])
-def test_split_attention_matches_the_cpu(vk, n_split, f16):
-    """Chunks of whole tiles, some past the slots (empty), merged: tokens with their own ranges
-    and windows, one that sees nothing; the scratch starts poisoned."""
-    rng = np.random.default_rng(seed_of("split", n_split, f16))
+def split_case(caps, f16: bool, *tag):
+    """What the split-attention tests run: chunks of whole tiles over 700 slots (every 7th empty),
+    some chunks past the slots; three tokens with their own ranges and a window, the last seeing
+    nothing, in a batch of 4 columns (q poisoned past the 3). Returns (dispatch args, q, kw, vw,
+    kv_pos, params, reference, bound)."""
+    rng = np.random.default_rng(seed_of("split", f16, *tag))
     n_head, n_head_kv, head_dim, n_kv, max_cols = 4, 2, 64, 700, 4
     k, v, kw, vw = make_cache(rng, n_kv, n_head_kv, head_dim, f16)
     kv_pos = np.arange(n_kv, dtype=np.int32)
@@ -125,16 +125,24 @@ def test_split_attention_matches_the_cpu(vk, n_split, f16):
     q_pos = [699, 300, 50]  # the last sees nothing in its range
     q = randn(rng, 3, n_head, head_dim, scale=2.0)
     scale = 1.0 / np.sqrt(head_dim)
-    first, merge = ops.attention_split(vk.caps, n_head, n_head_kv, head_dim, f16, 500, scale, 0.0, True, max_cols,
-                                       n_split)
+    args = (caps, n_head, n_head_kv, head_dim, f16, 500, scale, 0.0, True, max_cols)
     params = make_params(max_cols, n_tokens=3, n_kv=n_kv, pos=q_pos, kv_lo=kv_range[:, 0], kv_hi=kv_range[:, 1])
     qq = poisoned(max_cols, n_head, head_dim)
     qq[:3] = q
-    scratch = poisoned(ops.attention_scratch_floats(n_head, head_dim, max_cols, n_split))
-    scratch, = run_dispatch(vk, first, [qq, kw, vw, kv_pos, scratch], [4], params=params)
-    out, = run_dispatch(vk, merge, [scratch, poisoned(max_cols, n_head, head_dim)], [1], params=params)
     ref = cpu_attention(q, k, v, q_pos, kv_pos, n_kv, scale, window=500, kv_range=kv_range)
-    check(out[:3], ref, bound(q, k, v, scale, 0.0), f"{n_split} splits")
+    return args, qq, kw, vw, kv_pos, params, ref, bound(q, k, v, scale, 0.0)
+
+
+@pytest.mark.parametrize("f16", [False, True])
+@pytest.mark.parametrize("n_split", [1, 5])
+def test_split_attention_matches_the_cpu(vk, n_split, f16):
+    """Chunks merged by a second dispatch; the scratch starts poisoned."""
+    args, q, kw, vw, kv_pos, params, ref, err = split_case(vk.caps, f16, n_split)
+    first, merge = ops.attention_split(*args, n_split)
+    scratch = poisoned(ops.attention_scratch_floats(4, 64, 4, n_split))
+    scratch, = run_dispatch(vk, first, [q, kw, vw, kv_pos, scratch], [4], params=params)
+    out, = run_dispatch(vk, merge, [scratch, poisoned(*q.shape)], [1], params=params)
+    check(out[:3], ref, err, f"{n_split} splits")
     assert (out[2] == 0).all() and np.isnan(out[3:]).all()
 
 
@@ -151,29 +159,17 @@ def test_decode_dispatch_shape():
 @pytest.mark.parametrize("f16", [False, True])
 def test_split_attention_merged_by_its_last_workgroup(vk, f16):
     """attention_split_merged (one dispatch: the last part of each (head, token) to finish merges)
-    against the CPU, as test_split_attention_matches_the_cpu; run twice on one counter buffer,
-    which each pass must leave zero (a stale count would merge early, or never)."""
-    rng = np.random.default_rng(seed_of("merged", f16))
-    n_head, n_head_kv, head_dim, n_kv, max_cols, n_split = 4, 2, 64, 700, 4, 5
-    k, v, kw, vw = make_cache(rng, n_kv, n_head_kv, head_dim, f16)
-    kv_pos = np.arange(n_kv, dtype=np.int32)
-    kv_pos[::7] = -1
-    kv_range = np.array([[0, 700], [0, 650], [100, 390]], np.int32)
-    q_pos = [699, 300, 50]  # the last sees nothing in its range
-    q = randn(rng, 3, n_head, head_dim, scale=2.0)
-    scale = 1.0 / np.sqrt(head_dim)
-    d = ops.attention_split_merged(vk.caps, n_head, n_head_kv, head_dim, f16, 500, scale, 0.0, True, max_cols,
-                                   n_split)
-    assert d.shader == "attention_split_merged" and d.groups == (n_head, max_cols, n_split)
-    params = make_params(max_cols, n_tokens=3, n_kv=n_kv, pos=q_pos, kv_lo=kv_range[:, 0], kv_hi=kv_range[:, 1])
-    qq = poisoned(max_cols, n_head, head_dim)
-    qq[:3] = q
-    scratch = poisoned(ops.attention_scratch_floats(n_head, head_dim, max_cols, n_split))
-    counters = np.zeros(max_cols * n_head, np.uint32)
-    ref = cpu_attention(q, k, v, q_pos, kv_pos, n_kv, scale, window=500, kv_range=kv_range)
+    on the case above; run twice on one counter buffer, which each pass must leave zero (a stale
+    count would merge early, or never)."""
+    n_split = 5
+    args, q, kw, vw, kv_pos, params, ref, err = split_case(vk.caps, f16, "merged")
+    d = ops.attention_split_merged(*args, n_split)
+    assert d.shader == "attention_split_merged" and d.groups == (4, 4, n_split)
+    scratch = poisoned(ops.attention_scratch_floats(4, 64, 4, n_split))
+    counters = np.zeros(4 * 4, np.uint32)
     for _ in range(2):
-        out, counters = run_dispatch(vk, d, [qq, kw, vw, kv_pos, scratch, counters, poisoned(max_cols, n_head, head_dim)],
-                                     [6, 5], params=params)
-        check(out[:3], ref, bound(q, k, v, scale, 0.0), "merged splits")
+        out, counters = run_dispatch(vk, d, [q, kw, vw, kv_pos, scratch, counters, poisoned(*q.shape)], [6, 5],
+                                     params=params)
+        check(out[:3], ref, err, "merged splits")
         assert (out[2] == 0).all() and np.isnan(out[3:]).all()
         assert (counters == 0).all()
