@@ -41,6 +41,14 @@ class QueueFull(GPT4AllCoreError):
     """Every slot is busy and the queue holds max_queue jobs already."""
 
 
+class TooManyJobs(GPT4AllCoreError, ValueError):
+    """More jobs at once than the slots and the queue together can ever hold: waiting would not help."""
+
+    def __init__(self, n_jobs: int, most: int):
+        super().__init__(f"{n_jobs} completions at once; this engine takes at most {most} (its slots and its queue)")
+        self.n_jobs, self.most = n_jobs, most
+
+
 class PromptTooLong(GPT4AllCoreError, ValueError):
     """A prompt that does not fit a slot's context."""
 
@@ -158,13 +166,15 @@ class BatchEngine:
 
     def submit(self, jobs: Sequence[Job]) -> None:
         """Queues the jobs, all or none: PromptTooLong for an empty or too long prompt, QueueFull when
-        they would not fit the queue."""
+        they would not fit the queue now, TooManyJobs when they never would."""
         for job in jobs:
             if not job.prompt or len(job.prompt) > self.n_ctx:
                 raise PromptTooLong(len(job.prompt), self.n_ctx)
             bad = [t for t in job.prompt if not 0 <= t < self.model.n_vocab]
             if bad:
                 raise ValueError(f"prompt: token id {bad[0]} outside the vocabulary of {self.model.n_vocab}")
+        if len(jobs) > self.n_slots + self.max_queue:
+            raise TooManyJobs(len(jobs), self.n_slots + self.max_queue)
         with self._cond:
             free = sum(s.job is None for s in self._slots)
             if len(self._queue) + len(jobs) - free > self.max_queue:  # those that will find no free slot

@@ -20,7 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from gpt4all_core import __version__
 from gpt4all_core.chat import ChatTemplate, ChatTemplateError
-from gpt4all_core.engine.batch import BatchEngine, Event, Job, PromptTooLong, QueueFull, TokenLogprob
+from gpt4all_core.engine.batch import BatchEngine, Event, Job, PromptTooLong, QueueFull, TokenLogprob, TooManyJobs
 from gpt4all_core.engine.sampling import SamplingParams
 from gpt4all_core.models.base import Model
 from gpt4all_core.server.auth import ApiKey, Gate
@@ -192,6 +192,10 @@ class Run:
                            code="queue_full", headers={"Retry-After": "1"}) from None
         except PromptTooLong as e:
             raise bad_request(str(e), code="context_length_exceeded") from None
+        except TooManyJobs as e:  # n times the prompts: a retry would be refused the same way
+            raise bad_request(f"This request asks for {e.n_jobs} completions (n times the prompts); the server "
+                              f"takes at most {e.most} at once (--parallel plus --max-queue).", param="n",
+                              code="too_many_completions") from None
 
     def cancel(self) -> None:
         for c in self.choices:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gpt4all_core import models
-from gpt4all_core.engine.batch import BatchEngine, Job, PromptTooLong, QueueFull
+from gpt4all_core.engine.batch import BatchEngine, Job, PromptTooLong, QueueFull, TooManyJobs
 from gpt4all_core.engine.sampling import SamplingParams
 
 GREEDY = SamplingParams(temp=0)
@@ -111,6 +111,8 @@ def test_queue_is_bounded_and_prompts_checked(model):
     engine.submit([job(model, "c")])
     with pytest.raises(QueueFull):
         engine.submit([job(model, "d")])
+    with pytest.raises(TooManyJobs, match="at most 3"):  # more than slots and queue could ever hold
+        BatchEngine(model, 1, 16, max_queue=2).submit([job(model, w) for w in "efgh"])
     with pytest.raises(PromptTooLong):
         BatchEngine(model, 1, 4).submit([job(model, "one two three four five six")])
     with pytest.raises(ValueError, match="vocabulary"):

@@ -110,7 +110,8 @@ def test_a_non_streaming_client_that_goes_away_frees_its_slot(server):
 
 
 def test_a_full_queue_is_a_503_with_retry_after(smollm2_path, tmp_path):
-    """One slot, no waiting room: while a stream holds the slot, the next request is turned away."""
+    """One slot, no waiting room: while a stream holds the slot, the next request is turned away;
+    one that could never fit is a 400."""
     s = ServerProcess(smollm2_path, "--parallel", "1", "--max-queue", "0", "--n-ctx", "128", log=tmp_path / "log")
     try:
         body = {"model": MODEL_ID, "prompt": "1, 2, 3, 4, 5, 6, 7,", "max_tokens": 100, "stream": True,
@@ -121,6 +122,10 @@ def test_a_full_queue_is_a_503_with_retry_after(smollm2_path, tmp_path):
             r = post(s, "/v1/completions", {"model": MODEL_ID, "prompt": "Hi", "max_tokens": 2})
             err = assert_openai_error(r, 503)
             assert err["code"] == "queue_full" and r.headers["retry-after"] == "1"
+        # more completions than slot and queue could ever hold: a 400 naming n, not "try again"
+        r = post(s, "/v1/completions", {"model": MODEL_ID, "prompt": "Hi", "max_tokens": 2, "n": 2})
+        err = assert_openai_error(r, 400)
+        assert err["param"] == "n" and err["code"] == "too_many_completions" and "at most 1" in err["message"]
     finally:
         s.stop()
 

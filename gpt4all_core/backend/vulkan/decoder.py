@@ -36,9 +36,9 @@ FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"
 # recorded pass first copying them over from their host staging copy
 PARAMS_ENV = "GPT4ALL_CORE_VULKAN_PARAMS"
 # "spin": the host polls a pass's fence instead of sleeping on it (tools/kp_patch.py's spin_wait),
-# so it sees the pass end at once (a 6.7B decode step 2.7% faster on an H100): the default on a GPU;
-# "sleep": the default on a CPU device (lavapipe), whose own threads need the cores. Read when a
-# sequence is recorded
+# so it sees the pass end at once (6.7B Q4_0 decoding on an H100 ran 0.935x as fast sleeping): the
+# default on a GPU; "sleep": the default on a CPU device (lavapipe), whose own threads need the
+# cores. Read when a sequence is recorded
 WAIT_ENV = "GPT4ALL_CORE_VULKAN_WAIT"
 
 
@@ -307,7 +307,8 @@ class VulkanDecoder:
 
         def normed_product(d: Dispatch, w: _Matrix, x, gamma, y, col_source=ops.COLS_TOKENS, freqs=None):
             push = (d.push[0], w.n_in, col_source, 0)
-            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, gamma, *([] if freqs is None else [freqs]), out=y)
+            tables = [gamma] if freqs is None else [gamma, freqs]  # freqs: the _norm_rope forms' RoPE table
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, *tables, out=y)
 
         T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
         if self.first_block:

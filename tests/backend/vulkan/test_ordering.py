@@ -78,9 +78,11 @@ def roped_decode_block_barriers(order: _Ordering) -> list[str]:
     ck, cv, counters = Buf("ck"), Buf("cv"), Buf("counters")
     ro = {name: Buf(name) for name in "norm wq wk wv freqs wo norm2 wgu wd".split()}
     order.read_only |= {id(b) for b in ro.values()}
-    steps = [("q", (ro["wq"], x, q, ro["norm"], ro["freqs"]), q), ("k", (ro["wk"], x, ck, ro["norm"], ro["freqs"]), ck),
+    steps = [("q", (ro["wq"], x, q, ro["norm"], ro["freqs"]), q),
+             ("k", (ro["wk"], x, ck, ro["norm"], ro["freqs"]), ck),
              ("v", (ro["wv"], x, cv, ro["norm"], ro["freqs"]), cv),
-             ("attention", (q, ck, cv, scratch, counters, att), (scratch, counters, att)), ("wo", (ro["wo"], att, x), x),
+             ("attention", (q, ck, cv, scratch, counters, att), (scratch, counters, att)),
+             ("wo", (ro["wo"], att, x), x),
              ("gate+up", (ro["wgu"], x, hb2, ro["norm2"]), hb2), ("down", (ro["wd"], hb2, x), x)]
     return [name for name, tensors, out in steps if order.needs_barrier(tensors, out)]
 
