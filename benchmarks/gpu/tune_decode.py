@@ -27,7 +27,8 @@ from settings import parse as parse_setting  # noqa: E402  (this folder)
 from gpt4all_core.backend.vulkan import decoder, products  # noqa: E402
 
 
-SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV, decoder.WAIT_ENV)
+SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV, decoder.WAIT_ENV,
+            decoder.ATTENTION_SPLIT_ENV)
 
 
 def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:

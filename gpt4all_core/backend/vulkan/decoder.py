@@ -25,7 +25,12 @@ MAX_BATCH = 512           # tokens per recorded pass; longer batches run as seve
 STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way to device memory
 F32, F16 = 0, 1
 SPLIT_MAX_COLS = 8   # batches of up to this many tokens (decoding) split attention over the cache
-ATTENTION_SPLIT = 8  # into this many parts
+ATTENTION_SPLIT = 8  # into this many parts (by default: $ATTENTION_SPLIT_ENV sets it)
+MAX_ATTENTION_SPLIT = 64  # what the scratch is sized for
+# "1" to "64": the parts a decode step's attention is split into, in place of ATTENTION_SPLIT ("1":
+# the unsplit kernel; A/B runs: "no attention" saved 8% of a 6.7B step on an H100, at 17 slots).
+# Read when a sequence is recorded
+ATTENTION_SPLIT_ENV = "GPT4ALL_CORE_VULKAN_ATTN_SPLIT"
 # A/B runs: "0": decoding records the norms, activations, RoPE, KV stores and the merge of split
 # attention as dispatches of their own; "norm": the norms and activations fused into the products,
 # the rest apart; default "1": RoPE and the stores in the q, k, v products too, and split attention
@@ -56,6 +61,16 @@ def _fuse_setting() -> str:
     if value not in ("1", "norm", "0"):
         raise ValueError(f"${FUSE_ENV}: {value!r} is not '1', 'norm' or '0'")
     return value
+
+
+def _attention_split() -> int:
+    """$ATTENTION_SPLIT_ENV, else ATTENTION_SPLIT; anything but 1 to 64 is refused by name."""
+    value = os.environ.get(ATTENTION_SPLIT_ENV, "").strip()
+    if not value:
+        return ATTENTION_SPLIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ATTENTION_SPLIT:
+        raise ValueError(f"${ATTENTION_SPLIT_ENV}: {value!r} is not a whole number from 1 to {MAX_ATTENTION_SPLIT}")
+    return int(value)
 
 
 def _params_kind() -> str:
@@ -253,7 +268,7 @@ class VulkanDecoder:
         self.q, self.k, self.v, self.att = buf(self.q_dim), buf(self.kv_dim), buf(self.kv_dim), buf(self.q_dim)
         self.hb, self.hb2 = buf(2 * self.n_ff), buf(self.n_ff)  # gate and up (stacked or apart), act(gate) * up
         self.xl, self.xl2 = buf(self.n_embd), buf(self.n_embd)
-        scratch = ops.attention_scratch_floats(self.n_head, self.head_dim, SPLIT_MAX_COLS, ATTENTION_SPLIT)
+        scratch = ops.attention_scratch_floats(self.n_head, self.head_dim, SPLIT_MAX_COLS, MAX_ATTENTION_SPLIT)
         self.att_scratch = ctx.tensor(np.zeros(scratch, np.float32), "storage")
         # zeros to start with (a storage tensor's first contents are whatever the memory held);
         # every pass leaves them zero again
@@ -295,7 +310,7 @@ class VulkanDecoder:
             push = (w.n_out, w.n_in, col_source, int(accumulate))
             run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y)
 
-        fuse = _fuse_setting()
+        fuse, n_split = _fuse_setting(), _attention_split()
 
         def fused(w: _Matrix, cols, glu=None, rope=None):
             """The dispatch of rms_norm then w (glu: w is gate and up stacked; rope: a RopeOut), or
@@ -329,11 +344,12 @@ class VulkanDecoder:
                 self._attention_in(run, product, fused, normed_product, b, cache.k[l], cache.v[l], f16, B)
             args = (caps, self.n_head, self.n_head_kv, hd, f16, b["window"], float(self.attn_scale),
                     float(self.attn_softcap), True, B)
-            if B <= SPLIT_MAX_COLS and fuse == "1":  # few tokens: more workgroups, each over a part of the cache
-                run(ops.attention_split_merged(*args, ATTENTION_SPLIT), self.q, cache.k[l], cache.v[l], cache._pos,
+            split = B <= SPLIT_MAX_COLS and n_split > 1  # few tokens: more workgroups, each over a part of the cache
+            if split and fuse == "1":
+                run(ops.attention_split_merged(*args, n_split), self.q, cache.k[l], cache.v[l], cache._pos,
                     self.att_scratch, self.att_counters, self.att, out=(self.att_scratch, self.att_counters, self.att))
-            elif B <= SPLIT_MAX_COLS:
-                first, merge = ops.attention_split(*args, ATTENTION_SPLIT)
+            elif split:
+                first, merge = ops.attention_split(*args, n_split)
                 run(first, self.q, cache.k[l], cache.v[l], cache._pos, self.att_scratch)
                 run(merge, self.att_scratch, self.att)
             else:

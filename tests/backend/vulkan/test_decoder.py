@@ -269,3 +269,22 @@ def test_passes_spin_on_a_gpu_and_sleep_on_a_cpu_device_by_default(monkeypatch):
     assert vk_decoder._spin_wait(Patched, cpu_device=True) is True
     with pytest.raises(VulkanError, match="patched Kompute"):
         vk_decoder._spin_wait(Stock, cpu_device=False)
+
+
+def test_attention_split_count_is_a_setting(device, monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_ATTN_SPLIT (read when a pass is recorded; the scratch is sized for the
+    most): 1 part (the unsplit kernel) and 3 give the default's logits to float rounding; a bad
+    value is named."""
+    split_into = []  # the part counts of the split kernels recorded
+    merged = vk_decoder.ops.attention_split_merged
+    monkeypatch.setattr(vk_decoder.ops, "attention_split_merged", lambda *a: split_into.append(a[-1]) or merged(*a))
+    tokens = list(range(100, 110))
+    got = _logits_under(monkeypatch, device, vk_decoder.ATTENTION_SPLIT_ENV, ("", "1", "3"), tokens)
+    assert set(split_into) == {vk_decoder.ATTENTION_SPLIT, 3}
+    scale = max(1.0, np.abs(got[""]).max())
+    assert np.abs(got["1"] - got[""]).max() < 1e-5 * scale and np.abs(got["3"] - got[""]).max() < 1e-5 * scale
+    for bad in ("0", "65", "two"):
+        monkeypatch.setenv(vk_decoder.ATTENTION_SPLIT_ENV, bad)
+        with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
+            with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_ATTN_SPLIT"):
+                model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
