@@ -131,7 +131,8 @@ class VulkanContext:
         self._spirv: dict[str, bytes] = {}
         self.caps = Caps(name=props["device_name"], max_workgroup_invocations=props["max_work_group_invocations"])
         from gpt4all_core.backend.vulkan import devices  # it imports this module
-        info = devices.device_info(device_index)  # its limits, which kp does not report
+        info = devices.device_info(device_index)  # its limits and type, which kp does not report
+        self.device_type = info.type if info else None  # "discrete", ..., "cpu" (lavapipe)
         self.caps = Caps(name=self.caps.name, subgroup_size=self._probe_subgroup_size(),
                          max_workgroup_invocations=self.caps.max_workgroup_invocations,
                          max_shared_bytes=info.max_compute_shared_memory if info else Caps.max_shared_bytes)

@@ -172,9 +172,7 @@ class VulkanDecoder:
         self.params_kind = _params_kind()
         self.first_block = first_block  # blocks before it run elsewhere: the input is their hidden state
         self.ctx, self.caps = ctx, ctx.caps
-        from gpt4all_core.backend.vulkan import devices
-        info = devices.device_info(ctx.device_index)
-        self.cpu_device = info is not None and info.type == "cpu"  # lavapipe: its threads need the cores
+        self.cpu_device = ctx.device_type == "cpu"  # lavapipe: its threads need the cores
         self.hparams = dict(hparams)
         hp = self.hparams
         self.n_embd, self.n_head, self.n_head_kv = hp["n_embd"], hp["n_head"], hp["n_head_kv"]

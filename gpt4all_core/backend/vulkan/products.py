@@ -117,12 +117,17 @@ def refuse_split(type_name: str, split: int) -> None:
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 
 
+MV_SPEC_DEFAULTS = (1, 0, 1)  # UNROLL, HALVES, SPLIT (ids 5 to 7) as the shaders declare them
+
+
 def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = False, split: int = 1) -> tuple[int, ...]:
     """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
-    forms' ACT and EPS) UNROLL (id 5) where it is not 1, HALVES (id 6) where on, SPLIT (id 7) where
-    not 1."""
-    n = 8 if split != 1 else 7 if halves else 6 if unroll > 1 else 3
-    return (threads, rows, cols, 0, 0, unroll, int(halves), split)[:n]
+    forms' ACT and EPS) UNROLL (id 5), HALVES (id 6) and SPLIT (id 7) up to the last that is not
+    its default (MV_SPEC_DEFAULTS)."""
+    tail = (unroll, int(halves), split)
+    while tail and tail[-1] == MV_SPEC_DEFAULTS[len(tail) - 1]:
+        tail = tail[:-1]
+    return (threads, rows, cols) + ((0, 0) + tail if tail else ())
 
 
 def mv_halves(default: bool) -> bool:
@@ -209,8 +214,8 @@ def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: i
     d = k.mv_fused(caps, n_out, n_in, max_cols, form)
     eps_bits = int(np.float32(eps).view(np.uint32))
     tail = tuple(d.spec[5:8])
-    if rope_spec:  # ids 5 to 7 spelt out (their defaults: UNROLL 1, HALVES 0, SPLIT 1) before 8 on
-        tail += (1, 0, 1)[len(tail):]
+    if rope_spec:  # ids 5 to 7 spelt out before 8 on
+        tail += MV_SPEC_DEFAULTS[len(tail):]
     return replace(d, spec=tuple(d.spec[:3]) + (int(glu == "gelu"), eps_bits) + tail + rope_spec,
                    push=(n_out, n_in, 0, 0))
 
