@@ -19,7 +19,15 @@
 // between passes: the merging workgroup puts it back) after its part is written, and the one
 // that brings the count to gl_NumWorkGroups.z writes OUT (binding 7). SCRATCH and COUNTERS are
 // coherent and each part is made visible (memoryBarrierBuffer) before it is counted.
+// -DSPLIT_K -DMERGE_LAST -DFLAGS (attention_split_merged_flags): ordered by stage flags instead of
+// barriers (flags.glsl): each workgroup waits for the q, k and v products' stage first, and
+// reads what they wrote through coherent declarations.
 #include "common.glsl"
+#ifdef FLAGS
+#include "flags.glsl"
+#else
+#define GK_PASSED
+#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;        // >= HEAD_DIM / 2
@@ -31,15 +39,15 @@ layout(constant_id = 5) const uint WINDOW = 0;      // 0: none
 layout(constant_id = 6) const uint KV_RANGE = 0;    // 1: slots [P.kv_lo[t], P.kv_hi[t])
 #include "ops.glsl"
 
-layout(set = 0, binding = 1) readonly buffer Q { float q[]; };
-layout(set = 0, binding = 2) readonly buffer K { uint k[]; };
-layout(set = 0, binding = 2) readonly buffer K4 { uvec4 k4[]; };  // the same words, 16 bytes at a time
-layout(set = 0, binding = 3) readonly buffer V { uint v[]; };
+layout(set = 0, binding = 1) GK_PASSED readonly buffer Q { float q[]; };
+layout(set = 0, binding = 2) GK_PASSED readonly buffer K { uint k[]; };
+layout(set = 0, binding = 2) GK_PASSED readonly buffer K4 { uvec4 k4[]; };  // the same words, 16 bytes at a time
+layout(set = 0, binding = 3) GK_PASSED readonly buffer V { uint v[]; };
 layout(set = 0, binding = 4) readonly buffer KvPos { int kv_pos[]; };
 #ifdef MERGE_LAST
 layout(set = 0, binding = 5) coherent buffer Scratch { float scratch[]; };
 layout(set = 0, binding = 6) coherent buffer Counters { uint counters[]; };
-layout(set = 0, binding = 7) writeonly buffer Out { float o[]; };
+layout(set = 0, binding = 7) GK_PASSED writeonly buffer Out { float o[]; };
 #include "attention_merge.glsl"
 shared bool merge_here;
 #elif defined(SPLIT_K)
@@ -113,7 +121,15 @@ vec2 tile_values(uint base, uint n, uint kvh, uint col, uint group) {
 
 void main() {
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, lid = gl_LocalInvocationID.x;
-    if (t >= P.n_tokens) return;  // the whole workgroup
+    if (t >= P.n_tokens) {  // the whole workgroup
+#ifdef FLAGS
+        signal_stage();
+#endif
+        return;
+    }
+#ifdef FLAGS
+    await_stage();
+#endif
     const uint kvh = h / (N_HEAD / N_HEAD_KV);
     const int qp = param(PARAM_POS, t);
     uint lo = KV_RANGE != 0 ? uint(param(PARAM_KV_LO, t)) : 0u;
@@ -188,9 +204,17 @@ void main() {
     const uint counter = t * N_HEAD + h;
     if (lid == 0) merge_here = atomicAdd(counters[counter], 1u) == gl_NumWorkGroups.z - 1u;
     barrier();
-    if (!merge_here) return;  // the whole workgroup
+    if (!merge_here) {  // the whole workgroup
+#ifdef FLAGS
+        signal_stage();
+#endif
+        return;
+    }
     memoryBarrierBuffer();
     merge_splits((t * N_HEAD + h) * gl_NumWorkGroups.z * (HEAD_DIM + 2), qbase, gl_NumWorkGroups.z, lid, WG);
     if (lid == 0) counters[counter] = 0u;  // for the next pass
+#endif
+#ifdef FLAGS
+    signal_stage();
 #endif
 }

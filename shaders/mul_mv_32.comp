@@ -17,6 +17,9 @@
 //   workgroup's ROWS rows are ROWS / 2 rows of each.
 // -DNORM -DROPE (mul_mv_<type>_norm_rope): q, k or v of a decode step rotated and stored where
 //   attention reads it (mv_forms.glsl).
+// -DFLAGS (the *_flags forms, one column): ordered by stage flags instead of a barrier
+//   (flags.glsl): the workgroup loads its first units, waits for the stage before, then reads X
+//   once into shared memory (XS vec4s, id 24) and takes it from there.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "products_32.glsl"
@@ -32,6 +35,33 @@ shared float partial[WG + 128u];
 
 #include "mv_forms.glsl"
 
+#ifdef FLAGS
+layout(constant_id = 24) const uint XS = 1;  // vec4s of X: n_in / 4
+// X in shared memory, each block's 8 vec4s in an order turned by the block's index, so that the
+// threads reading the same offset of neighbouring blocks meet different banks
+shared vec4 xs[XS];
+uint xs_slot(uint v) { return v ^ ((v >> 3u) & 7u); }
+#endif
+
+// Elements k..k+3 of column col of X.
+vec4 x_at(uint col, uint k) {
+#ifdef FLAGS
+    return xs[xs_slot(k / 4u)];  // COLS == 1
+#else
+    return load_x(col, k);
+#endif
+}
+
+// The ROWS rows' units first, first + WG, ... (UNROLL of them) that a thread takes in one round.
+void load_round(out Unit un[UNROLL][ROWS], uint first, uint out0, uint nb, uint n_units, uint n_blocks) {
+    [[unroll]] for (uint j = 0u; j < UNROLL; ++j) {
+        uint unit = min(first + j * WG, n_units - 1u);  // past the end: reloaded, never used
+        [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
+            un[j][r] = load_unit(weight_row(out0, r) * nb + unit / UNITS, unit % UNITS, n_blocks);
+        }
+    }
+}
+
 float dot_acc(vec4 w, vec4 x, float acc) {
     return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
 }
@@ -41,6 +71,9 @@ void main() {
     uint col0 = gl_WorkGroupID.y * COLS;
     uint cols = cols_from(p.col_source, col0, COLS);
     if (out0 >= p.n_out || cols == 0u) {
+#ifdef FLAGS
+        signal_stage();
+#endif
         return;  // the whole workgroup: no barrier is left waiting
     }
     uint nb = (p.n_in + BLOCK - 1u) / BLOCK;
@@ -51,15 +84,21 @@ void main() {
         acc[i] = 0.0;
     }
     uint n_units = nb * UNITS;
+    // UNROLL of the thread's units loaded before any is used: more bytes in flight at once
+    Unit un[UNROLL][ROWS];
+#ifdef FLAGS
+    load_round(un, gl_LocalInvocationID.x, out0, nb, n_units, n_blocks);  // weights: nothing to wait for
+    await_stage();
+    for (uint i = gl_LocalInvocationID.x; i < p.n_in / 4u; i += WG) {
+        xs[xs_slot(i)] = X4[i];
+    }
+    barrier();
+#endif
     for (uint first = gl_LocalInvocationID.x; first < n_units; first += WG * UNROLL) {
-        // UNROLL of the thread's units loaded before any is used: more bytes in flight at once
-        Unit un[UNROLL][ROWS];
-        [[unroll]] for (uint j = 0u; j < UNROLL; ++j) {
-            uint unit = min(first + j * WG, n_units - 1u);  // past the end: reloaded, never used
-            [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
-                un[j][r] = load_unit(weight_row(out0, r) * nb + unit / UNITS, unit % UNITS, n_blocks);
-            }
-        }
+#ifdef FLAGS
+        if (first != gl_LocalInvocationID.x)  // the first round came before the wait
+#endif
+        load_round(un, first, out0, nb, n_units, n_blocks);
         [[unroll]] for (uint j = 0u; j < UNROLL; ++j) {
             uint unit = first + j * WG;
             if (unit >= n_units) {
@@ -75,7 +114,7 @@ void main() {
                 uint k = block * BLOCK;
                 [[unroll]] for (uint c = 0u; c < COLS; ++c) {
                     if (c < cols) {
-                        vec4 xa = load_x(col0 + c, k + oa), xb = load_x(col0 + c, k + ob);
+                        vec4 xa = x_at(col0 + c, k + oa), xb = x_at(col0 + c, k + ob);
 #ifdef NORM  // the thread's pieces of all its units meet each element of X once
                         acc[ROWS * COLS + c] += dot(xa, xa) + dot(xb, xb);
                         xa *= gamma4[(k + oa) / 4u];
@@ -151,5 +190,8 @@ void main() {
             store_y(col0 + c, out0 + r, normed_output(totals[i], up, totals[ROWS * COLS + c]));
         }
     }
+#endif
+#ifdef FLAGS
+    signal_stage();
 #endif
 }

@@ -11,6 +11,9 @@
 #define GK_MV_FORMS_GLSL
 
 #include "ops.glsl"
+#ifndef GK_PASSED
+#define GK_PASSED  // coherent in the FLAGS forms (flags.glsl)
+#endif
 
 #if (defined(GLU) || defined(ROPE)) && !defined(NORM)
 #error "the GLU and ROPE forms normalize too"
@@ -71,7 +74,7 @@ layout(constant_id = 9) const uint N_ROT = 128;    // dims [0, N_ROT) of each he
 layout(constant_id = 10) const uint TO_CACHE = 0;  // 1: into KV cache slot P.slots[col]; 0: Y [cols, n_out] floats
 layout(constant_id = 11) const uint F16 = 0;       // the cache's words: pairs of halves (1) or float bits
 layout(constant_id = 12) const float MSCALE = 1.0;
-layout(set = 0, binding = 3) buffer YWords { uint y_words[]; };
+layout(set = 0, binding = 3) GK_PASSED buffer YWords { uint y_words[]; };
 layout(set = 0, binding = 5) readonly buffer RopeFreqs { vec4 rope_freqs[]; };  // ops.rope_freqs
 
 // Outputs row, row + 1 (row even) of column col: rotated where the head's dims are, then stored.

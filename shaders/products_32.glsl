@@ -5,10 +5,15 @@
 
 #include "common.glsl"
 #include "types_32.glsl"
+#ifdef FLAGS
+#include "flags.glsl"
+#else
+#define GK_PASSED
+#endif
 
-layout(set = 0, binding = 2) readonly buffer Xf { float X[]; };
-layout(set = 0, binding = 2) readonly buffer Xv { vec4 X4[]; };
-layout(set = 0, binding = 3) buffer Yf { float Y[]; };
+layout(set = 0, binding = 2) GK_PASSED readonly buffer Xf { float X[]; };
+layout(set = 0, binding = 2) GK_PASSED readonly buffer Xv { vec4 X4[]; };
+layout(set = 0, binding = 3) GK_PASSED buffer Yf { float Y[]; };
 layout(push_constant) uniform Push { uint n_out; uint n_in; uint col_source; uint accumulate; } p;
 
 // Row groups beyond 65535 go on in z (a 256k-vocabulary output matrix).

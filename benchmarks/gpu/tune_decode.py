@@ -24,19 +24,35 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from settings import parse as parse_setting  # noqa: E402  (this folder)
-from gpt4all_core.backend.vulkan import decoder, products  # noqa: E402
+from gpt4all_core.backend.vulkan import decoder, flags, products  # noqa: E402
 
 
 SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV, decoder.WAIT_ENV,
-            decoder.ATTENTION_SPLIT_ENV)
+            decoder.ATTENTION_SPLIT_ENV, flags.FLAGS_ENV)
+
+
+def set_only(setting: str) -> None:
+    """The environment of this setting ("" or VARIABLE=VALUE, several joined by "&"): the other
+    variables of SWITCHES unset."""
+    for name in SWITCHES:
+        os.environ.pop(name, None)
+    os.environ.update(parse_setting(setting))
+
+
+def step_logits(model, setting: str, n: int = 6) -> np.ndarray:
+    """The logits of n one-token steps into a fresh cache under this setting: what a setting must
+    not change (beyond float rounding)."""
+    set_only(setting)
+    dec, cache = model.decoder, model.new_cache(n + 8)
+    rows = [dec.forward(cache, np.array([100 + 7 * p], np.int32), np.array([p], np.int32), np.array([p], np.int32),
+                        p + 1, 1)[0] for p in range(n)]
+    return np.array(rows)
 
 
 def decode_rate(model, setting: str, n: int, warm_s: float = 0.5) -> float:
     """Tokens per second of n one-token steps, the sequence recorded under this setting ("" or
     VARIABLE=VALUE, several joined by "&"; the other variables of SWITCHES unset)."""
-    for name in SWITCHES:
-        os.environ.pop(name, None)
-    os.environ.update(parse_setting(setting))
+    set_only(setting)
     dec, cache = model.decoder, model.new_cache(n + 64)
     tok = np.array([1], np.int32)
 
@@ -83,6 +99,11 @@ def main() -> None:
     settings = [""] + ([s for s in args.settings.split("|") if s] if args.settings else
                        [f"{products.MV_ENV}={t}={th}x{r}" for t in args.types.split(",")
                         for th in args.threads.split(",") for r in args.rows.split(",")])
+    reference = step_logits(model_for(""), "")
+    agree = {}  # each setting's logits against the default's: max |difference| over max |logit|
+    for s in settings[1:]:
+        agree[s] = float(np.abs(step_logits(model_for(s), s) - reference).max() / np.abs(reference).max())
+        print(f"{args.model.name} {s}: logits within {agree[s]:.2e} of the default's", flush=True)
     rates: dict[str, list[float]] = {s: [] for s in settings}
     for _ in range(args.rounds):
         for s in settings:
@@ -103,7 +124,8 @@ def main() -> None:
         print(f"{t}: best {top} {mine[top]:.1f} t/s, default {base:.1f} t/s ({mine[top] / base:.3f}x)")
     if args.json:
         Path(args.json).write_text(json.dumps({"model": args.model.name, "n": args.n, "rounds": args.rounds,
-                                               "rates": rates, "best": best}, indent=1))
+                                               "rates": rates, "best": best, "logits_vs_default": agree},
+                                              indent=1))
 
 
 if __name__ == "__main__":

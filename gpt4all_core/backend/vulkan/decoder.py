@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpt4all_core.backend import cpu_kernels
-from gpt4all_core.backend.vulkan import ops, products
-from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, VulkanError, fill_params, make_params)
+from gpt4all_core.backend.vulkan import flags, ops, products
+from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, VulkanError, fill_params, make_params,
+                                                 param_words)
 
 MAX_BATCH = 512           # tokens per recorded pass; longer batches run as several passes
 STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way to device memory
@@ -197,8 +198,13 @@ class VulkanDecoder:
         self.weight_bytes = up.bytes
         self.read_only = {id(t) for t in up.uploaded}
         self.barriers: dict[tuple[int, int], tuple[int, int]] = {}  # (B, L): (barriers, dispatches) recorded
+        self.flag_counts: dict[tuple[int, int], dict[int, int]] = {}  # (B, L): {word: workgroups} of stage flags
         self._make_activations()
-        self.params_host = make_params(max_batch, n_tokens=0)
+        # the stage flags (flags.py) after the parameters: a word counting waits that gave up, then
+        # one a stage (a decode step has about 5 a block)
+        self.flag_base = param_words(max_batch)
+        self.params_host = np.concatenate([make_params(max_batch, n_tokens=0),
+                                           np.zeros(2 + 8 * (self.n_gpu_block + 2), np.uint32)])
         self.params = ctx.tensor(self.params_host, self.params_kind)
         self.params_view = self.params.data()
 
@@ -291,22 +297,30 @@ class VulkanDecoder:
         if self.params_kind == "device":  # the first dispatch's barrier orders the copy before it
             seq.record(kp.OpTensorSyncDevice([P, cache._pos]))
         order = _Ordering(self.read_only, skip=ctx.can_skip_barriers)
+        # one-token steps: stage flags in place of barriers where the shaders have the form ($FLAGS_ENV)
+        use_flags = B == 1 and flags.setting() and self.params_kind == "device" and ctx.can_skip_barriers
+        stages = flags.Stages(caps, self.flag_base, self.params_host.size - self.flag_base) if use_flags else None
 
-        def run(dispatch: Dispatch, *tensors, out=None):
+        def run(dispatch: Dispatch, *tensors, out=None, n_in=None):
             """Records the dispatch; out: the buffer (or tuple of buffers) it writes, when not the ops'
-            rule (_WRITES_FIRST)."""
+            rule (_WRITES_FIRST); n_in: a product's row length (for its stage-flag form)."""
             order.dispatches += 1
-            op = kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors]))
             if out is None:
                 out = tensors[0] if dispatch.shader in _WRITES_FIRST else tensors[-1]
-            if not order.needs_barrier(tensors, out):
+            can = stages is not None and flags.capable(caps, dispatch, n_in)
+            # a dispatch that cannot wait on a flag cannot join a stage whose others do: a barrier
+            barrier = order.needs_barrier(tensors, out, force=stages is not None and stages.waiting and not can)
+            if stages is not None:
+                dispatch, barrier = stages.place(dispatch, n_in, can, barrier)
+            op = kp.OpAlgoDispatch(ctx.algorithm(dispatch, [P, *tensors]))
+            if not barrier:
                 op.barrier = False
             seq.record(op)
 
         def product(w: _Matrix, x, y, cols, col_source=ops.COLS_TOKENS, accumulate=False):
             d = products.product(caps, w.type, w.n_out, w.n_in, cols)
             push = (w.n_out, w.n_in, col_source, int(accumulate))
-            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y)
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, n_in=w.n_in)
 
         fuse, n_split = _fuse_setting(), _attention_split()
 
@@ -321,7 +335,7 @@ class VulkanDecoder:
         def normed_product(d: Dispatch, w: _Matrix, x, gamma, y, col_source=ops.COLS_TOKENS, freqs=None):
             push = (d.push[0], w.n_in, col_source, 0)
             tables = [gamma] if freqs is None else [gamma, freqs]  # freqs: the _norm_rope forms' RoPE table
-            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, *tables, out=y)
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, *tables, out=y, n_in=w.n_in)
 
         T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
         if self.first_block:
@@ -371,7 +385,12 @@ class VulkanDecoder:
             if self.final_softcap > 0:
                 run(ops.softcap(caps, self.n_vocab, ops.COLS_LOGITS, float(self.final_softcap), L), logits)
             seq.record(kp.OpTensorSyncLocal([logits]))
-        self.barriers[(B, L)] = (order.barriers, order.dispatches)
+        waits = 0
+        if stages is not None and stages.waits:
+            seq.record(kp.OpTensorSyncLocal([P]))  # the flags back, for the count of waits that gave up
+            waits = stages.waits
+            self.flag_counts[(B, L)] = dict(stages.expected)
+        self.barriers[(B, L)] = (order.barriers - waits, order.dispatches)
         return seq, logits
 
     def _rope_outs(self, b: dict, f16: bool) -> tuple | None:
@@ -485,7 +504,14 @@ class VulkanDecoder:
         seq, logits = cache.sequences[key]
         fill_params(self.params_view, n_tokens=n, n_kv=n_kv, n_logits=n_logits, tokens=tok, pos=pos, slots=sl,
                     kv_lo=rng[:, 0], kv_hi=rng[:, 1], logit_rows=rows)
+        flagged = key in self.flag_counts
+        if flagged:
+            self.params_view[self.flag_base:] = 0
         seq.eval()
+        if flagged and self.params_view[self.flag_base]:
+            raise VulkanError(f"{int(self.params_view[self.flag_base])} workgroups on {self.caps.name} gave up waiting "
+                              f"for the dispatch before them: this device does not run them side by side; "
+                              f"set ${flags.FLAGS_ENV}=0")
         if not n_logits:
             return np.empty((0, self.n_vocab), np.float32)
         return np.array(logits.data()[:n_logits * self.n_vocab], copy=True).reshape(n_logits, self.n_vocab)
@@ -543,10 +569,10 @@ class _Ordering:
         self.read: set[int] = set()
         self.barriers = self.dispatches = 0
 
-    def needs_barrier(self, tensors, out) -> bool:
+    def needs_barrier(self, tensors, out, force: bool = False) -> bool:
         ids = {id(t) for t in tensors} - self.read_only
         w = {id(o) for o in (out if isinstance(out, tuple) else (out,))} - self.read_only
-        barrier = self.first or not self.skip or bool(ids & self.written) or bool(w & self.read)
+        barrier = force or self.first or not self.skip or bool(ids & self.written) or bool(w & self.read)
         if barrier:
             self.written, self.read = set(), set()
             self.barriers += 1
