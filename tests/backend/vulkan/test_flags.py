@@ -5,9 +5,12 @@ forms do, a wait that is never satisfied gives up and is counted, and the placem
 barriers follows the stages."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 from model_files import random_model
+from vulkan_validation import layer_errors, run_under_validation
 
 from gpt4all_core import models
 from gpt4all_core.backend import cpu_kernels
@@ -189,3 +192,28 @@ def test_the_placement_of_waits_and_barriers():
     assert not flags.capable(caps, Dispatch("mul_mv_q8_0", (10, 1, 1), (64, 4, 2)), 64)  # two columns
     assert not flags.capable(caps, Dispatch("mul_mv_q4_k", (10, 1, 1), (64, 2, 1)), 256)
     assert flags.capable(caps, Dispatch("attention_split_merged", (32, 1, 8), (128,)))
+
+
+VALIDATED = textwrap.dedent("""
+    import os
+    import numpy as np
+    from model_files import random_model
+    from gpt4all_core import models
+    from gpt4all_core.backend.vulkan.devices import select_device
+
+    os.environ["GPT4ALL_CORE_VULKAN_FLAGS"] = "1"
+    with models.load(random_model("llama", qtype="Q4_0"), device=select_device("vulkan:0")) as model:
+        cache = model.new_cache(16)
+        for p in range(4):
+            one = np.array([p], np.int32)
+            model.decoder.forward(cache, one + 100, one, one, p + 1, 1)
+        print("ran:", model.decoder.barriers[(1, 1)])
+""")
+
+
+def test_flagged_steps_run_clean_under_the_validation_layer(tmp_path):
+    """The _flags shaders and their specialization constants break no valid-usage rule (the
+    synchronization checks are left off: they see no barrier, and know nothing of the counters)."""
+    output = run_under_validation(VALIDATED, tmp_path, timeout=300)
+    assert "ran: (2, " in output
+    assert layer_errors(output) == [], "\n".join(layer_errors(output)[:20])

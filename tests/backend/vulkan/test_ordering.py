@@ -115,9 +115,9 @@ CHILD = textwrap.dedent("""
 
     if sys.argv[1] == "unordered":  # every dispatch but the first without its barrier
         needs = vd._Ordering.needs_barrier
-        def first_only(self, tensors, out):
+        def first_only(self, tensors, out, force=False):
             first = self.first
-            needs(self, tensors, out)
+            needs(self, tensors, out, force)
             return first
         vd._Ordering.needs_barrier = first_only
     with models.load(random_model("llama", qtype="Q8_0"), device=select_device("vulkan:0")) as model:
