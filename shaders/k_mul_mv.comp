@@ -11,19 +11,26 @@
 // Fused forms for decoding, as mul_mv_32.comp's: -DNORM (Y = W rms_norm(X) gamma, gamma at binding
 // 4) and -DNORM -DGLU (W the gate matrix with the up matrix stacked under it, Y = act(gate) * up),
 // -DNORM -DROPE (q, k or v rotated and stored where attention reads it: mv_forms.glsl).
+// -DFLAGS (the *_flags forms, one column): ordered by stage flags instead of a barrier, X read
+// into shared memory after the wait, as mul_mv_32.comp's.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 #include "kquants/k_type.glsl"
+#ifdef FLAGS
+#include "flags.glsl"
+#else
+#define GK_PASSED
+#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const uint COLS = 1;
 layout(constant_id = 5) const uint UNROLL = 1;  // groups a thread loads before using (3, 4: the fused forms')
 
-layout(set = 0, binding = 2) readonly buffer X { vec4 x4[]; };
-layout(set = 0, binding = 3) buffer Y { float y[]; };
+layout(set = 0, binding = 2) GK_PASSED readonly buffer X { vec4 x4[]; };
+layout(set = 0, binding = 3) GK_PASSED buffer Y { float y[]; };
 layout(push_constant) uniform Push { uint n_out, n_in, col_source, accumulate; } p;
 
 const uint RC = ROWS * COLS;
@@ -31,11 +38,38 @@ const uint RC = ROWS * COLS;
 
 shared float partial[SUMS * gl_WorkGroupSize.x];
 
+#ifdef FLAGS
+layout(constant_id = 24) const uint XS = 1;  // vec4s of X: n_in / 4
+shared vec4 xs[XS];  // X, each 8 vec4s turned by their index (mul_mv_32.comp's xs_slot)
+uint xs_slot(uint v) { return v ^ ((v >> 3u) & 7u); }
+#endif
+
+// vec4 xi of column col of X (x_row vec4s a column)
+vec4 x_at(uint col, uint x_row, uint xi) {
+#ifdef FLAGS
+    return xs[xs_slot(xi)];  // COLS == 1
+#else
+    return x4[col * x_row + xi];
+#endif
+}
+
+void load_round(out Group G[UNROLL][ROWS], uint first, uint out0, uint n_groups) {
+    [[unroll]] for (uint j = 0; j < UNROLL; j++) {
+        uint g = min(first + j * gl_WorkGroupSize.x, n_groups - 1u);  // past the end: reloaded, never used
+        [[unroll]] for (uint r = 0; r < ROWS; r++) {
+            G[j][r] = load_group(weight_row(out0, r), g);
+        }
+    }
+}
+
 void main() {
     uint out0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * OUT_ROWS;
     uint col0 = gl_WorkGroupID.z * COLS;
     uint cols = cols_from(p.col_source, col0, COLS);
     if (out0 >= p.n_out || cols == 0u) {
+#ifdef FLAGS
+        signal_stage();
+#endif
         return;  // the whole workgroup: nothing to write
     }
     kq_set_layout(weight_rows(), p.n_in);
@@ -50,15 +84,21 @@ void main() {
         ss[c] = 0.0;
     }
     const uint WG = gl_WorkGroupSize.x;
+    // UNROLL of the thread's groups loaded before any is used: more bytes in flight at once
+    Group G[UNROLL][ROWS];
+#ifdef FLAGS
+    load_round(G, gl_LocalInvocationID.x, out0, n_groups);  // weights: nothing to wait for
+    await_stage();
+    for (uint i = gl_LocalInvocationID.x; i < x_row; i += WG) {
+        xs[xs_slot(i)] = x4[i];
+    }
+    barrier();
+#endif
     for (uint first = gl_LocalInvocationID.x; first < n_groups; first += WG * UNROLL) {
-        // UNROLL of the thread's groups loaded before any is used: more bytes in flight at once
-        Group G[UNROLL][ROWS];
-        [[unroll]] for (uint j = 0; j < UNROLL; j++) {
-            uint g = min(first + j * WG, n_groups - 1u);  // past the end: reloaded, never used
-            [[unroll]] for (uint r = 0; r < ROWS; r++) {
-                G[j][r] = load_group(weight_row(out0, r), g);
-            }
-        }
+#ifdef FLAGS
+        if (first != gl_LocalInvocationID.x)  // the first round came before the wait
+#endif
+        load_round(G, first, out0, n_groups);
         [[unroll]] for (uint j = 0; j < UNROLL; j++) {
             uint g = first + j * WG;
             if (g >= n_groups) {
@@ -72,7 +112,7 @@ void main() {
                 uint xi = g * 8u + 2u * k;
                 [[unroll]] for (uint c = 0; c < COLS; c++) {
                     if (c < cols) {
-                        vec4 xa = x4[(col0 + c) * x_row + xi], xb = x4[(col0 + c) * x_row + xi + 1u];
+                        vec4 xa = x_at(col0 + c, x_row, xi), xb = x_at(col0 + c, x_row, xi + 1u);
 #ifdef NORM  // each group of X meets one thread, once
                         ss[c] += dot(xa, xa) + dot(xb, xb);
                         xa *= gamma4[xi];
@@ -166,5 +206,8 @@ void main() {
             y[o] = p.accumulate != 0u ? y[o] + v : v;
         }
     }
+#endif
+#ifdef FLAGS
+    signal_stage();
 #endif
 }

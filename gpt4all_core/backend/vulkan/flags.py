@@ -28,10 +28,11 @@ from gpt4all_core.backend.vulkan.context import Caps, Dispatch
 FLAGS_ENV = "GPT4ALL_CORE_VULKAN_FLAGS"
 SPEC_ID = 20  # WAIT_AT, WAIT_FOR, SIGNAL_AT, TIMEOUT_AT at ids 20 to 23; the mv forms' XS at 24
 
-_MV_TYPES = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0")
+_MV_TYPES = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0")  # mul_mv_32.comp's
+_K_TYPES = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")    # k_mul_mv.comp's
 _MV_FORMS = ("", "_norm", "_norm_glu", "_norm_rope")
 # the shaders built with -DFLAGS as <name>_flags (shaders/meson.build)
-FLAGGED = frozenset({f"mul_mv_{t}{f}" for t in _MV_TYPES for f in _MV_FORMS} | {"attention_split_merged"})
+FLAGGED = frozenset({f"mul_mv_{t}{f}" for t in _MV_TYPES + _K_TYPES for f in _MV_FORMS} | {"attention_split_merged"})
 
 
 def setting() -> bool:
@@ -42,20 +43,23 @@ def setting() -> bool:
     return value == "1"
 
 
-def mv_shared_bytes(threads: int, rows: int, n_in: int) -> int:
+def mv_shared_bytes(shader: str, threads: int, rows: int, n_in: int) -> int:
     """Shared memory of a mv _flags form: X, the partial sums, the fused forms' totals."""
-    return 4 * n_in + 4 * (threads + 128) + 4 * (rows + 1)
+    k_quant = shader.split("_norm")[0].removeprefix("mul_mv_") in _K_TYPES
+    partial = (rows + 1) * threads if k_quant else threads + 128
+    return 4 * n_in + 4 * partial + 4 * (rows + 1)
 
 
 def capable(caps: Caps, d: Dispatch, n_in: int | None = None) -> bool:
-    """Whether d has a _flags form that fits here: mv products of one column whose X (n_in floats,
-    whole blocks) fits in shared memory, and the merged split attention."""
+    """Whether d has a _flags form that fits here: mv products (of the 32-element quants and the
+    K-quants) of one column whose X (n_in floats, whole blocks) fits in shared memory, and the
+    merged split attention."""
     if d.shader not in FLAGGED:
         return False
     if d.shader.startswith("mul_mv_"):
         threads, rows, cols = d.spec[:3]
         return cols == 1 and n_in is not None and n_in % 32 == 0 and \
-            mv_shared_bytes(threads, rows, n_in) <= caps.max_shared_bytes
+            mv_shared_bytes(d.shader, threads, rows, n_in) <= caps.max_shared_bytes
     return True
 
 

@@ -63,17 +63,17 @@ def test_flagged_steps_match_barriers_and_count_every_workgroup(device, monkeypa
     assert barriers["0"][0] == 5 * N_BLOCK + 2
 
 
-def test_flags_on_k_quants_keep_their_barriers(device, monkeypatch):
-    """K-quant products have no _flags form: their boundaries stay barriers (an attention between
-    two of them cannot wait either), and the logits are the same."""
+@pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K"])
+def test_flags_on_k_quants(device, monkeypatch, qtype):
+    """The K-quant products' _flags forms: the same logits, two barriers a step."""
     got, barriers = {}, {}
     for value in ("0", "1"):
         monkeypatch.setenv(flags.FLAGS_ENV, value)
-        with models.load(random_model("llama", n_embd=256, n_ff=512, qtype="Q4_K"), device=device) as model:
+        with models.load(random_model("llama", n_embd=256, n_ff=512, qtype=qtype), device=device) as model:
             got[value] = one_token_steps(model, [5, 6, 7])
             barriers[value] = model.decoder.barriers[(1, 1)]
-            assert (1, 1) not in model.decoder.flag_counts
-    assert np.array_equal(got["0"], got["1"]) and barriers["0"] == barriers["1"]
+    assert np.array_equal(got["0"], got["1"])
+    assert barriers["1"] == (2, barriers["0"][1]) and barriers["0"][0] == 5 * N_BLOCK + 2
 
 
 def test_batches_of_several_tokens_keep_barriers(device, monkeypatch):
@@ -109,7 +109,8 @@ def _product_case(ggml_type, n_out, n_in, seed, glu=None):
     return words, x, gamma
 
 
-@pytest.mark.parametrize("type_name", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"])
+@pytest.mark.parametrize("type_name", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                                       "Q6_K"])
 @pytest.mark.parametrize("form", ["plain", "norm", "glu"])
 def test_flag_forms_compute_the_plain_forms_product(device, type_name, form):
     """Each _flags form, waiting on nothing, against its plain form on random weights (a row length
@@ -117,7 +118,8 @@ def test_flag_forms_compute_the_plain_forms_product(device, type_name, form):
     the whole-block shape): the same bits, and its signal word counts every workgroup."""
     vk = get_context(0)
     t = int(GGMLType[type_name])
-    for n_out, n_in in ((90, 352), (20000, 64)):
+    k_quant = type_name.endswith("_K")
+    for n_out, n_in in ((90, 512 if k_quant else 352), (20000, 256 if k_quant else 64)):
         glu = "silu" if form == "glu" else None
         words, x, gamma = _product_case(t, n_out, n_in, seed=n_out, glu=glu)
         if form == "plain":
@@ -190,7 +192,8 @@ def test_the_placement_of_waits_and_barriers():
     assert st.waits == 1 and st.expected == {101: 20, 102: 10, 103: 10}
     assert not flags.capable(caps, mv, 16384)  # 64 KiB of X does not fit
     assert not flags.capable(caps, Dispatch("mul_mv_q8_0", (10, 1, 1), (64, 4, 2)), 64)  # two columns
-    assert not flags.capable(caps, Dispatch("mul_mv_q4_k", (10, 1, 1), (64, 2, 1)), 256)
+    assert flags.capable(caps, Dispatch("mul_mv_q4_k_norm", (10, 1, 1), (64, 2, 1)), 256)
+    assert not flags.capable(caps, Dispatch("mul_mv_f16", (10, 1, 1), (64, 2, 1)), 256)  # no form
     assert flags.capable(caps, Dispatch("attention_split_merged", (32, 1, 8), (128,)))
 
 
