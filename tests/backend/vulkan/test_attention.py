@@ -159,8 +159,9 @@ def test_decode_dispatch_shape():
 @pytest.mark.parametrize("f16", [False, True])
 def test_split_attention_merged_by_its_last_workgroup(vk, f16):
     """attention_split_merged (one dispatch: the last part of each (head, token) to finish merges)
-    on the case above; run twice on one counter buffer, which each pass must leave zero (a stale
-    count would merge early, or never)."""
+    on the case above, whose first two tokens see more slots than a part's least (4 x 128: merged
+    from parts) and whose third fewer (its first part alone writes the output); run twice on one
+    counter buffer, which each pass must leave zero (a stale count would merge early, or never)."""
     n_split = 5
     args, q, kw, vw, kv_pos, params, ref, err = split_case(vk.caps, f16, "merged")
     d = ops.attention_split_merged(*args, n_split)
@@ -173,3 +174,27 @@ def test_split_attention_merged_by_its_last_workgroup(vk, f16):
         check(out[:3], ref, err, "merged splits")
         assert (out[2] == 0).all() and np.isnan(out[3:]).all()
         assert (counters == 0).all()
+
+
+@pytest.mark.parametrize("f16", [False, True])
+def test_merged_split_attention_over_a_short_context_is_one_part(vk, f16):
+    """Two decode tokens over 300 slots (fewer than a part's least, 4 x 128): the first part of
+    each (head, token) writes the output alone, against the CPU; the scratch is never written
+    (it stays poisoned) and the counters are never touched."""
+    rng = np.random.default_rng(seed_of("short", f16))
+    n_head, n_head_kv, head_dim, n_kv, n_split = 4, 2, 64, 300, 5
+    k, v, kw, vw = make_cache(rng, n_kv, n_head_kv, head_dim, f16)
+    kv_pos = np.arange(n_kv, dtype=np.int32)
+    kv_pos[::5] = -1
+    q_pos = [299, 120]
+    q = randn(rng, 2, n_head, head_dim, scale=2.0)
+    scale = 1.0 / np.sqrt(head_dim)
+    d = ops.attention_split_merged(vk.caps, n_head, n_head_kv, head_dim, f16, 0, scale, 0.0, False, 2, n_split)
+    params = make_params(2, n_tokens=2, n_kv=n_kv, pos=q_pos)
+    scratch = poisoned(ops.attention_scratch_floats(n_head, head_dim, 2, n_split))
+    counters = np.zeros(2 * n_head, np.uint32)
+    out, scratch_after, counters_after = run_dispatch(
+        vk, d, [q, kw, vw, kv_pos, scratch, counters, poisoned(*q.shape)], [6, 4, 5], params=params)
+    ref = cpu_attention(q, k, v, q_pos, kv_pos, n_kv, scale)
+    check(out, ref, bound(q, k, v, scale, 0.0), "one part")
+    assert np.isnan(scratch_after).all() and (counters_after == 0).all()
