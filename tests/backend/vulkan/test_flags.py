@@ -113,9 +113,10 @@ def _product_case(ggml_type, n_out, n_in, seed, glu=None):
                                        "Q6_K"])
 @pytest.mark.parametrize("form", ["plain", "norm", "glu"])
 def test_flag_forms_compute_the_plain_forms_product(device, type_name, form):
-    """Each _flags form, waiting on nothing, against its plain form on random weights (a row length
-    of 11 blocks, rows that do not fill the last workgroup, and a 20,000-row matrix, which takes
-    the whole-block shape): the same bits, and its signal word counts every workgroup."""
+    """Each _flags form, waiting on nothing, against its plain form on random weights (90 rows,
+    which do not fill the last workgroup, and 20,000 rows, which take Q4_0's whole-block shape;
+    rows of 11 blocks, or 2 and 1 K-quant superblocks): the same bits, and its signal word counts
+    every workgroup."""
     vk = get_context(0)
     t = int(GGMLType[type_name])
     k_quant = type_name.endswith("_K")
