@@ -7,7 +7,8 @@
 # (--sweep TYPES, --untuned-too FILES, --skip STEPS). GPU_LLAMA_PERF=FILE then runs llama-bench's
 # decode of that file under ggml-vulkan's own per-op timer (GGML_VK_PERF_LOGGER: a timestamp and a
 # barrier after each op, as gpu/profile_decode.py times ours), into $OUT/llama-perf.txt. GPU_MAKE
-# (a comma list of make_models.py's names) makes only those files, in that order.
+# (a comma list of make_models.py's names) makes only those files, in that order. GPU_TESTS (a
+# comma list of test paths) runs those tests on the GPU instead of all of the Vulkan backend's.
 #
 # Each call: setup.sh (once per machine; llama.cpp builds in the background, niced, and may
 # outlive the call), the model files (make_models.py, once per machine, in the background: the
