@@ -213,6 +213,17 @@ INL void attn_group_64_avx512(float *out, const float *q, int32_t qp, int64_t kv
             bm[g] = -INFINITY;
         for (int b = 0; b < nb; b++) {
             const char *k = kb + idx[b] * stride * esz;
+            { /* the value row this slot will need next, fetched while the scores are worked out, and
+               * the key row a few slots on */
+                const char *v = vb + idx[b] * stride * esz;
+                _mm_prefetch(v, _MM_HINT_T0);
+                _mm_prefetch(v + 64, _MM_HINT_T0);
+                if (b + 4 < nb) {
+                    const char *kn = kb + idx[b + 4] * stride * esz;
+                    _mm_prefetch(kn, _MM_HINT_T0);
+                    _mm_prefetch(kn + 64, _MM_HINT_T0);
+                }
+            }
             const __m512 k0 = load_kv_avx512(k, 0, 0xFFFF, f16), k1 = load_kv_avx512(k, 16, 0xFFFF, f16),
                          k2 = load_kv_avx512(k, 32, 0xFFFF, f16), k3 = load_kv_avx512(k, 48, 0xFFFF, f16);
             for (int g = 0; g < G; g++) { /* dot_qk_avx512's order: lanes 0-15 and 32-47, then 16-31 and 48-63 */
