@@ -124,6 +124,28 @@ vec2 tile_values(uint base, uint n, uint kvh, uint col, uint group) {
     return sum;
 }
 
+#if !defined(SPLIT_K) || defined(MERGE_LAST)
+// dims (2 lid, 2 lid + 1) of the output at o[at], normalized by the sum of p
+void write_out(uint at, vec2 sum, float s) {
+    const float inv = s > 0.0 ? 1.0 / s : 0.0;
+    o[at] = sum.x * inv;
+    o[at + 1] = sum.y * inv;
+}
+#endif
+
+#ifdef SPLIT_K
+// this part's unnormalized output pair, and (lid 0) its max and sum, for the merge
+void write_part(uint t, uint h, uint lid, vec2 sum, float m, float s) {
+    const uint part = ((t * N_HEAD + h) * gl_NumWorkGroups.z + gl_WorkGroupID.z) * (HEAD_DIM + 2);
+    scratch[part + 2 * lid] = sum.x;
+    scratch[part + 2 * lid + 1] = sum.y;
+    if (lid == 0) {
+        scratch[part + HEAD_DIM] = m;
+        scratch[part + HEAD_DIM + 1] = s;
+    }
+}
+#endif
+
 void main() {
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, lid = gl_LocalInvocationID.x;
     if (t >= P.n_tokens) {  // the whole workgroup
@@ -199,28 +221,16 @@ void main() {
         for (uint i = 0; i < gl_NumSubgroups; i++) s += red[buf + i];
         vec2 sum = vec2(0.0);
         for (uint r = 0; r < GROUPS; r++) sum += acc[r * COLS + lid];
-#ifdef MERGE_LAST
+#if defined(MERGE_LAST)
         if (alone) {
-            const float inv = s > 0.0 ? 1.0 / s : 0.0;
-            o[qbase + 2 * lid] = sum.x * inv;
-            o[qbase + 2 * lid + 1] = sum.y * inv;
+            write_out(qbase + 2 * lid, sum, s);
         } else {
-#endif
-#ifdef SPLIT_K
-        const uint part = ((t * N_HEAD + h) * gl_NumWorkGroups.z + gl_WorkGroupID.z) * (HEAD_DIM + 2);
-        scratch[part + 2 * lid] = sum.x;
-        scratch[part + 2 * lid + 1] = sum.y;
-        if (lid == 0) {
-            scratch[part + HEAD_DIM] = m;
-            scratch[part + HEAD_DIM + 1] = s;
+            write_part(t, h, lid, sum, m, s);
         }
+#elif defined(SPLIT_K)
+        write_part(t, h, lid, sum, m, s);
 #else
-        const float inv = s > 0.0 ? 1.0 / s : 0.0;
-        o[qbase + 2 * lid] = sum.x * inv;
-        o[qbase + 2 * lid + 1] = sum.y * inv;
-#endif
-#ifdef MERGE_LAST
-        }
+        write_out(qbase + 2 * lid, sum, s);
 #endif
     }
 #ifdef MERGE_LAST

@@ -38,12 +38,6 @@ const uint RC = ROWS * COLS;
 
 shared float partial[SUMS * gl_WorkGroupSize.x];
 
-#ifdef FLAGS
-layout(constant_id = 24) const uint XS = 1;  // vec4s of X: n_in / 4
-shared vec4 xs[XS];  // X, each 8 vec4s turned by their index (mul_mv_32.comp's xs_slot)
-uint xs_slot(uint v) { return v ^ ((v >> 3u) & 7u); }
-#endif
-
 // vec4 xi of column col of X (x_row vec4s a column)
 vec4 x_at(uint col, uint x_row, uint xi) {
 #ifdef FLAGS

@@ -35,14 +35,6 @@ shared float partial[WG + 128u];
 
 #include "mv_forms.glsl"
 
-#ifdef FLAGS
-layout(constant_id = 24) const uint XS = 1;  // vec4s of X: n_in / 4
-// X in shared memory, each block's 8 vec4s in an order turned by the block's index, so that the
-// threads reading the same offset of neighbouring blocks meet different banks
-shared vec4 xs[XS];
-uint xs_slot(uint v) { return v ^ ((v >> 3u) & 7u); }
-#endif
-
 // Elements k..k+3 of column col of X.
 vec4 x_at(uint col, uint k) {
 #ifdef FLAGS

@@ -1,4 +1,5 @@
-// What mul_mv_32.comp and k_mul_mv.comp share for their fused decoding forms (products.py):
+// What mul_mv_32.comp and k_mul_mv.comp share for their fused decoding forms (products.py), and
+// the FLAGS forms' X in shared memory:
 // -DNORM: the product of rms_norm(X) * gamma (binding 4); -DNORM -DGLU: W is the gate matrix with
 // the up matrix stacked under it and Y = act(gate) * up, a workgroup's ROWS rows being ROWS / 2
 // of each. -DNORM -DROPE: the q, k or v product of a decode step with what follows it: rows
@@ -13,6 +14,14 @@
 #include "ops.glsl"
 #ifndef GK_PASSED
 #define GK_PASSED  // coherent in the FLAGS forms (flags.glsl)
+#endif
+
+#ifdef FLAGS  // one column's X, read once after the wait (spec id 24: its vec4s, n_in / 4)
+layout(constant_id = 24) const uint XS = 1;
+// each block's 8 vec4s in an order turned by the block's index, so that the threads reading the
+// same offset of neighbouring blocks meet different banks
+shared vec4 xs[XS];
+uint xs_slot(uint v) { return v ^ ((v >> 3u) & 7u); }
 #endif
 
 #if (defined(GLU) || defined(ROPE)) && !defined(NORM)

@@ -299,7 +299,7 @@ class VulkanDecoder:
         order = _Ordering(self.read_only, skip=ctx.can_skip_barriers)
         # one-token steps: stage flags in place of barriers where the shaders have the form ($FLAGS_ENV)
         use_flags = B == 1 and flags.setting() and self.params_kind == "device" and ctx.can_skip_barriers
-        stages = flags.Stages(caps, self.flag_base, self.params_host.size - self.flag_base) if use_flags else None
+        stages = flags.Stages(self.flag_base, self.params_host.size - self.flag_base) if use_flags else None
 
         def run(dispatch: Dispatch, *tensors, out=None, n_in=None):
             """Records the dispatch; out: the buffer (or tuple of buffers) it writes, when not the ops'

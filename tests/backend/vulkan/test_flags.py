@@ -178,7 +178,7 @@ def test_the_placement_of_waits_and_barriers():
     caps = Caps("test", max_shared_bytes=49152)
     mv = Dispatch("mul_mv_q8_0", (10, 1, 1), (64, 4, 1))
     other = Dispatch("rms_norm", (1, 1, 1), (64,))
-    st = flags.Stages(caps, base=100, n_words=8)
+    st = flags.Stages(base=100, n_words=8)
     d, barrier = st.place(mv, 4096, True, True)  # the first: a barrier, and it signals word 101
     assert barrier and d.shader == "mul_mv_q8_0_flags" and d.spec[20:] == (0, 0, 101, 100, 1024)
     assert d.spec[:8] == (64, 4, 1, 0, 0) + products.MV_SPEC_DEFAULTS
