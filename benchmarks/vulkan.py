@@ -175,6 +175,7 @@ def main() -> None:
     ap.add_argument("--state", type=Path, default=None, help="results so far (default: --out/vulkan-state.json)")
     ap.add_argument("--deadline", type=float, default=float("inf"), help="seconds since the epoch")
     ap.add_argument("--bandwidth", type=Path, help="bandwidth.py's JSON (the device's copy bandwidth)")
+    ap.add_argument("--submit-latency", type=Path, help="gpu/submit_latency.c's JSON (a submit's round trip)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--kernel-types", default=",".join(KERNEL_TYPES))
@@ -209,6 +210,8 @@ def main() -> None:
         b = json.loads(args.bandwidth.read_text())
         steps.run("bandwidth", 1, lambda: {"torch_copy": b.get("torch", {}).get("copy_GBps", 0.0),
                                             "shader_copy": b.get("kompute", {}).get("shader_copy_best_GBps", 0.0)})
+    if args.submit_latency and args.submit_latency.is_file():
+        steps.run("submit latency", 1, lambda: json.loads(args.submit_latency.read_text()))
     if args.sweep:
         steps.run("mv sweep", args.sweep_seconds, lambda: sweep(args.sweep, args.sweep_seconds))
         tuned = steps.done.get("mv sweep", {}).get("env", "")

@@ -16,12 +16,16 @@ signalled before the (then immediate) wait, so the host sees the end of a submit
 of when the driver wakes a sleeping wait (llama.cpp's Vulkan backend spins on the end of its last
 submit the same way). Off by default.
 
+And a `reuse_fence` flag: Kompute creates a fence for each submit and destroys it after the wait;
+with the flag one fence serves every submit of the sequence (reset before each, destroyed with the
+sequence), as llama.cpp's Vulkan backend keeps its fence. Off by default.
+
 Host-visible memory (staging copies, host tensors) is taken from a memory type that is also
 host-cached where the device has one: Kompute takes the first host-visible, coherent type, which on
 NVIDIA is write-combined, so that reading a pass's logits back (128 KiB for a 32k vocabulary) ran at
 uncached speed, ~0.2 ms a decode step on an H100 host. Cached and coherent memory needs no flush.
 
-The package version becomes 0.9.0+gk4, which dev.sh and gpt4all_core check for.
+The package version becomes 0.9.0+gk5, which dev.sh and gpt4all_core check for.
 
     python tools/kp_patch.py SOURCE_DIR
 """
@@ -30,7 +34,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-VERSION = "0.9.0+gk4"
+VERSION = "0.9.0+gk5"
 OLD_BARRIERS = """    // Barrier to ensure the data is finished writing to buffer memory
     for (const std::shared_ptr<Tensor>& tensor :
          this->mAlgorithm->getTensors()) {
@@ -72,6 +76,7 @@ SEQ_HEADER_PUBLIC = """class Sequence : public std::enable_shared_from_this<Sequ
   public:
 """
 SEQ_HEADER_MEMBER = SEQ_HEADER_PUBLIC + """    bool mSpinWait = false;  // gpt4all-core: evalAwait polls the fence before waiting on it
+    bool mReuseFence = false;  // gpt4all-core: one fence for every submit, reset before each
 """
 OLD_WAIT = """    vk::Result result =
       this->mDevice->waitForFences(1, &this->mFence, VK_TRUE, waitFor);
@@ -90,6 +95,42 @@ NEW_WAIT = """    // gpt4all-core (tools/kp_patch.py): poll first, so the host s
 SEQ_BINDING = """    py::class_<kp::Sequence, std::shared_ptr<kp::Sequence>>(m, "Sequence")
 """
 SEQ_BINDING_SPIN = SEQ_BINDING + """      .def_readwrite("spin_wait", &kp::Sequence::mSpinWait)  // gpt4all-core
+      .def_readwrite("reuse_fence", &kp::Sequence::mReuseFence)  // gpt4all-core
+"""
+OLD_CREATE_FENCE = """    this->mFence = this->mDevice->createFence(vk::FenceCreateInfo());
+"""
+NEW_CREATE_FENCE = """    // gpt4all-core (tools/kp_patch.py): the sequence's one fence where asked
+    if (this->mReuseFence && this->mFence) {
+        (void)this->mDevice->resetFences(1, &this->mFence);
+    } else {
+        this->mFence = this->mDevice->createFence(vk::FenceCreateInfo());
+    }
+"""
+OLD_DESTROY_FENCE = """    this->mDevice->destroy(
+      this->mFence, (vk::Optional<const vk::AllocationCallbacks>)nullptr);
+
+    this->mIsRunning = false;
+"""
+NEW_DESTROY_FENCE = """    if (!this->mReuseFence) {  // gpt4all-core: a reused fence goes with the sequence
+        this->mDevice->destroy(
+          this->mFence, (vk::Optional<const vk::AllocationCallbacks>)nullptr);
+        this->mFence = nullptr;
+    }
+
+    this->mIsRunning = false;
+"""
+OLD_SEQ_DESTROY = """    if (this->mDevice) {
+        this->mDevice = nullptr;
+    }
+"""
+NEW_SEQ_DESTROY = """    if (this->mFence && this->mDevice) {  // gpt4all-core: a reused fence
+        this->mDevice->destroy(
+          this->mFence, (vk::Optional<const vk::AllocationCallbacks>)nullptr);
+        this->mFence = nullptr;
+    }
+    if (this->mDevice) {
+        this->mDevice = nullptr;
+    }
 """
 
 
@@ -131,6 +172,9 @@ def patch(root: Path) -> None:
     _replace_once(root / "python" / "src" / "main.cpp", BINDING, BINDING_BARRIER)
     _replace_once(root / "src" / "include" / "kompute" / "Sequence.hpp", SEQ_HEADER_PUBLIC, SEQ_HEADER_MEMBER)
     _replace_once(root / "src" / "Sequence.cpp", OLD_WAIT, NEW_WAIT)
+    _replace_once(root / "src" / "Sequence.cpp", OLD_CREATE_FENCE, NEW_CREATE_FENCE)
+    _replace_once(root / "src" / "Sequence.cpp", OLD_DESTROY_FENCE, NEW_DESTROY_FENCE)
+    _replace_once(root / "src" / "Sequence.cpp", OLD_SEQ_DESTROY, NEW_SEQ_DESTROY)
     _replace_once(root / "python" / "src" / "main.cpp", SEQ_BINDING, SEQ_BINDING_SPIN)
     _replace_once(root / "src" / "Tensor.cpp", OLD_MEMORY_TYPE, NEW_MEMORY_TYPE)
     _replace_once(root / "setup.py", "version='0.9.0'", f"version='{VERSION}'")

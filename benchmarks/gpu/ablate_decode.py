@@ -9,7 +9,9 @@ submit, the copies of the parameters and logits, the fence) and "two in flight" 
 two caches, each submitted again as soon as it finishes, so the queue never runs dry: the GPU's
 time a step, with the host's gaps hidden). "forward()" is the whole step as Python calls it:
 the parameters written, the submit, the logits copied out. The "spin-waited" lines poll the
-fence instead of sleeping on it ($GPT4ALL_CORE_VULKAN_WAIT=spin).
+fence instead of sleeping on it ($GPT4ALL_CORE_VULKAN_WAIT=spin), the "fresh fence" lines make
+and destroy a fence each submit as stock Kompute does ($GPT4ALL_CORE_VULKAN_FENCE=fresh; the
+default keeps one fence a sequence).
 
     python3 benchmarks/gpu/ablate_decode.py MODEL.gguf [--rounds 3] [-n 200] [--json F]
 """
@@ -63,14 +65,14 @@ class _Filtered:
         return getattr(self._seq, name)
 
     def __setattr__(self, name, value):
-        if name == "spin_wait":  # the decoder's $GPT4ALL_CORE_VULKAN_WAIT=spin: the sequence's own flag
+        if name in ("spin_wait", "reuse_fence"):  # the decoder's settings: the sequence's own flags
             setattr(self._seq, name, value)
         else:
             object.__setattr__(self, name, value)
 
 
 def variants(dec) -> dict:
-    """name: (drop(shader, push) -> bool, barriers[, copies kept[, wait]])."""
+    """name: (drop(shader, push) -> bool, barriers[, copies kept[, wait[, fence]]])."""
     e, q, ff, vocab = dec.n_embd, dec.q_dim, dec.n_ff, dec.n_vocab
 
     def product(s):
@@ -102,12 +104,15 @@ def variants(dec) -> dict:
         "nothing, no copies": (lambda s, p: True, True, ()),
         "full, spin-waited": (lambda s, p: False, True, ("params", "logits"), "spin"),
         "nothing, spin-waited": (lambda s, p: True, True, ("params", "logits"), "spin"),
+        "full, fresh fence": (lambda s, p: False, True, ("params", "logits"), "sleep", "fresh"),
+        "nothing, no copies, fresh fence": (lambda s, p: True, True, (), "sleep", "fresh"),
     }
 
 
-def record(dec, cache, drop, barriers: bool, copies=("params", "logits"), wait="sleep"):
-    """The one-token step recorded again through _Filtered; wait: $GPT4ALL_CORE_VULKAN_WAIT's value."""
-    from gpt4all_core.backend.vulkan.decoder import WAIT_ENV
+def record(dec, cache, drop, barriers: bool, copies=("params", "logits"), wait="sleep", fence="reuse"):
+    """The one-token step recorded again through _Filtered; wait and fence: $GPT4ALL_CORE_VULKAN_WAIT's
+    and $GPT4ALL_CORE_VULKAN_FENCE's values."""
+    from gpt4all_core.backend.vulkan.decoder import FENCE_ENV, WAIT_ENV
     tags: list = []
 
     def tag(dispatch, tensors):
@@ -116,7 +121,7 @@ def record(dec, cache, drop, barriers: bool, copies=("params", "logits"), wait="
     def filtered(manager, *args, **kwargs):
         return _Filtered(manager.sequence(*args, **kwargs), dec.ctx.kp, tags, drop, barriers, copies)
 
-    with environment({WAIT_ENV: wait}):
+    with environment({WAIT_ENV: wait, FENCE_ENV: fence}):
         return rerecord(dec, cache, tag, filtered)
 
 

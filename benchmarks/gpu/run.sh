@@ -42,8 +42,12 @@ fi
 [ -e /opt/gk/device.json ] || python3 benchmarks/gpu/device_info.py >/opt/gk/device.json 2>/opt/gk/logs/device_info.log || true
 [ -e /opt/gk/bandwidth.json ] || python3 benchmarks/gpu/bandwidth.py --json /opt/gk/bandwidth.json \
   >/opt/gk/logs/bandwidth.log 2>&1 || true
+# one submit's round trip in plain Vulkan, fences made fresh or reused (gpu/submit_latency.c)
+[ -e /opt/gk/submit.json ] || { cc -O2 -I/opt/gk/usr/include -o /opt/gk/bin/submit_latency \
+  benchmarks/gpu/submit_latency.c -L/opt/gk/usr/lib/x86_64-linux-gnu -lvulkan && \
+  /opt/gk/bin/submit_latency 0 2000 >/opt/gk/submit.json; } 2>/opt/gk/logs/submit_latency.log || true
 rc=0
-python3 benchmarks/vulkan.py --models "$MODELS" --files "$(IFS=,; echo "${FILES[*]}")" \
+python3 benchmarks/vulkan.py --submit-latency /opt/gk/submit.json --models "$MODELS" --files "$(IFS=,; echo "${FILES[*]}")" \
   --llama-bench /opt/gk/llama.cpp/build/bin/llama-bench --llama-done /opt/gk/.done-llama \
   --bandwidth /opt/gk/bandwidth.json --state /opt/gk/vulkan-state.json --deadline $((STARTED + LIMIT)) --out "$OUT" "$@" || rc=$?
 if [ -n "${GPU_LLAMA_PERF:-}" ] && [ -e /opt/gk/.done-llama ] && [ -e "$MODELS/$GPU_LLAMA_PERF" ]; then
@@ -51,7 +55,7 @@ if [ -n "${GPU_LLAMA_PERF:-}" ] && [ -e /opt/gk/.done-llama ] && [ -e "$MODELS/$
     -m "$MODELS/$GPU_LLAMA_PERF" -ngl 99 -p 0 -n 32 -r 1 >"$OUT/llama-perf.txt" 2>&1 || true
   tail -n 40 "$OUT/llama-perf.txt"
 fi
-cp /opt/gk/device.json /opt/gk/bandwidth.json "$OUT"/ 2>/dev/null || true
+cp /opt/gk/device.json /opt/gk/bandwidth.json /opt/gk/submit.json "$OUT"/ 2>/dev/null || true
 tar czf "$OUT/logs.tgz" -C /opt/gk logs 2>/dev/null || true
 tail -n 3 /opt/gk/logs/models.log 2>/dev/null || true
 exit "$rc"

@@ -117,7 +117,7 @@ EOF
   KOMPUTE_OPT_INSTALL=OFF KOMPUTE_OPT_DISABLE_VULKAN_VERSION_CHECK=ON KOMPUTE_PYTHON_NUM_PARALLEL_THREADS=9 \
   CMAKE_GENERATOR=Ninja CMAKE_TOOLCHAIN_FILE="$GK/kp-toolchain.cmake" \
     python3 -m pip wheel --no-deps --no-build-isolation --no-index -w "$GK/wheels" "$GK/kp-0.9.0"
-  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$GK"/wheels/kp-0.9.0+gk4-*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$GK"/wheels/kp-0.9.0+gk5-*.whl
   python3 -c 'import kp; print(kp.Manager(0).get_device_properties())'
 }
 

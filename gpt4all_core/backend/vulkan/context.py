@@ -115,11 +115,11 @@ class VulkanContext:
             raise VulkanError(f"the Vulkan backend needs Kompute's Python package kp ({e}); "
                               "pip install 'gpt4all-core[vulkan]'") from None
         self.kp = kp
-        # tools/kp_patch.py's Kompute (0.9.0+gk4, which ./dev.sh builds) orders each dispatch after the
+        # tools/kp_patch.py's Kompute (0.9.0+gk5, which ./dev.sh builds) orders each dispatch after the
         # ones it depends on and can leave a barrier out; a stock kp orders transfers only
         self.can_skip_barriers = hasattr(kp.OpAlgoDispatch, "barrier")
         if not self.can_skip_barriers:
-            warnings.warn("kp is not gpt4all-core's patched Kompute (0.9.0+gk4, which ./dev.sh builds with "
+            warnings.warn("kp is not gpt4all-core's patched Kompute (0.9.0+gk5, which ./dev.sh builds with "
                           "tools/kp_patch.py): its dispatches are not ordered after one another by the Vulkan "
                           "spec, which some drivers need", RuntimeWarning, stacklevel=2)
         try:

@@ -46,6 +46,10 @@ PARAMS_ENV = "GPT4ALL_CORE_VULKAN_PARAMS"
 # default on a GPU; "sleep": the default on a CPU device (lavapipe), whose own threads need the
 # cores. Read when a sequence is recorded
 WAIT_ENV = "GPT4ALL_CORE_VULKAN_WAIT"
+# "fresh": each pass's submit gets a fence of its own, created and destroyed, as stock Kompute does
+# (A/B runs); default "reuse": one fence a recorded pass (tools/kp_patch.py's reuse_fence), reset
+# before each submit, as llama.cpp keeps its fence. Read when a sequence is recorded
+FENCE_ENV = "GPT4ALL_CORE_VULKAN_FENCE"
 
 
 def _choice(variable: str, default: str, other: str) -> str:
@@ -88,6 +92,18 @@ def _spin_wait(kp, cpu_device: bool) -> bool:
             raise VulkanError(f"${WAIT_ENV}=spin needs gpt4all-core's patched Kompute (./dev.sh builds it)")
         return False
     return wait == "spin"
+
+
+def _reuse_fence(kp) -> bool:
+    """Whether recorded passes keep one fence ($FENCE_ENV): needs tools/kp_patch.py's Kompute,
+    without which the default makes a fresh fence each submit."""
+    asked = os.environ.get(FENCE_ENV, "").strip()
+    reuse = _choice(FENCE_ENV, "reuse", "fresh") == "reuse"
+    if reuse and not hasattr(kp.Sequence, "reuse_fence"):
+        if asked:
+            raise VulkanError(f"${FENCE_ENV}=reuse needs gpt4all-core's patched Kompute (./dev.sh builds it)")
+        return False
+    return reuse
 
 
 @dataclass
@@ -293,6 +309,8 @@ class VulkanDecoder:
         seq = ctx.manager.sequence()
         if _spin_wait(kp, self.cpu_device):
             seq.spin_wait = True
+        if _reuse_fence(kp):
+            seq.reuse_fence = True
         P = self.params
         if self.params_kind == "device":  # the first dispatch's barrier orders the copy before it
             seq.record(kp.OpTensorSyncDevice([P, cache._pos]))

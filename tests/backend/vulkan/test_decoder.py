@@ -204,6 +204,43 @@ def test_spin_waited_passes_give_the_same_logits(device, monkeypatch):
             model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
 
 
+def test_passes_with_one_fence_give_the_same_logits(device, monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_FENCE=reuse (the default: one fence a recorded pass, reset before each
+    submit, tools/kp_patch.py's reuse_fence) against =fresh (a fence made and destroyed each
+    submit, as stock Kompute): sequences recorded with the flag as asked, the same bits over passes
+    that reuse it; a bad value is named; a sequence that kept its fence is destroyed cleanly."""
+    def flagged(fence, model, cache):
+        assert [seq.reuse_fence for seq, _ in cache.sequences.values()] == [fence == "reuse"]
+
+    got = _logits_under(monkeypatch, device, vk_decoder.FENCE_ENV, ("fresh", "reuse"), list(range(100, 108)), flagged)
+    assert np.array_equal(got["fresh"], got["reuse"])
+    monkeypatch.setenv(vk_decoder.FENCE_ENV, "new")
+    with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
+        with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_FENCE"):
+            model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
+
+
+def test_fences_are_reused_by_default_where_kompute_can(monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_FENCE unset: passes keep one fence where Kompute has the patch's
+    reuse_fence, else a fresh one each submit; reuse asked of a stock Kompute is refused by name."""
+    class Patched:
+        class Sequence:
+            reuse_fence = False
+
+    class Stock:
+        class Sequence:
+            pass
+
+    monkeypatch.delenv(vk_decoder.FENCE_ENV, raising=False)
+    assert vk_decoder._reuse_fence(Patched) is True
+    assert vk_decoder._reuse_fence(Stock) is False
+    monkeypatch.setenv(vk_decoder.FENCE_ENV, "fresh")
+    assert vk_decoder._reuse_fence(Patched) is False
+    monkeypatch.setenv(vk_decoder.FENCE_ENV, "reuse")
+    with pytest.raises(VulkanError, match="patched Kompute"):
+        vk_decoder._reuse_fence(Stock)
+
+
 def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
     """$GPT4ALL_CORE_VULKAN_PARAMS=host (the per-batch parameters and the slot positions read from
     host-visible memory, for A/B runs) against the default (device memory, synced at the start of
