@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpt4all_core.backend import cpu_kernels
-from gpt4all_core.backend.vulkan import flags, ops, products
+from gpt4all_core.backend.vulkan import flags, ops, prefetch, products
 from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, VulkanError, fill_params, make_params,
                                                  param_words)
 
@@ -290,6 +290,7 @@ class VulkanDecoder:
         self.xl, self.xl2 = buf(self.n_embd), buf(self.n_embd)
         scratch = ops.attention_scratch_floats(self.n_head, self.head_dim, SPLIT_MAX_COLS, MAX_ATTENTION_SPLIT)
         self.att_scratch = ctx.tensor(np.zeros(scratch, np.float32), "storage")
+        self.sinks = [ctx.tensor(np.zeros(256, np.uint32), "storage") for _ in range(prefetch.SINKS)]
         # zeros to start with (a storage tensor's first contents are whatever the memory held);
         # every pass leaves them zero again
         self.att_counters = ctx.tensor(np.zeros(self.n_head * SPLIT_MAX_COLS, np.uint32), "device")
@@ -319,12 +320,18 @@ class VulkanDecoder:
         use_flags = B == 1 and flags.setting() and self.params_kind == "device" and ctx.can_skip_barriers
         stages = flags.Stages(self.flag_base, self.params_host.size - self.flag_base) if use_flags else None
 
-        def run(dispatch: Dispatch, *tensors, out=None, n_in=None):
-            """Records the dispatch; out: the buffer (or tuple of buffers) it writes, when not the ops'
-            rule (_WRITES_FIRST); n_in: a product's row length (for its stage-flag form)."""
-            order.dispatches += 1
+        planned = []  # (dispatch, tensors, out, n_in, weights): recorded in order at the end, with prefetches
+
+        def run(dispatch: Dispatch, *tensors, out=None, n_in=None, weights=None):
+            """Plans the dispatch; out: the buffer (or tuple of buffers) it writes, when not the ops'
+            rule (_WRITES_FIRST); n_in: a product's row length (for its stage-flag form); weights:
+            the weight matrix it reads (what prefetch.py may pull into L2 before it)."""
             if out is None:
                 out = tensors[0] if dispatch.shader in _WRITES_FIRST else tensors[-1]
+            planned.append((dispatch, tensors, out, n_in, weights))
+
+        def record(dispatch: Dispatch, tensors, out, n_in):
+            order.dispatches += 1
             can = stages is not None and flags.capable(caps, dispatch, n_in)
             # a dispatch that cannot wait on a flag cannot join a stage whose others do: a barrier
             barrier = order.needs_barrier(tensors, out, force=stages is not None and stages.waiting and not can)
@@ -338,7 +345,7 @@ class VulkanDecoder:
         def product(w: _Matrix, x, y, cols, col_source=ops.COLS_TOKENS, accumulate=False):
             d = products.product(caps, w.type, w.n_out, w.n_in, cols)
             push = (w.n_out, w.n_in, col_source, int(accumulate))
-            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, n_in=w.n_in)
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, n_in=w.n_in, weights=w.words)
 
         fuse, n_split = _fuse_setting(), _attention_split()
 
@@ -353,7 +360,8 @@ class VulkanDecoder:
         def normed_product(d: Dispatch, w: _Matrix, x, gamma, y, col_source=ops.COLS_TOKENS, freqs=None):
             push = (d.push[0], w.n_in, col_source, 0)
             tables = [gamma] if freqs is None else [gamma, freqs]  # freqs: the _norm_rope forms' RoPE table
-            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, *tables, out=y, n_in=w.n_in)
+            run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, *tables, out=y, n_in=w.n_in,
+                weights=w.words)
 
         T, e, hd = ops.COLS_TOKENS, self.n_embd, self.head_dim
         if self.first_block:
@@ -402,6 +410,19 @@ class VulkanDecoder:
                 product(self.output, self.xl2, logits, L, ops.COLS_LOGITS)
             if self.final_softcap > 0:
                 run(ops.softcap(caps, self.n_vocab, ops.COLS_LOGITS, float(self.final_softcap), L), logits)
+        # prefetches at the ends of stages: where no stage flags replace the barriers ($PREFETCH_ENV)
+        budget = prefetch.budget_bytes() if stages is None and ctx.can_skip_barriers else 0
+        if budget:
+            probe = _Ordering(self.read_only, skip=True)
+            barriers = [probe.needs_barrier(tensors, out) for _, tensors, out, _, _ in planned]
+            chunks = prefetch.plan(barriers, [p[4] for p in planned], lambda w: w.size(), budget)
+        else:
+            chunks = {}
+        for i, (dispatch, tensors, out, n_in, _) in enumerate(planned):
+            record(dispatch, tensors, out, n_in)
+            for c in chunks.get(i, ()):
+                record(ops.prefetch(caps, c.offset4, c.n4), (c.weights, self.sinks[c.sink]), self.sinks[c.sink], None)
+        if L:
             seq.record(kp.OpTensorSyncLocal([logits]))
         waits = 0
         if stages is not None and stages.waits:

@@ -197,6 +197,18 @@ def copy_words(caps: Caps, src_offset: int, dst_offset: int, n_words: int, same_
                     push_words(src_offset, dst_offset, n_words))
 
 
+PREFETCH_PER = 4  # uvec4s an invocation of shaders/prefetch.comp reads
+
+
+def prefetch(caps: Caps, offset4: int, n4: int) -> Dispatch:
+    """1 SRC (uvec4s, read), 2 SINK (uint, >= 256 words; written only if the data hits a constant):
+    reads src[offset4, offset4 + n4) and keeps nothing, so that a later dispatch finds it in L2."""
+    if min(offset4, n4) < 0:
+        raise ValueError("prefetch: offset4 and n4 must not be negative")
+    return Dispatch("prefetch", (_groups(n4, ELEMENTWISE_WG * PREFETCH_PER), 1, 1), (ELEMENTWISE_WG,),
+                    push_words(offset4, n4))
+
+
 def kv_store(caps: Caps, kv_dim: int, f16: bool, max_cols: int) -> Dispatch:
     """1 SRC [cols, kv_dim], 2 CACHE (uint words): row t goes to cache slot P.slots[t] (F16:
     rounded to nearest even as the CPU's gk_fp32_to_fp16; kv_dim even)."""

@@ -143,6 +143,16 @@ def test_the_synchronization_validation_finds_no_hazard(tmp_path):
     assert "ran: unordered" in unordered and hazards, unordered[-3000:]
 
 
+def test_prefetches_add_no_hazard(tmp_path, monkeypatch):
+    """$GPT4ALL_CORE_VULKAN_PREFETCH (prefetch.py): the prefetch dispatches recorded without
+    barriers at the ends of stages, each writing a sink of its own, leave the synchronization
+    validation as clean as without them."""
+    monkeypatch.setenv("GPT4ALL_CORE_VULKAN_PREFETCH", "1")
+    monkeypatch.setenv("GPT4ALL_CORE_VULKAN_FLAGS", "0")
+    out = run_under_validation(CHILD, tmp_path, "ordered", sync=True, timeout=600)
+    assert "ran: ordered" in out and layer_errors(out) == [], "\n".join(layer_errors(out)[:10])
+
+
 def test_a_decoder_records_fewer_barriers_than_dispatches():
     """A two-block llama decode step: 7 dispatches a block, 5 behind a barrier (the roped form
     above), then the head's normalizing product (one token: no gather of the rows wanting logits)."""
