@@ -220,17 +220,15 @@ def test_passes_with_one_fence_give_the_same_logits(device, monkeypatch):
             model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
 
 
+def _kompute(*flags):
+    """A stand-in for kp whose Sequence has these tools/kp_patch.py flags (none: a stock Kompute)."""
+    return type("kp", (), {"Sequence": type("Sequence", (), dict.fromkeys(flags, False))})
+
+
 def test_fences_are_reused_by_default_where_kompute_can(monkeypatch):
     """$GPT4ALL_CORE_VULKAN_FENCE unset: passes keep one fence where Kompute has the patch's
     reuse_fence, else a fresh one each submit; reuse asked of a stock Kompute is refused by name."""
-    class Patched:
-        class Sequence:
-            reuse_fence = False
-
-    class Stock:
-        class Sequence:
-            pass
-
+    Patched, Stock = _kompute("reuse_fence"), _kompute()
     monkeypatch.delenv(vk_decoder.FENCE_ENV, raising=False)
     assert vk_decoder._reuse_fence(Patched) is True
     assert vk_decoder._reuse_fence(Stock) is False
@@ -289,14 +287,7 @@ def test_passes_spin_on_a_gpu_and_sleep_on_a_cpu_device_by_default(monkeypatch):
     """$GPT4ALL_CORE_VULKAN_WAIT unset: a GPU's passes poll their fence (the host sees them end at
     once), a CPU device's (lavapipe, whose threads need the cores) sleep; a Kompute without the
     patch's spin_wait sleeps unless spinning is asked for, which is then refused by name."""
-    class Patched:
-        class Sequence:
-            spin_wait = False
-
-    class Stock:
-        class Sequence:
-            pass
-
+    Patched, Stock = _kompute("spin_wait"), _kompute()
     monkeypatch.delenv(vk_decoder.WAIT_ENV, raising=False)
     assert vk_decoder._spin_wait(Patched, cpu_device=False) is True
     assert vk_decoder._spin_wait(Patched, cpu_device=True) is False
