@@ -12,7 +12,6 @@ Session and the batch engine run on it unchanged.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,89 +20,14 @@ from gpt4all_core.backend import cpu_kernels
 from gpt4all_core.backend.vulkan import flags, ops, prefetch, products
 from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, VulkanError, fill_params, make_params,
                                                  param_words)
+from gpt4all_core.backend.vulkan.switches import (ATTENTION_SPLIT, ATTENTION_SPLIT_ENV, FENCE_ENV,  # noqa: F401
+                                                  FUSE_ENV, MAX_ATTENTION_SPLIT, PARAMS_ENV, WAIT_ENV, attention_split,
+                                                  fuse_setting, params_kind, reuse_fence, spin_wait)
 
 MAX_BATCH = 512           # tokens per recorded pass; longer batches run as several passes
 STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way to device memory
 F32, F16 = 0, 1
 SPLIT_MAX_COLS = 8   # batches of up to this many tokens (decoding) split attention over the cache
-ATTENTION_SPLIT = 8  # into this many parts (by default: $ATTENTION_SPLIT_ENV sets it)
-MAX_ATTENTION_SPLIT = 64  # what the scratch is sized for
-# "1" to "64": the parts a decode step's attention is split into, in place of ATTENTION_SPLIT ("1":
-# the unsplit kernel; A/B runs: "no attention" saved 8% of a 6.7B step on an H100, at 17 slots).
-# Read when a sequence is recorded
-ATTENTION_SPLIT_ENV = "GPT4ALL_CORE_VULKAN_ATTN_SPLIT"
-# A/B runs: "0": decoding records the norms, activations, RoPE, KV stores and the merge of split
-# attention as dispatches of their own; "norm": the norms and activations fused into the products,
-# the rest apart; default "1": RoPE and the stores in the q, k, v products too, and split attention
-# merged by its own last workgroup
-FUSE_ENV = "GPT4ALL_CORE_VULKAN_FUSE"
-# "host": the per-batch parameters and the cache's slot positions stay in host-visible memory that
-# the shaders read over the bus (the old way, for A/B runs); default "device": device memory, each
-# recorded pass first copying them over from their host staging copy
-PARAMS_ENV = "GPT4ALL_CORE_VULKAN_PARAMS"
-# "spin": the host polls a pass's fence instead of sleeping on it (tools/kp_patch.py's spin_wait),
-# so it sees the pass end at once (6.7B Q4_0 decoding on an H100 ran 0.935x as fast sleeping): the
-# default on a GPU; "sleep": the default on a CPU device (lavapipe), whose own threads need the
-# cores. Read when a sequence is recorded
-WAIT_ENV = "GPT4ALL_CORE_VULKAN_WAIT"
-# "fresh": each pass's submit gets a fence of its own, created and destroyed, as stock Kompute does
-# (A/B runs); default "reuse": one fence a recorded pass (tools/kp_patch.py's reuse_fence), reset
-# before each submit, as llama.cpp keeps its fence. Read when a sequence is recorded
-FENCE_ENV = "GPT4ALL_CORE_VULKAN_FENCE"
-
-
-def _choice(variable: str, default: str, other: str) -> str:
-    """$variable's value, default when unset or empty; anything but the two is refused by name."""
-    value = os.environ.get(variable, default).strip() or default
-    if value not in (default, other):
-        raise ValueError(f"${variable}: {value!r} is not {default!r} or {other!r}")
-    return value
-
-
-def _fuse_setting() -> str:
-    """$FUSE_ENV: "1" (default), "norm" or "0"."""
-    value = os.environ.get(FUSE_ENV, "1").strip() or "1"
-    if value not in ("1", "norm", "0"):
-        raise ValueError(f"${FUSE_ENV}: {value!r} is not '1', 'norm' or '0'")
-    return value
-
-
-def _attention_split() -> int:
-    """$ATTENTION_SPLIT_ENV, else ATTENTION_SPLIT; anything but 1 to 64 is refused by name."""
-    value = os.environ.get(ATTENTION_SPLIT_ENV, "").strip()
-    if not value:
-        return ATTENTION_SPLIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ATTENTION_SPLIT:
-        raise ValueError(f"${ATTENTION_SPLIT_ENV}: {value!r} is not a whole number from 1 to {MAX_ATTENTION_SPLIT}")
-    return int(value)
-
-
-def _params_kind() -> str:
-    return _choice(PARAMS_ENV, "device", "host")
-
-
-def _spin_wait(kp, cpu_device: bool) -> bool:
-    """Whether recorded passes poll their fence ($WAIT_ENV, else spin on a GPU and sleep on a CPU
-    device): polling needs tools/kp_patch.py's Kompute, without which the default sleeps."""
-    asked = os.environ.get(WAIT_ENV, "").strip()
-    wait = _choice(WAIT_ENV, "sleep" if cpu_device else "spin", "spin" if cpu_device else "sleep")
-    if wait == "spin" and not hasattr(kp.Sequence, "spin_wait"):
-        if asked:
-            raise VulkanError(f"${WAIT_ENV}=spin needs gpt4all-core's patched Kompute (./dev.sh builds it)")
-        return False
-    return wait == "spin"
-
-
-def _reuse_fence(kp) -> bool:
-    """Whether recorded passes keep one fence ($FENCE_ENV): needs tools/kp_patch.py's Kompute,
-    without which the default makes a fresh fence each submit."""
-    asked = os.environ.get(FENCE_ENV, "").strip()
-    reuse = _choice(FENCE_ENV, "reuse", "fresh") == "reuse"
-    if reuse and not hasattr(kp.Sequence, "reuse_fence"):
-        if asked:
-            raise VulkanError(f"${FENCE_ENV}=reuse needs gpt4all-core's patched Kompute (./dev.sh builds it)")
-        return False
-    return reuse
 
 
 @dataclass
@@ -186,7 +110,7 @@ class VulkanDecoder:
         cpu_kernels.Decoder(hparams, globals, blocks)  # validates every shape and type
         # every workgroup of every dispatch reads the pass values: host-visible memory would put a
         # trip over the bus at the start of each (PARAMS_ENV); device memory, synced once a pass, does not
-        self.params_kind = _params_kind()
+        self.params_kind = params_kind()
         self.first_block = first_block  # blocks before it run elsewhere: the input is their hidden state
         self.ctx, self.caps = ctx, ctx.caps
         self.cpu_device = ctx.device_type == "cpu"  # lavapipe: its threads need the cores
@@ -308,9 +232,9 @@ class VulkanDecoder:
         """The sequence for batches of up to B tokens, L of them wanting logits."""
         ctx, caps, kp = self.ctx, self.caps, self.ctx.kp
         seq = ctx.manager.sequence()
-        if _spin_wait(kp, self.cpu_device):
+        if spin_wait(kp, self.cpu_device):
             seq.spin_wait = True
-        if _reuse_fence(kp):
+        if reuse_fence(kp):
             seq.reuse_fence = True
         P = self.params
         if self.params_kind == "device":  # the first dispatch's barrier orders the copy before it
@@ -347,7 +271,7 @@ class VulkanDecoder:
             push = (w.n_out, w.n_in, col_source, int(accumulate))
             run(Dispatch(d.shader, d.groups, d.spec, push), w.words, x, y, n_in=w.n_in, weights=w.words)
 
-        fuse, n_split = _fuse_setting(), _attention_split()
+        fuse, n_split = fuse_setting(), attention_split()
 
         def fused(w: _Matrix, cols, glu=None, rope=None):
             """The dispatch of rms_norm then w (glu: w is gate and up stacked; rope: a RopeOut), or

@@ -13,6 +13,7 @@ from model_files import SMOLLM2, dequantized, random_model
 
 from gpt4all_core import models
 from gpt4all_core.backend.vulkan import decoder as vk_decoder
+from gpt4all_core.backend.vulkan import switches
 from gpt4all_core.backend.vulkan.context import VulkanError
 from gpt4all_core.backend.vulkan.devices import select_device
 from gpt4all_core.engine.session import Session
@@ -230,13 +231,13 @@ def test_fences_are_reused_by_default_where_kompute_can(monkeypatch):
     reuse_fence, else a fresh one each submit; reuse asked of a stock Kompute is refused by name."""
     Patched, Stock = _kompute("reuse_fence"), _kompute()
     monkeypatch.delenv(vk_decoder.FENCE_ENV, raising=False)
-    assert vk_decoder._reuse_fence(Patched) is True
-    assert vk_decoder._reuse_fence(Stock) is False
+    assert switches.reuse_fence(Patched) is True
+    assert switches.reuse_fence(Stock) is False
     monkeypatch.setenv(vk_decoder.FENCE_ENV, "fresh")
-    assert vk_decoder._reuse_fence(Patched) is False
+    assert switches.reuse_fence(Patched) is False
     monkeypatch.setenv(vk_decoder.FENCE_ENV, "reuse")
     with pytest.raises(VulkanError, match="patched Kompute"):
-        vk_decoder._reuse_fence(Stock)
+        switches.reuse_fence(Stock)
 
 
 def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
@@ -289,15 +290,15 @@ def test_passes_spin_on_a_gpu_and_sleep_on_a_cpu_device_by_default(monkeypatch):
     patch's spin_wait sleeps unless spinning is asked for, which is then refused by name."""
     Patched, Stock = _kompute("spin_wait"), _kompute()
     monkeypatch.delenv(vk_decoder.WAIT_ENV, raising=False)
-    assert vk_decoder._spin_wait(Patched, cpu_device=False) is True
-    assert vk_decoder._spin_wait(Patched, cpu_device=True) is False
-    assert vk_decoder._spin_wait(Stock, cpu_device=False) is False
+    assert switches.spin_wait(Patched, cpu_device=False) is True
+    assert switches.spin_wait(Patched, cpu_device=True) is False
+    assert switches.spin_wait(Stock, cpu_device=False) is False
     monkeypatch.setenv(vk_decoder.WAIT_ENV, "sleep")
-    assert vk_decoder._spin_wait(Patched, cpu_device=False) is False
+    assert switches.spin_wait(Patched, cpu_device=False) is False
     monkeypatch.setenv(vk_decoder.WAIT_ENV, "spin")
-    assert vk_decoder._spin_wait(Patched, cpu_device=True) is True
+    assert switches.spin_wait(Patched, cpu_device=True) is True
     with pytest.raises(VulkanError, match="patched Kompute"):
-        vk_decoder._spin_wait(Stock, cpu_device=False)
+        switches.spin_wait(Stock, cpu_device=False)
 
 
 def test_attention_split_count_is_a_setting(device, monkeypatch):
