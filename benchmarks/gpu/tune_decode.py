@@ -24,11 +24,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from settings import parse as parse_setting  # noqa: E402  (this folder)
-from gpt4all_core.backend.vulkan import decoder, flags, products  # noqa: E402
+from gpt4all_core.backend.vulkan import flags, prefetch, products, switches  # noqa: E402
 
 
-SWITCHES = (products.MV_ENV, products.HALVES_ENV, decoder.FUSE_ENV, decoder.PARAMS_ENV, decoder.WAIT_ENV,
-            decoder.ATTENTION_SPLIT_ENV, flags.FLAGS_ENV)
+SWITCHES = (products.MV_ENV, products.HALVES_ENV, switches.FUSE_ENV, switches.PARAMS_ENV, switches.WAIT_ENV,
+            switches.FENCE_ENV, switches.ATTENTION_SPLIT_ENV, flags.FLAGS_ENV, prefetch.PREFETCH_ENV)
 
 
 def set_only(setting: str) -> None:
@@ -90,9 +90,9 @@ def main() -> None:
 
     def model_for(setting: str):
         """The model loaded with this setting's $GPT4ALL_CORE_VULKAN_PARAMS (default: device)."""
-        kind = parse_setting(setting).get(decoder.PARAMS_ENV, "device")
+        kind = parse_setting(setting).get(switches.PARAMS_ENV, "device")
         if kind not in loaded:
-            os.environ[decoder.PARAMS_ENV] = kind
+            os.environ[switches.PARAMS_ENV] = kind
             loaded[kind] = models.load(args.model, device="vulkan:0", ngl=999)
         return loaded[kind]
 
