@@ -27,6 +27,8 @@ BUILD_LLAMA=1  # 0: --no-llama; bg: --llama-background (its own session, niced: 
                # call on a warm machine; $GK/.done-llama or $GK/.done-llama.failed tells when it ends)
 [ "${1:-}" = "--no-llama" ] && BUILD_LLAMA=0
 [ "${1:-}" = "--llama-background" ] && BUILD_LLAMA=bg
+VULKAN_ONLY=0  # --vulkan-only: the loader and headers, nothing else (enough for gpu/submit_latency.c)
+[ "${1:-}" = "--vulkan-only" ] && VULKAN_ONLY=1
 mkdir -p "$GK/logs" "$GK/bin"
 
 now_ms() { date +%s%3N; }
@@ -179,6 +181,7 @@ llama_build_report() {  # the slowest build edges and the shader part, from ninj
 
 started=$(now_ms)
 step vulkan vulkan
+[ "$VULKAN_ONLY" = 0 ] || exit 0
 step wheels wheels
 llama_pid=
 if [ "$BUILD_LLAMA" = 1 ]; then

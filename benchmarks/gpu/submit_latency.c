@@ -10,6 +10,12 @@
  * A decode step pays one round trip a token, so this is the floor under a token's time.
  *
  *     cc -O2 -o submit_latency benchmarks/gpu/submit_latency.c -lvulkan && ./submit_latency [DEVICE] [N]
+ *
+ * On the device tool's machines (the loader and headers only, in seconds):
+ *
+ *     bash benchmarks/gpu/setup.sh --vulkan-only && . /opt/gk/env.sh && cc -O2 -I/opt/gk/usr/include \
+ *       -o /tmp/submit_latency benchmarks/gpu/submit_latency.c -L/opt/gk/usr/lib/x86_64-linux-gnu -lvulkan && \
+ *       /tmp/submit_latency 0 3000
  */
 #include <stdio.h>
 #include <stdlib.h>
