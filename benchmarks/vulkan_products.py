@@ -38,7 +38,7 @@ def time_dispatch(ctx, dispatch: Dispatch, tensors, n: int) -> float:
     """Seconds per dispatch: n of them recorded in one sequence (with Kompute's barriers between,
     as in the decoder), replayed after a warm-up."""
     algo = ctx.algorithm(dispatch, tensors)
-    seq = ctx.manager.sequence()
+    seq = ctx.sequence()  # one fence for every eval
     for _ in range(n):
         seq.record(ctx.kp.OpAlgoDispatch(algo))
     seq.eval()

@@ -131,7 +131,7 @@ def one_dispatch(ctx):
     from gpt4all_core.backend.vulkan.context import make_params
     P = ctx.tensor(make_params(1, n_tokens=1), "host")
     a, b = (ctx.tensor(np.zeros(64, np.uint32), "storage") for _ in range(2))
-    seq = _Filtered(ctx.manager.sequence(), ctx.kp, [("copy_words", ())], lambda s, p: False, True)
+    seq = _Filtered(ctx.sequence(), ctx.kp, [("copy_words", ())], lambda s, p: False, True)
     seq.record(ctx.kp.OpAlgoDispatch(ctx.algorithm(ops.copy_words(ctx.caps, 0, 0, 1, same_buffer=False), [P, a, b])))
     return seq
 

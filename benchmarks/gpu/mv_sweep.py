@@ -53,7 +53,7 @@ def _dispatch(caps, t: int, name: str, n_out: int, n_in: int, config):
 def time_shape(ctx, d, bufs, x, y, params, rounds: int, repeats: int, warm_s: float) -> float:
     """Seconds per matrix: `rounds` passes over the distinct matrices in one recorded sequence."""
     algos = [ctx.algorithm(d, [params, w, x, y]) for w in bufs]
-    seq = ctx.manager.sequence()
+    seq = ctx.sequence()  # one fence for every eval
     for _ in range(rounds):
         for a in algos:
             seq.record(ctx.kp.OpAlgoDispatch(a))

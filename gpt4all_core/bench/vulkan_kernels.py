@@ -4,7 +4,8 @@ bandwidth, and matrix-matrix GFLOP/s at a batch (`gpt4all-core bench kernels --d
 The bound for matrix-vector is the device's memory bandwidth, measured in the same run by our
 copy_words shader over two buffers of the same size as the weights (bytes read plus bytes
 written, the way GPU copy bandwidth is usually quoted). Each figure times a sequence of `reps`
-dispatches recorded once and submitted once, so submission cost is spread out; matrices are
+dispatches recorded once and submitted once, so submission cost is spread out (and the sequence keeps
+one fence, VulkanContext.sequence: a fresh one each submit cost an H100 about 0.5 ms); matrices are
 larger than any GPU's last-level cache (--mib).
 """
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _timed(ctx, dispatch, tensors, reps: int, repeats: int) -> tuple[float, floa
     """(median, min) seconds per dispatch over `repeats` submits of `reps` recorded dispatches."""
     kp = ctx.kp
     algo = ctx.algorithm(dispatch, tensors)
-    seq = ctx.manager.sequence()
+    seq = ctx.sequence()  # one fence for every eval
     for _ in range(reps):
         seq.record(kp.OpAlgoDispatch(algo))
     times = [t / reps for t in _eval_times(seq, repeats)]
@@ -126,7 +127,7 @@ def _chain(ctx, kern, t: int, name: str, k: int, mib: int, params, x, rng, repea
     ws = [_upload(ctx, packed) for _ in range(n)]
     y = ctx.tensor(np.zeros(k, np.float32), "storage")
     d = _with_push(products.product(ctx.caps, t, k, k, 1), k, k)
-    seq = ctx.manager.sequence()
+    seq = ctx.sequence()  # one fence for every eval
     for w in ws:
         seq.record(ctx.kp.OpAlgoDispatch(ctx.algorithm(d, [params, w, x, y])))
     med = statistics.median(_eval_times(seq, repeats))

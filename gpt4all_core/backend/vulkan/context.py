@@ -137,6 +137,15 @@ class VulkanContext:
                          max_workgroup_invocations=self.caps.max_workgroup_invocations,
                          max_shared_bytes=info.max_compute_shared_memory if info else Caps.max_shared_bytes)
 
+    def sequence(self):
+        """A Kompute sequence for repeated evals (timing loops): one fence for all its submits where
+        tools/kp_patch.py's Kompute can (making a fence each submit, as stock Kompute does, cost
+        0.25-0.41 ms on an H100, benchmarks/gpu/submit_latency.c)."""
+        seq = self.manager.sequence()
+        if hasattr(seq, "reuse_fence"):
+            seq.reuse_fence = True
+        return seq
+
     def spirv(self, name: str) -> bytes:
         code = self._spirv.get(name)
         if code is None:

@@ -47,3 +47,17 @@ def test_params_refuse_too_many_tokens_and_unknown_arrays():
 def test_dispatch_needs_a_positive_grid():
     with pytest.raises(ValueError, match="workgroup grid"):
         Dispatch("x", (0, 1, 1))
+
+
+def test_a_timing_sequence_keeps_one_fence_and_evaluates_again_and_again(vk):
+    """VulkanContext.sequence(): the patched Kompute's reuse_fence on, and each of several evals
+    runs the recorded work anew (a copy of a buffer changed on the host between evals)."""
+    kp = vk.kp
+    seq = vk.sequence()
+    assert seq.reuse_fence is True
+    src, dst = vk.tensor(np.zeros(64, np.uint32)), vk.tensor(np.zeros(64, np.uint32))
+    seq.record(kp.OpTensorSyncDevice([src])).record(kp.OpTensorCopy([src, dst])).record(kp.OpTensorSyncLocal([dst]))
+    for i in range(1, 4):
+        src.data()[:] = np.arange(64, dtype=np.uint32) * i
+        seq.eval()
+        assert np.array_equal(dst.data(), np.arange(64, dtype=np.uint32) * i)
