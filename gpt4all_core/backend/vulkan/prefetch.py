@@ -57,11 +57,8 @@ def plan(barriers: list[bool], weights: list, n_words, budget: int) -> dict[int,
     chunks: dict[int, list[Chunk]] = {}
     ahead = 0  # bytes prefetched for stages not yet run
     for s in range(stage_of[-1] + 1):
-        ahead -= sum(16 * (q[2]) for q in queue if q[0] == s)  # read now (prefetched or not)
-        queue_s = [q for q in queue if q[0] == s]
-        for q in queue_s:
-            queue.remove(q)
-        ahead = max(ahead, 0)
+        ahead -= sum(16 * q[2] for q in queue if q[0] == s)  # what stage s reads of its prefetched bytes
+        queue = [q for q in queue if q[0] != s]
         out = chunks.setdefault(last_op[s], [])
         for q in queue:
             if q[0] > s + LOOKAHEAD or len(out) == SINKS or ahead >= budget:
