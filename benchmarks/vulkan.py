@@ -275,6 +275,10 @@ def table(done: dict) -> list[str]:
             lines.append(f"| {r['type']} | {r['matvec']['GB_per_s']:.0f} | {100 * r['matvec']['GB_per_s'] / copy:.0f}% "
                          f"| {chain:.0f} | {100 * chain / k['copy_bandwidth_GB_per_s']:.0f}% "
                          f"| {r['matmul']['GFLOP_per_s']:.0f} |")
+    s = done.get("submit latency")
+    if s:
+        lines.append("a submit's round trip, plain Vulkan (gpu/submit_latency.c): "
+                     + ", ".join(f"{k[:-3]} {v:.1f} us" for k, v in s.items() if k.endswith(" us")))
     for key, ks in done.items():
         if key.startswith("kernels ") and ks:
             lines.append(f"{key}: " + ", ".join(f"{r['type']} matvec {r['matvec']['GB_per_s']:.0f} GB/s, "
