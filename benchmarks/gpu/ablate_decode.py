@@ -112,7 +112,7 @@ def variants(dec) -> dict:
 def record(dec, cache, drop, barriers: bool, copies=("params", "logits"), wait="sleep", fence="reuse"):
     """The one-token step recorded again through _Filtered; wait and fence: $GPT4ALL_CORE_VULKAN_WAIT's
     and $GPT4ALL_CORE_VULKAN_FENCE's values."""
-    from gpt4all_core.backend.vulkan.decoder import FENCE_ENV, WAIT_ENV
+    from gpt4all_core.backend.vulkan.switches import FENCE_ENV, WAIT_ENV
     tags: list = []
 
     def tag(dispatch, tensors):

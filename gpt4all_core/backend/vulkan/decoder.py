@@ -20,9 +20,8 @@ from gpt4all_core.backend import cpu_kernels
 from gpt4all_core.backend.vulkan import flags, ops, prefetch, products
 from gpt4all_core.backend.vulkan.context import (Dispatch, VulkanContext, VulkanError, fill_params, make_params,
                                                  param_words)
-from gpt4all_core.backend.vulkan.switches import (ATTENTION_SPLIT, ATTENTION_SPLIT_ENV, FENCE_ENV,  # noqa: F401
-                                                  FUSE_ENV, MAX_ATTENTION_SPLIT, PARAMS_ENV, WAIT_ENV, attention_split,
-                                                  fuse_setting, params_kind, reuse_fence, spin_wait)
+from gpt4all_core.backend.vulkan.switches import (MAX_ATTENTION_SPLIT, attention_split, fuse_setting, params_kind,
+                                                  reuse_fence, spin_wait)
 
 MAX_BATCH = 512           # tokens per recorded pass; longer batches run as several passes
 STAGING_BYTES = 32 << 20  # host-visible buffer weights go through on their way to device memory

@@ -197,9 +197,9 @@ def test_spin_waited_passes_give_the_same_logits(device, monkeypatch):
         assert [seq.spin_wait for seq, _ in cache.sequences.values()] == [wait == "spin"]
 
     path = random_model("llama", qtype="Q8_0")
-    got = _logits_under(monkeypatch, device, vk_decoder.WAIT_ENV, ("sleep", "spin"), list(range(100, 108)), flagged)
+    got = _logits_under(monkeypatch, device, switches.WAIT_ENV, ("sleep", "spin"), list(range(100, 108)), flagged)
     assert np.array_equal(got["sleep"], got["spin"])
-    monkeypatch.setenv(vk_decoder.WAIT_ENV, "busy")
+    monkeypatch.setenv(switches.WAIT_ENV, "busy")
     with models.load(path, device=device) as model:
         with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_WAIT"):
             model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
@@ -213,9 +213,9 @@ def test_passes_with_one_fence_give_the_same_logits(device, monkeypatch):
     def flagged(fence, model, cache):
         assert [seq.reuse_fence for seq, _ in cache.sequences.values()] == [fence == "reuse"]
 
-    got = _logits_under(monkeypatch, device, vk_decoder.FENCE_ENV, ("fresh", "reuse"), list(range(100, 108)), flagged)
+    got = _logits_under(monkeypatch, device, switches.FENCE_ENV, ("fresh", "reuse"), list(range(100, 108)), flagged)
     assert np.array_equal(got["fresh"], got["reuse"])
-    monkeypatch.setenv(vk_decoder.FENCE_ENV, "new")
+    monkeypatch.setenv(switches.FENCE_ENV, "new")
     with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
         with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_FENCE"):
             model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
@@ -230,12 +230,12 @@ def test_fences_are_reused_by_default_where_kompute_can(monkeypatch):
     """$GPT4ALL_CORE_VULKAN_FENCE unset: passes keep one fence where Kompute has the patch's
     reuse_fence, else a fresh one each submit; reuse asked of a stock Kompute is refused by name."""
     Patched, Stock = _kompute("reuse_fence"), _kompute()
-    monkeypatch.delenv(vk_decoder.FENCE_ENV, raising=False)
+    monkeypatch.delenv(switches.FENCE_ENV, raising=False)
     assert switches.reuse_fence(Patched) is True
     assert switches.reuse_fence(Stock) is False
-    monkeypatch.setenv(vk_decoder.FENCE_ENV, "fresh")
+    monkeypatch.setenv(switches.FENCE_ENV, "fresh")
     assert switches.reuse_fence(Patched) is False
-    monkeypatch.setenv(vk_decoder.FENCE_ENV, "reuse")
+    monkeypatch.setenv(switches.FENCE_ENV, "reuse")
     with pytest.raises(VulkanError, match="patched Kompute"):
         switches.reuse_fence(Stock)
 
@@ -249,12 +249,12 @@ def test_pass_values_in_host_memory_give_the_same_logits(device, monkeypatch):
 
     path = random_model("llama", qtype="Q8_0")
     tokens = list(range(100, 112))
-    got = _logits_under(monkeypatch, device, vk_decoder.PARAMS_ENV, ("device", "host"), tokens, kind_of)
+    got = _logits_under(monkeypatch, device, switches.PARAMS_ENV, ("device", "host"), tokens, kind_of)
     assert np.array_equal(got["device"], got["host"])
     with models.load(path, device=device) as model:  # and what one pass over all of them gives
         whole = all_logits(model, tokens)[-1]
     assert np.abs(got["device"][-1] - whole).max() < 1e-4 * max(1.0, np.abs(whole).max())
-    monkeypatch.setenv(vk_decoder.PARAMS_ENV, "shared")
+    monkeypatch.setenv(switches.PARAMS_ENV, "shared")
     with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_PARAMS"):
         models.load(path, device=device)
 
@@ -271,14 +271,14 @@ def test_products_that_rotate_and_store_match_the_separate_ops(device, monkeypat
     def count(value, model, cache):
         recorded[value] = model.decoder.barriers[(1, 1)]
 
-    got = _logits_under(monkeypatch, device, vk_decoder.FUSE_ENV, ("1", "norm", "0"), list(range(100, 110)), count)
+    got = _logits_under(monkeypatch, device, switches.FUSE_ENV, ("1", "norm", "0"), list(range(100, 110)), count)
     scale = max(1.0, np.abs(got["0"]).max())
     assert np.abs(got["1"] - got["norm"]).max() < 1e-5 * scale
     assert np.abs(got["1"] - got["0"]).max() < 1e-4 * scale
     n_block = 2
     assert recorded["norm"][0] - recorded["1"][0] == 2 * n_block
     assert recorded["norm"][1] - recorded["1"][1] == 4 * n_block
-    monkeypatch.setenv(vk_decoder.FUSE_ENV, "rope")
+    monkeypatch.setenv(switches.FUSE_ENV, "rope")
     with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
         with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_FUSE"):
             model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
@@ -289,13 +289,13 @@ def test_passes_spin_on_a_gpu_and_sleep_on_a_cpu_device_by_default(monkeypatch):
     once), a CPU device's (lavapipe, whose threads need the cores) sleep; a Kompute without the
     patch's spin_wait sleeps unless spinning is asked for, which is then refused by name."""
     Patched, Stock = _kompute("spin_wait"), _kompute()
-    monkeypatch.delenv(vk_decoder.WAIT_ENV, raising=False)
+    monkeypatch.delenv(switches.WAIT_ENV, raising=False)
     assert switches.spin_wait(Patched, cpu_device=False) is True
     assert switches.spin_wait(Patched, cpu_device=True) is False
     assert switches.spin_wait(Stock, cpu_device=False) is False
-    monkeypatch.setenv(vk_decoder.WAIT_ENV, "sleep")
+    monkeypatch.setenv(switches.WAIT_ENV, "sleep")
     assert switches.spin_wait(Patched, cpu_device=False) is False
-    monkeypatch.setenv(vk_decoder.WAIT_ENV, "spin")
+    monkeypatch.setenv(switches.WAIT_ENV, "spin")
     assert switches.spin_wait(Patched, cpu_device=True) is True
     with pytest.raises(VulkanError, match="patched Kompute"):
         switches.spin_wait(Stock, cpu_device=False)
@@ -309,12 +309,12 @@ def test_attention_split_count_is_a_setting(device, monkeypatch):
     merged = vk_decoder.ops.attention_split_merged
     monkeypatch.setattr(vk_decoder.ops, "attention_split_merged", lambda *a: split_into.append(a[-1]) or merged(*a))
     tokens = list(range(100, 110))
-    got = _logits_under(monkeypatch, device, vk_decoder.ATTENTION_SPLIT_ENV, ("", "1", "3"), tokens)
-    assert set(split_into) == {vk_decoder.ATTENTION_SPLIT, 3}
+    got = _logits_under(monkeypatch, device, switches.ATTENTION_SPLIT_ENV, ("", "1", "3"), tokens)
+    assert set(split_into) == {switches.ATTENTION_SPLIT, 3}
     scale = max(1.0, np.abs(got[""]).max())
     assert np.abs(got["1"] - got[""]).max() < 1e-5 * scale and np.abs(got["3"] - got[""]).max() < 1e-5 * scale
     for bad in ("0", "65", "two"):
-        monkeypatch.setenv(vk_decoder.ATTENTION_SPLIT_ENV, bad)
+        monkeypatch.setenv(switches.ATTENTION_SPLIT_ENV, bad)
         with models.load(random_model("llama", qtype="Q8_0"), device=device) as model:
             with pytest.raises(ValueError, match="GPT4ALL_CORE_VULKAN_ATTN_SPLIT"):
                 model.decoder.forward(model.new_cache(4), np.array([1]), np.array([0]), np.array([0]), 1, 1)
