@@ -28,6 +28,10 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const uint COLS = 1;
 layout(constant_id = 5) const uint UNROLL = 1;  // groups a thread loads before using (3, 4: the fused forms')
+// 1: each part of a group (k_common.glsl) as mul * dot(raw, X) + add * sum(X), the sum shared by
+// the ROWS rows: one fma an element where scaling each quant took two; 0: values, then the dot.
+// Id 7 is the 32-element types' SPLIT (products.mv_spec); K-quant blocks are never split.
+layout(constant_id = 7) const uint AFFINE = 1;
 
 layout(set = 0, binding = 2) GK_PASSED readonly buffer X { vec4 x4[]; };
 layout(set = 0, binding = 3) GK_PASSED buffer Y { float y[]; };
@@ -45,6 +49,56 @@ vec4 x_at(uint col, uint x_row, uint xi) {
 #else
     return x4[col * x_row + xi];
 #endif
+}
+
+float dot_acc(vec4 w, vec4 x, float acc) {
+    return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
+}
+
+// Group g of the ROWS rows against the columns, part by part: the dots of X with the raw quants,
+// then each scaled once and X's sum over the part times each row's offset added.
+void affine_group(Group G[ROWS], uint g, uint col0, uint cols, uint x_row, inout float acc[ROWS][COLS],
+                  inout float ss[COLS]) {
+    const uint QUARTERS = 4u / KQ_PARTS;
+    [[unroll]] for (uint part = 0; part < KQ_PARTS; part++) {
+        float dots[ROWS][COLS];
+        float x_sum[COLS];
+        [[unroll]] for (uint c = 0; c < COLS; c++) {
+            [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                dots[r][c] = 0.0;
+            }
+            x_sum[c] = 0.0;
+        }
+        [[unroll]] for (uint kk = 0; kk < QUARTERS; kk++) {
+            uint k = part * QUARTERS + kk;
+            vec4 lo[ROWS], hi[ROWS];
+            [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                raw_quarter(G[r], k, lo[r], hi[r]);
+            }
+            uint xi = g * 8u + 2u * k;
+            [[unroll]] for (uint c = 0; c < COLS; c++) {
+                if (c < cols) {
+                    vec4 xa = x_at(col0 + c, x_row, xi), xb = x_at(col0 + c, x_row, xi + 1u);
+#ifdef NORM  // each group of X meets one thread, once
+                    ss[c] += dot(xa, xa) + dot(xb, xb);
+                    xa *= gamma4[xi];
+                    xb *= gamma4[xi + 1u];
+#endif
+                    vec4 both = xa + xb;
+                    x_sum[c] += (both.x + both.y) + (both.z + both.w);
+                    [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                        dots[r][c] = dot_acc(hi[r], xb, dot_acc(lo[r], xa, dots[r][c]));
+                    }
+                }
+            }
+        }
+        [[unroll]] for (uint r = 0; r < ROWS; r++) {
+            vec2 ma = part_affine(G[r], part);
+            [[unroll]] for (uint c = 0; c < COLS; c++) {
+                acc[r][c] = fma(ma.x, dots[r][c], fma(ma.y, x_sum[c], acc[r][c]));
+            }
+        }
+    }
 }
 
 void load_round(out Group G[UNROLL][ROWS], uint first, uint out0, uint n_groups) {
@@ -97,6 +151,10 @@ void main() {
             uint g = first + j * WG;
             if (g >= n_groups) {
                 break;
+            }
+            if (AFFINE != 0u) {
+                affine_group(G[j], g, col0, cols, x_row, acc, ss);
+                continue;
             }
             [[unroll]] for (uint k = 0; k < 4u; k++) {
                 vec4 lo[ROWS], hi[ROWS];

@@ -10,7 +10,7 @@
 //
 // A byte b (< 128) becomes a float without an int-to-float conversion (a slow instruction on
 // NVIDIA): the bits 0x3F000000 | b << 16 are exactly 0.5 + b / 256, and one fma turns that into
-// the dequantized value (see quarter_to_vec4).
+// the value (group_constants).
 #ifndef GK_K_COMMON_GLSL
 #define GK_K_COMMON_GLSL
 
@@ -40,20 +40,20 @@ vec4 bytes_as_floats(uint b) {
 // $GPT4ALL_CORE_VULKAN_HALVES=1)
 layout(constant_id = 6) const uint HALVES = 0;
 
-// Four quants q (bytes of b) to scale * q + offset: with f = 0.5 + q / 256 that is
-// f * (256 * scale) + (offset - 128 * scale), one fma each. Callers pass the two constants
-// (mul = 256 * scale, add = offset - 128 * scale) computed once per group.
-vec4 quarter_to_vec4(uint b, float mul, float add) {
-    return fma(bytes_as_floats(b), vec4(mul), vec4(add));
+// Every type's quarter k of a group is mul * raw + add, raw being its quants as floats and (mul,
+// add) one pair per part of the group (KQ_PARTS: 1 for Q4_K and Q5_K, whose scale covers 32
+// elements, 2 for the types scaled per 16); each type defines raw_quarter() and part_affine().
+// The products multiply by mul after the dot with raw and add add * sum(X) (k_mul_mv.comp), so no
+// quant is scaled one by one.
+//
+// raw: with HALVES the quant q itself (halves.glsl, two at a time), else f = 0.5 + q / 256 from
+// the float bits above, and then (mul, add) = (256 * scale, offset - 128 * scale) so that
+// mul * f + add = scale * q + offset.
+vec4 raw_values(uint b) {
+    return HALVES != 0u ? bytes_less(b, 0.0) : bytes_as_floats(b);
 }
 
-// A quarter's bytes (quants q) to scale * q + offset, either way: with HALVES the group's (mul,
-// add) are (scale, offset), else (256 * scale, offset - 128 * scale) for quarter_to_vec4.
-vec4 quarter_values(uint b, float mul, float add) {
-    return HALVES != 0u ? fma(bytes_less(b, 0.0), vec4(mul), vec4(add)) : quarter_to_vec4(b, mul, add);
-}
-
-// (mul, add) of a group for quarter_values(), from its scale and offset.
+// (mul, add) of a part for raw values, from its scale and offset.
 vec2 group_constants(float scale, float offset) {
     return HALVES != 0u ? vec2(scale, offset) : vec2(256.0 * scale, offset - 128.0 * scale);
 }

@@ -4,6 +4,7 @@
 //   scales  uvec4 [blocks]: the 16 bytes scale | min << 4 of the 16-element sub-blocks
 //   dm      uint [blocks]: d | dmin << 16
 // value = d * scale * q - dmin * min; a group holds two sub-blocks (quarters 0-1 and 2-3).
+const uint KQ_PARTS = 2u;
 struct Group { uvec2 q; vec2 mul, add; };
 
 Group load_group(uint row, uint g) {
@@ -12,12 +13,14 @@ Group load_group(uint row, uint g) {
     vec2 d_dmin = unpackHalf2x16(w1[kq_blocks * 20u + block]);
     vec2 scale = d_dmin.x * vec2(sm & 0xFu, (sm >> 8) & 0xFu);
     vec2 offset = -d_dmin.y * vec2((sm >> 4) & 0xFu, (sm >> 12) & 0xFu);
-    return Group(w2[row * kq_row_blocks * 8u + g], 256.0 * scale, offset - 128.0 * scale);
+    vec2 cx = group_constants(scale.x, offset.x), cy = group_constants(scale.y, offset.y);
+    return Group(w2[row * kq_row_blocks * 8u + g], vec2(cx.x, cy.x), vec2(cx.y, cy.y));
 }
 
-void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+vec2 part_affine(Group G, uint part) { return part == 0u ? vec2(G.mul.x, G.add.x) : vec2(G.mul.y, G.add.y); }
+
+void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint t = G.q[k >> 1] >> (4u * (k & 1u));
-    float mul = k < 2u ? G.mul.x : G.mul.y, add = k < 2u ? G.add.x : G.add.y;
-    lo = quarter_to_vec4(t & 0x03030303u, mul, add);
-    hi = quarter_to_vec4((t >> 2) & 0x03030303u, mul, add);
+    lo = raw_values(t & 0x03030303u);
+    hi = raw_values((t >> 2) & 0x03030303u);
 }

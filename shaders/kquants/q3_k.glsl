@@ -5,6 +5,7 @@
 //   d       halves [blocks], two to a word
 // value = d * (scale - 32) * (q - 4) with q the 3-bit unsigned quant; a group holds two
 // 16-element sub-blocks (quarters 0-1 and 2-3).
+const uint KQ_PARTS = 2u;
 struct Group { uvec2 q; uint h; vec2 mul, add; };
 
 Group load_group(uint row, uint g) {
@@ -17,12 +18,14 @@ Group load_group(uint row, uint g) {
     uint s = word >> (16u * (sub & 1u));
     float d = unpackHalf2x16(w1[kq_blocks * 27u + block / 2u])[block & 1u];
     vec2 scale = d * (vec2(s & 0xFFu, (s >> 8) & 0xFFu) - 32.0);
-    return Group(w2[gi], w1[kq_blocks * 16u + gi], 256.0 * scale, -132.0 * scale);
+    vec2 cx = group_constants(scale.x, -4.0 * scale.x), cy = group_constants(scale.y, -4.0 * scale.y);
+    return Group(w2[gi], w1[kq_blocks * 16u + gi], vec2(cx.x, cy.x), vec2(cx.y, cy.y));
 }
 
-void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+vec2 part_affine(Group G, uint part) { return part == 0u ? vec2(G.mul.x, G.add.x) : vec2(G.mul.y, G.add.y); }
+
+void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint t = G.q[k >> 1] >> (4u * (k & 1u));
-    float mul = k < 2u ? G.mul.x : G.mul.y, add = k < 2u ? G.add.x : G.add.y;
-    lo = quarter_to_vec4((t & 0x03030303u) | high_bits_lo(G.h, k, 2u), mul, add);
-    hi = quarter_to_vec4(((t >> 2) & 0x03030303u) | high_bits_hi(G.h, k, 2u), mul, add);
+    lo = raw_values((t & 0x03030303u) | high_bits_lo(G.h, k, 2u));
+    hi = raw_values(((t >> 2) & 0x03030303u) | high_bits_hi(G.h, k, 2u));
 }

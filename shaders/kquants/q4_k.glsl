@@ -3,6 +3,7 @@
 //   header  uvec4 [blocks]: the GGUF block's first 16 bytes: d | dmin << 16, then the 12 bytes of
 //           packed 6-bit scales and mins
 // value = d * scale * q - dmin * min.
+const uint KQ_PARTS = 1u;
 struct Group { uvec4 q; float mul, add; };
 
 Group load_group(uint row, uint g) {
@@ -15,14 +16,14 @@ Group load_group(uint row, uint g) {
     return Group(w4[row * kq_row_blocks * 8u + g], c.x, c.y);
 }
 
-void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+vec2 part_affine(Group G, uint part) { return vec2(G.mul, G.add); }
+
+void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
     if (HALVES != 0u) {
-        nibbles_less(word, 0.0, lo, hi);
-        lo = fma(lo, vec4(G.mul), vec4(G.add));
-        hi = fma(hi, vec4(G.mul), vec4(G.add));
+        nibbles_less(word, 0.0, lo, hi);  // 7 integer instructions for 8 values
         return;
     }
-    lo = quarter_to_vec4(word & 0x0F0F0F0Fu, G.mul, G.add);
-    hi = quarter_to_vec4((word >> 4) & 0x0F0F0F0Fu, G.mul, G.add);
+    lo = bytes_as_floats(word & 0x0F0F0F0Fu);
+    hi = bytes_as_floats((word >> 4) & 0x0F0F0F0Fu);
 }

@@ -3,6 +3,7 @@
 //   high    uint [blocks * 8]: the fifth bits of a sub-block (pack_high_bits order)
 //   header  uvec4 [blocks]: d | dmin << 16, then the 12 bytes of packed 6-bit scales and mins
 // value = d * scale * q - dmin * min.
+const uint KQ_PARTS = 1u;
 struct Group { uvec4 q; uint h; float mul, add; };
 
 Group load_group(uint row, uint g) {
@@ -16,8 +17,10 @@ Group load_group(uint row, uint g) {
     return Group(w4[gi], w1[kq_blocks * 32u + gi], c.x, c.y);
 }
 
-void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+vec2 part_affine(Group G, uint part) { return vec2(G.mul, G.add); }
+
+void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
-    lo = quarter_values((word & 0x0F0F0F0Fu) | high_bits_lo(G.h, k, 4u), G.mul, G.add);
-    hi = quarter_values(((word >> 4) & 0x0F0F0F0Fu) | high_bits_hi(G.h, k, 4u), G.mul, G.add);
+    lo = raw_values((word & 0x0F0F0F0Fu) | high_bits_lo(G.h, k, 4u));
+    hi = raw_values(((word >> 4) & 0x0F0F0F0Fu) | high_bits_hi(G.h, k, 4u));
 }

@@ -5,6 +5,7 @@
 //   scales  uvec4 [blocks]: the 16 int8 sub-block scales
 //   d       halves [blocks], two to a word
 // value = d * scale * (q - 32); a group holds two 16-element sub-blocks (quarters 0-1 and 2-3).
+const uint KQ_PARTS = 2u;
 struct Group { uvec4 q; uvec2 h; vec2 mul, add; };
 
 Group load_group(uint row, uint g) {
@@ -18,10 +19,11 @@ Group load_group(uint row, uint g) {
     return Group(w4[gi], w2[kq_blocks * 16u + gi], vec2(cx.x, cy.x), vec2(cx.y, cy.y));
 }
 
-void dequant_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
+vec2 part_affine(Group G, uint part) { return part == 0u ? vec2(G.mul.x, G.add.x) : vec2(G.mul.y, G.add.y); }
+
+void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
     uint h = G.h[k >> 1] >> (4u * (k & 1u));
-    float mul = k < 2u ? G.mul.x : G.mul.y, add = k < 2u ? G.add.x : G.add.y;
-    lo = quarter_values((word & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u), mul, add);
-    hi = quarter_values(((word >> 4) & 0x0F0F0F0Fu) | ((h << 2) & 0x30303030u), mul, add);
+    lo = raw_values((word & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u));
+    hi = raw_values(((word >> 4) & 0x0F0F0F0Fu) | ((h << 2) & 0x30303030u));
 }

@@ -115,16 +115,24 @@ def refuse_split(type_name: str, split: int) -> None:
 # 32-element quants, where an H100 read 3-5% faster; off for the K-quants, whose 6.7B Q4_K_M decode
 # it slowed 4%)
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
+# "0": K-quant mv products scale each quant before the dot (as their matrix-matrix products do),
+# for A/B runs; unset or "1": they scale each part's dot once and add its offset times X's sum
+# (shaders/k_mul_mv.comp's AFFINE: half the float instructions an element)
+AFFINE_ENV = "GPT4ALL_CORE_VULKAN_AFFINE"
 
 
-MV_SPEC_DEFAULTS = (1, 0, 1)  # UNROLL, HALVES, SPLIT (ids 5 to 7) as the shaders declare them
+MV_SPEC_DEFAULTS = (1, 0, 1)  # UNROLL, HALVES, SPLIT or AFFINE (ids 5 to 7) as the shaders declare them
 
 
-def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = False, split: int = 1) -> tuple[int, ...]:
+def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = False, split: int = 1,
+            affine: bool = True) -> tuple[int, ...]:
     """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
-    forms' ACT and EPS) UNROLL (id 5), HALVES (id 6) and SPLIT (id 7) up to the last that is not
-    its default (MV_SPEC_DEFAULTS)."""
-    tail = (unroll, int(halves), split)
+    forms' ACT and EPS) UNROLL (id 5), HALVES (id 6) and id 7 up to the last that is not its
+    default (MV_SPEC_DEFAULTS). Id 7 is SPLIT in the 32-element types' shader and AFFINE in the
+    K-quants' (whose blocks are never split): 0 when affine is off."""
+    if not affine and split != 1:
+        raise ValueError("id 7 is a split (32-element types) or AFFINE (K-quants), not both")
+    tail = (unroll, int(halves), split if affine else 0)
     while tail and tail[-1] == MV_SPEC_DEFAULTS[len(tail) - 1]:
         tail = tail[:-1]
     return (threads, rows, cols) + ((0, 0) + tail if tail else ())
@@ -191,6 +199,14 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
     d = k.mm(caps, n_out, n_in, max_cols) if k.mm is not None and max_cols >= k.mm_min_cols else \
         k.mv(caps, n_out, n_in, max_cols)
     return replace(d, push=(n_out, n_in, 0, 0))  # columns from the tokens, Y overwritten
+
+
+def mv_affine() -> bool:
+    """Whether K-quant mv products scale each part's dot once ($AFFINE_ENV; on unless "0")."""
+    value = os.environ.get(AFFINE_ENV, "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"${AFFINE_ENV}: {value!r} is not 0 or 1")
+    return value != "0"
 
 
 def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,

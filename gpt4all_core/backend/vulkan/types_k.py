@@ -190,7 +190,8 @@ def _mv(t: _KType):
             threads = max(1, caps.max_shared_bytes // (sums * 4))
         x, y = _spread(ceil_div(n_out, out_rows))
         return Dispatch(f"mul_mv_{t.name}{fused}", (x, y, ceil_div(max(1, max_cols), cols)),
-                        products.mv_spec(threads, rows, cols, unroll, products.mv_halves(False)))
+                        products.mv_spec(threads, rows, cols, unroll, products.mv_halves(False),
+                                         affine=products.mv_affine()))
     return mv
 
 
