@@ -11,7 +11,7 @@ Group load_group(uint row, uint g) {
     uvec4 head = w4[kq_blocks * 8u + block];
     uvec2 sm = scale_min_k4(g % GROUPS_PER_BLOCK, head.yzw);
     vec2 d_dmin = unpackHalf2x16(head.x);
-    float scale = d_dmin.x * float(sm.x), offset = -d_dmin.y * float(sm.y);
+    float scale = d_dmin.x * small_uint_float(sm.x), offset = -d_dmin.y * small_uint_float(sm.y);
     vec2 c = group_constants(scale, offset);
     return Group(w4[row * kq_row_blocks * 8u + g], c.x, c.y);
 }

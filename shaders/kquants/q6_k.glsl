@@ -11,10 +11,10 @@ struct Group { uvec4 q; uvec2 h; vec2 mul, add; };
 Group load_group(uint row, uint g) {
     uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, sub = g % GROUPS_PER_BLOCK;
     uint gi = row * kq_row_blocks * 8u + g;
-    int scales = int(w1[kq_blocks * 48u + block * 4u + sub / 2u]);
-    uint at = 16u * (sub & 1u);
+    // the two int8 scales, each plus 128 (its top bit flipped) through small_uint_float
+    uint scales = (w1[kq_blocks * 48u + block * 4u + sub / 2u] >> (16u * (sub & 1u))) ^ 0x8080u;
     float d = unpackHalf2x16(w1[kq_blocks * 52u + block / 2u])[block & 1u];
-    vec2 scale = d * vec2(bitfieldExtract(scales, int(at), 8), bitfieldExtract(scales, int(at) + 8, 8));
+    vec2 scale = d * (vec2(small_uint_float(scales & 0xFFu), small_uint_float((scales >> 8) & 0xFFu)) - 128.0);
     vec2 cx = group_constants(scale.x, -32.0 * scale.x), cy = group_constants(scale.y, -32.0 * scale.y);
     return Group(w4[gi], w2[kq_blocks * 16u + gi], vec2(cx.x, cy.x), vec2(cx.y, cy.y));
 }
