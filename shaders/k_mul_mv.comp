@@ -28,10 +28,15 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const uint COLS = 1;
 layout(constant_id = 5) const uint UNROLL = 1;  // groups a thread loads before using (3, 4: the fused forms')
-// 1: each part of a group (k_common.glsl) as mul * dot(raw, X) + add * sum(X), the sum shared by
-// the ROWS rows: one fma an element where scaling each quant took two; 0: values, then the dot.
-// Id 7 is the 32-element types' SPLIT (products.mv_spec); K-quant blocks are never split.
-layout(constant_id = 7) const uint AFFINE = 1;
+// Bit 0 (AFFINE): each part of a group (k_common.glsl) as mul * dot(raw, X) + add * sum(X), the sum
+// shared by the ROWS rows: one fma an element where scaling each quant took two; else values, then
+// the dot. Bit 1 (SORTED): in each run of 64 groups (8 super-blocks) a thread takes the group
+// sorted_group() gives, so that 32 neighbouring threads take sub-blocks 0-3 or 4-7 of 8 blocks and
+// a Q4_K/Q5_K scale is unpacked one way per subgroup. Id 7 is the 32-element types' SPLIT
+// (products.mv_spec); K-quant blocks are never split.
+layout(constant_id = 7) const uint K_MODE = 1;
+const bool AFFINE = (K_MODE & 1u) != 0u;
+const bool SORTED = (K_MODE & 2u) != 0u;
 
 layout(set = 0, binding = 2) GK_PASSED readonly buffer X { vec4 x4[]; };
 layout(set = 0, binding = 3) GK_PASSED buffer Y { float y[]; };
@@ -101,9 +106,20 @@ void affine_group(Group G[ROWS], uint g, uint col0, uint cols, uint x_row, inout
     }
 }
 
+// The group a thread takes at place g of a row: g itself, or with SORTED place t of a whole run of 64
+// goes to sub-block 4 * (t / 32) + t % 4 of block (t % 32) / 4 (the same groups, in another order).
+uint sorted_group(uint g, uint n_groups) {
+    if (!SORTED || (g | 63u) >= n_groups) {
+        return g;
+    }
+    uint t = g & 63u;
+    return (g & ~63u) + ((t & 31u) >> 2) * 8u + (t >> 5) * 4u + (t & 3u);
+}
+
 void load_round(out Group G[UNROLL][ROWS], uint first, uint out0, uint n_groups) {
     [[unroll]] for (uint j = 0; j < UNROLL; j++) {
-        uint g = min(first + j * gl_WorkGroupSize.x, n_groups - 1u);  // past the end: reloaded, never used
+        // past the end: reloaded, never used
+        uint g = sorted_group(min(first + j * gl_WorkGroupSize.x, n_groups - 1u), n_groups);
         [[unroll]] for (uint r = 0; r < ROWS; r++) {
             G[j][r] = load_group(weight_row(out0, r), g);
         }
@@ -152,7 +168,8 @@ void main() {
             if (g >= n_groups) {
                 break;
             }
-            if (AFFINE != 0u) {
+            g = sorted_group(g, n_groups);
+            if (AFFINE) {
                 affine_group(G[j], g, col0, cols, x_row, acc, ss);
                 continue;
             }

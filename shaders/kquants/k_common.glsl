@@ -76,14 +76,14 @@ void kq_set_layout(uint n_rows, uint n_in) {
 
 // Q4_K/Q5_K: the 6-bit scale (x) and min (y) of sub-block s from the 12 packed bytes sc (GGUF order):
 // for s < 4 the low 6 bits of byte s of words x and y; else the low and high nibble of byte s - 4
-// of word z, topped by the high 2 bits of byte s - 4 of x and y. Written as one path with masks
-// that depend on s alone, which stays the same for all of a thread's groups in the products.
+// of word z, topped by the high 2 bits of byte s - 4 of x and y. A branch: where a subgroup's
+// sub-blocks are all below 4 or all above (k_mul_mv.comp's sorted groups), it runs one side.
 uvec2 scale_min_k4(uint s, uvec3 sc) {
-    bool low = s < 4u;
     uint b = 8u * (s & 3u);
-    uvec2 base = (uvec2(low ? sc.x : sc.z, low ? sc.y : sc.z >> 4) >> b) & (low ? 63u : 15u);
-    uvec2 top = ((uvec2(sc.x, sc.y) >> (b + 6u)) & (low ? 0u : 3u)) << 4;
-    return base | top;
+    if (s < 4u) {
+        return (uvec2(sc.x, sc.y) >> b) & 63u;
+    }
+    return ((uvec2(sc.z, sc.z >> 4) >> b) & 15u) | (((uvec2(sc.x, sc.y) >> (b + 6u)) & 3u) << 4);
 }
 
 // A uint below 2^23 as a float through its bits (2^23 + v, less 2^23): an int-to-float conversion

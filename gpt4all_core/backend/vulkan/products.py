@@ -119,20 +119,23 @@ HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 # for A/B runs; unset or "1": they scale each part's dot once and add its offset times X's sum
 # (shaders/k_mul_mv.comp's AFFINE: half the float instructions an element)
 AFFINE_ENV = "GPT4ALL_CORE_VULKAN_AFFINE"
+# "1": K-quant mv threads take each run of 64 groups in k_mul_mv.comp's sorted order (a subgroup's
+# Q4_K/Q5_K scales unpacked one way); unset or "0": in row order
+KSORT_ENV = "GPT4ALL_CORE_VULKAN_KSORT"
 
 
-MV_SPEC_DEFAULTS = (1, 0, 1)  # UNROLL, HALVES, SPLIT or AFFINE (ids 5 to 7) as the shaders declare them
+MV_SPEC_DEFAULTS = (1, 0, 1)  # UNROLL, HALVES, SPLIT or K_MODE (ids 5 to 7) as the shaders declare them
 
 
 def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = False, split: int = 1,
-            affine: bool = True) -> tuple[int, ...]:
+            k_mode: int | None = None) -> tuple[int, ...]:
     """A mv shader's specialization constants: WG, ROWS, COLS, then (ids 3 and 4 are the fused
     forms' ACT and EPS) UNROLL (id 5), HALVES (id 6) and id 7 up to the last that is not its
-    default (MV_SPEC_DEFAULTS). Id 7 is SPLIT in the 32-element types' shader and AFFINE in the
-    K-quants' (whose blocks are never split): 0 when affine is off."""
-    if not affine and split != 1:
-        raise ValueError("id 7 is a split (32-element types) or AFFINE (K-quants), not both")
-    tail = (unroll, int(halves), split if affine else 0)
+    default (MV_SPEC_DEFAULTS). Id 7 is SPLIT in the 32-element types' shader and K_MODE in the
+    K-quants' (whose blocks are never split: mv_k_mode())."""
+    if k_mode is not None and split != 1:
+        raise ValueError("id 7 is a split (32-element types) or K_MODE (K-quants), not both")
+    tail = (unroll, int(halves), split if k_mode is None else k_mode)
     while tail and tail[-1] == MV_SPEC_DEFAULTS[len(tail) - 1]:
         tail = tail[:-1]
     return (threads, rows, cols) + ((0, 0) + tail if tail else ())
@@ -140,10 +143,7 @@ def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = Fals
 
 def mv_halves(default: bool) -> bool:
     """Whether mv products widen their quants two at a time: $HALVES_ENV, else the type's default."""
-    value = os.environ.get(HALVES_ENV, "").strip()
-    if value not in ("", "0", "1"):
-        raise ValueError(f"${HALVES_ENV}: {value!r} is not 0 or 1")
-    return default if not value else value == "1"
+    return _switch(HALVES_ENV, default)
 
 
 def mv_rows(rows: int, fused: str) -> tuple[int, int]:
@@ -201,12 +201,17 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
     return replace(d, push=(n_out, n_in, 0, 0))  # columns from the tokens, Y overwritten
 
 
-def mv_affine() -> bool:
-    """Whether K-quant mv products scale each part's dot once ($AFFINE_ENV; on unless "0")."""
-    value = os.environ.get(AFFINE_ENV, "").strip()
+def _switch(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip()
     if value not in ("", "0", "1"):
-        raise ValueError(f"${AFFINE_ENV}: {value!r} is not 0 or 1")
-    return value != "0"
+        raise ValueError(f"${name}: {value!r} is not 0 or 1")
+    return default if not value else value == "1"
+
+
+def mv_k_mode() -> int:
+    """K_MODE of the K-quant mv products (k_mul_mv.comp's id 7): bit 0 each part's dot scaled once
+    ($AFFINE_ENV, on unless "0"), bit 1 groups in sorted order ($KSORT_ENV, off unless "1")."""
+    return int(_switch(AFFINE_ENV, True)) | 2 * int(_switch(KSORT_ENV, False))
 
 
 def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,

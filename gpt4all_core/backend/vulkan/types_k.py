@@ -191,7 +191,7 @@ def _mv(t: _KType):
         x, y = _spread(ceil_div(n_out, out_rows))
         return Dispatch(f"mul_mv_{t.name}{fused}", (x, y, ceil_div(max(1, max_cols), cols)),
                         products.mv_spec(threads, rows, cols, unroll, products.mv_halves(False),
-                                         affine=products.mv_affine()))
+                                         k_mode=products.mv_k_mode()))
     return mv
 
 
