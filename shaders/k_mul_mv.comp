@@ -4,9 +4,10 @@
 // A workgroup owns ROWS rows and COLS columns; its WG threads split the rows' 32-element groups
 // between them, so each group of each row is read once for all COLS columns and a thread's slice
 // of X (8 floats at a time) is read once for all ROWS rows. Partial sums are added within each
-// subgroup, then across subgroups through shared memory. Grid: x, y over ceil(n_out / ROWS)
-// workgroups (x + y * num_x, kept within 65535 each), z over the column blocks of COLS; columns
-// from n_cols(col_source) on and rows from n_out on are left alone.
+// subgroup, then across subgroups through shared memory. By default (K_MODE's AFFINE) a group's
+// quants are not scaled one by one: each part's dot with X is scaled once (affine_group). Grid: x, y
+// over ceil(n_out / ROWS) workgroups (x + y * num_x, kept within 65535 each), z over the column
+// blocks of COLS; columns from n_cols(col_source) on and rows from n_out on are left alone.
 //
 // Fused forms for decoding, as mul_mv_32.comp's: -DNORM (Y = W rms_norm(X) gamma, gamma at binding
 // 4) and -DNORM -DGLU (W the gate matrix with the up matrix stacked under it, Y = act(gate) * up),
