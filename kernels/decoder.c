@@ -67,6 +67,7 @@ int gk_matrix_product(const gk_matrix *w, const float *x, int64_t n, float *y, g
         }
         act = a->buf;
     }
+    if (w->layout == GK_LAYOUT_ROWS16) return gk_matmul_rows16(w->type, w->data, w->n_out, w->n_in, act, n, y, nt);
     return gk_matmul_act(w->type, w->data, w->n_out, w->n_in, act, n, y, nt) ? -1 : 0;
 }
 

@@ -16,10 +16,14 @@
 #include "ops.h"
 
 /* A weight matrix: n_out rows of n_in elements of a ggml type, row-major as in GGUF. */
+/* How a matrix's rows lie in data: as in the GGUF, or repacked 16 at a time (gk_repack_rows16). */
+enum { GK_LAYOUT_ROWS = 0, GK_LAYOUT_ROWS16 = 1 };
+
 typedef struct {
     const void *data;
     int type;
     int64_t n_out, n_in;
+    int layout; /* GK_LAYOUT_* */
 } gk_matrix;
 
 /* The activations last quantized into a scratch buffer. Q, K and V (and gate and up) read the same

@@ -282,6 +282,23 @@ int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act
 int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n_ids,
                 float *out, int n_threads);
 
+/* Rows16: a weight matrix repacked with its rows interleaved 16 at a time (rows16.c), so that one
+ * multiply-add instruction takes 4 quants of each of 16 rows and the scaling after it serves 16 rows.
+ * Whether type has it at the active SIMD level (Q4_1, AVX-512 VNNI): */
+int gk_rows16_supported(int type);
+/* dst (as many bytes as src) = m rows of k elements of type, m a multiple of 16. Returns 0 or -1. */
+int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst);
+/* gk_matmul_act for a repacked matrix: every batch size sums a row in the same order. 0 or -1. */
+int gk_matmul_rows16(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
+                     int n_threads);
+/* One group of 16 rows (nb blocks) by n Q8_0S activation rows (a_row bytes apart): out[j * ldy + r]. */
+typedef void (*gk_rows16_fn)(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
+                             int64_t ldy);
+void rows16_q4_1_generic(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
+                         int64_t ldy);
+void rows16_q4_1_avx512(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
+                        int64_t ldy);
+
 /* Sum of n words read by n_threads threads (benchmarks: the read-bandwidth roofline). */
 uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads);
 

@@ -10,6 +10,8 @@ cdef extern from "decoder.h" nogil:
         const void *data
         int type
         int64_t n_out, n_in
+        int layout
+    int GK_LAYOUT_ROWS16
 
     ctypedef struct gk_decoder_block:
         const float *attn_norm
@@ -66,6 +68,17 @@ _BLOCK_VECTORS = ("attn_norm", "attn_q_norm", "attn_k_norm", "attn_post_norm", "
                   "ffn_norm", "ffn_post_norm")
 _BLOCK_MATRICES = ("wq", "wk", "wv", "wo", "ffn_gate", "ffn_up", "ffn_down")
 _REQUIRED = ("attn_norm", "ffn_norm") + _BLOCK_MATRICES
+# "0": the decoder keeps every matrix in the GGUF's row layout (for comparisons); unset or "1": matrices
+# of a type with a rows16 product (rows16_supported) are repacked 16 rows at a time when built
+ROWS16_ENV = "GPT4ALL_CORE_CPU_ROWS16"
+
+
+def _rows16_wanted():
+    import os
+    value = os.environ.get(ROWS16_ENV, "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"${ROWS16_ENV}: {value!r} is not 0 or 1")
+    return value != "0"
 
 
 cdef class Decoder:
@@ -140,6 +153,10 @@ cdef class Decoder:
         if rows.shape[0] != n_out or _row_elements(t, rows.shape[1], name) != n_in:
             raise ValueError(f"{name}: expected {n_out} rows of {n_in} elements, got {rows.shape[0]} rows of "
                              f"{rows.shape[1]} bytes of {t.name.decode()}")
+        out.layout = 0
+        if weight and n_out % 16 == 0 and gk_rows16_supported(int(ggml_type)) and _rows16_wanted():
+            rows = repack_rows16(rows, ggml_type)  # kernels/rows16.c: 16 rows a multiply-add
+            out.layout = GK_LAYOUT_ROWS16
         self.arrays.append(rows)
         cdef const uint8_t[:, ::1] view = rows
         out.data = &view[0, 0]
