@@ -24,8 +24,11 @@ from model_files import (SMOLLM2, dequantized, logits_of_file_and_variant, rando
 from summary_report import REPORT
 
 from gpt4all_core import models
+from gpt4all_core.backend import cpu_kernels
+from gpt4all_core.backend.cpu_kernels import ROWS16_ENV
 from gpt4all_core.engine.session import Session
 from gpt4all_core.errors import UnsupportedModelError
+from gpt4all_core.gguf import GGMLType
 
 PROMPT = ("The history of the city begins in the third century, when a small fishing village grew around the "
           "harbour. Merchants from the south brought olive oil, wine and pottery, and by 1200 the town had "
@@ -142,13 +145,22 @@ def test_load_errors(tmp_path):
         models.load(write_variant(tmp_path, src, replace={"blk.0.ffn_up.weight": np.zeros((3, 32), np.float32)}))
 
 
-def test_weights_stay_in_the_mmap():
-    """No dequantized copy: the decoder's matrices point into the file's mmap."""
-    with models.load(need(SMOLLM2)) as model:
-        mapped = np.frombuffer(model.gguf._buffer(), np.uint8)
-        matrices = [a for a in model.decoder.arrays if a.dtype == np.uint8]
-        assert len(matrices) == 7 * 30 + 2  # every block's seven matrices, the embeddings and the output
-        assert all(np.shares_memory(a, mapped) for a in matrices)
+def test_weights_stay_in_the_mmap(monkeypatch):
+    """No dequantized copy: the decoder's matrices point into the file's mmap, but for the Q4_1 ones
+    that the CPU multiplies 16 rows at a time (kernels/rows16.c, on AVX-512 VNNI), which are the same
+    bytes in another order; with $GPT4ALL_CORE_CPU_ROWS16=0 every one points into the mmap."""
+    for rows16 in ("1", "0"):
+        monkeypatch.setenv(ROWS16_ENV, rows16)
+        with models.load(need(SMOLLM2)) as model:
+            mapped = np.frombuffer(model.gguf._buffer(), np.uint8)
+            matrices = [a for a in model.decoder.arrays if a.dtype == np.uint8]
+            assert len(matrices) == 7 * 30 + 2  # every block's seven matrices, the embeddings and the output
+            copies = [a for a in matrices if not np.shares_memory(a, mapped)]
+            # SmolLM2's block matrices are all Q4_1 with rows in 16s; its embeddings and output Q8_0
+            repacked = rows16 == "1" and cpu_kernels.rows16_supported(GGMLType.Q4_1)
+            assert len(copies) == (7 * 30 if repacked else 0)
+            block0 = model.gguf.tensors["blk.0.ffn_up.weight"]
+            assert all(a.nbytes in (block0.data.nbytes, 576 * 576 // 32 * 20, 192 * 576 // 32 * 20) for a in copies)
 
 
 ROPE_VARIANTS = {  # metadata changes to random-llama-F32, each read as llama.cpp reads it
