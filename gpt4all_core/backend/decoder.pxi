@@ -2,8 +2,14 @@
 # C description of a model whose weights stay in the GGUF mmap, KVCache the cache it runs over.
 # Shapes and types are checked here once, at construction; forward() then checks only its
 # per-call arguments and runs the whole batch in C with the GIL released.
+from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
+
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+
+cdef int MADV_PAGEOUT = 21  # Linux 5.4: reclaim the range now; the data stays (re-read from the file)
 
 cdef extern from "decoder.h" nogil:
     ctypedef struct gk_matrix:
@@ -71,6 +77,17 @@ _REQUIRED = ("attn_norm", "ffn_norm") + _BLOCK_MATRICES
 # "0": the decoder keeps every matrix in the GGUF's row layout (for comparisons); unset or "1": matrices
 # of a type with a rows16 product (rows16_supported) are repacked 16 rows at a time when built
 ROWS16_ENV = "GPT4ALL_CORE_CPU_ROWS16"
+
+
+cdef _page_out(const uint8_t[:, ::1] view):
+    """Hand back the whole pages of a repacked matrix's source (the file's mmap) to the page cache,
+    so that they do not stay resident beside the copy. Advisory: an error (an older kernel, memory
+    that is not a mapping) leaves them as they are, and nothing is lost either way."""
+    cdef uintptr_t page = 4096, start = <uintptr_t>&view[0, 0], end = start + view.shape[0] * view.shape[1]
+    start = (start + page - 1) // page * page
+    end = end // page * page
+    if end > start:
+        madvise(<void *>start, end - start, MADV_PAGEOUT)
 
 
 def _rows16_wanted():
@@ -155,8 +172,11 @@ cdef class Decoder:
                              f"{rows.shape[1]} bytes of {t.name.decode()}")
         out.layout = 0
         if weight and n_out % 16 == 0 and gk_rows16_supported(int(ggml_type)) and _rows16_wanted():
+            source = rows
             rows = repack_rows16(rows, ggml_type)  # kernels/rows16.c: 16 rows a multiply-add
             out.layout = GK_LAYOUT_ROWS16
+            if not source.flags.owndata:  # a view of the file's mmap: its pages are not read again
+                _page_out(source)
         self.arrays.append(rows)
         cdef const uint8_t[:, ::1] view = rows
         out.data = &view[0, 0]
