@@ -5,7 +5,7 @@
  * block: the 16 rows' d (fp16), their 16 m, then for each of the block's four quant words the 16
  * rows' word side by side (the same 320 bytes as the 16 rows' blocks). One dpbusd then multiplies
  * 4 quants of each of the 16 rows by one broadcast activation word, and the scaling after it serves
- * 16 rows. benchmarks/proto/rows16.py measured 2.8-4.1x the GGUF layout's product on one thread.
+ * 16 rows. benchmarks/rows16.py measured 2.2-3.0x the GGUF layout's product on one thread.
  *
  * Every batch size sums a row the same way, block by block: the block's integer dot, times
  * d * dy, then m times dy * s (s the activation block's sum of levels), each an fma. The generic
