@@ -15,10 +15,11 @@
 
 #include "ops.h"
 
-/* A weight matrix: n_out rows of n_in elements of a ggml type, row-major as in GGUF. */
 /* How a matrix's rows lie in data: as in the GGUF, or repacked 16 at a time (gk_repack_rows16). */
 enum { GK_LAYOUT_ROWS = 0, GK_LAYOUT_ROWS16 = 1 };
 
+/* A weight matrix: n_out rows of n_in elements of a ggml type, row-major as in GGUF unless layout
+ * says otherwise. */
 typedef struct {
     const void *data;
     int type;

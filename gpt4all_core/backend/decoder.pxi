@@ -5,6 +5,7 @@
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
+from posix.unistd cimport _SC_PAGESIZE, sysconf
 
 cdef extern from "sys/mman.h" nogil:
     int madvise(void *addr, size_t length, int advice)
@@ -83,7 +84,8 @@ cdef _page_out(const uint8_t[:, ::1] view):
     """Hand back the whole pages of a repacked matrix's source (the file's mmap) to the page cache,
     so that they do not stay resident beside the copy. Advisory: an error (an older kernel, memory
     that is not a mapping) leaves them as they are, and nothing is lost either way."""
-    cdef uintptr_t page = 4096, start = <uintptr_t>&view[0, 0], end = start + view.shape[0] * view.shape[1]
+    cdef uintptr_t page = <uintptr_t>sysconf(_SC_PAGESIZE), start = <uintptr_t>&view[0, 0]
+    cdef uintptr_t end = start + view.shape[0] * view.shape[1]
     start = (start + page - 1) // page * page
     end = end // page * page
     if end > start:
@@ -91,7 +93,6 @@ cdef _page_out(const uint8_t[:, ::1] view):
 
 
 def _rows16_wanted():
-    import os
     value = os.environ.get(ROWS16_ENV, "").strip()
     if value not in ("", "0", "1"):
         raise ValueError(f"${ROWS16_ENV}: {value!r} is not 0 or 1")

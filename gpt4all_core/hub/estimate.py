@@ -3,9 +3,9 @@ and on each GPU device, and the largest context that fits.
 
 The numbers follow what this engine allocates: weights stay in the mmap'd file (they count
 against RAM as page cache; Q4_1 matrices that the CPU multiplies 16 rows at a time are copied once,
-repacked, the same size, and their file pages read once and left to the page cache); the KV cache is F16, K and V for every block and every slot
-(2 * n_block * n_ctx * n_head_kv * head_dim * 2 bytes, per-block head counts and separate K/V
-head sizes respected); working memory is the C decoder's scratch for one prompt batch
+repacked, the same size, and their file pages read once and handed back to the page cache); the KV
+cache is F16, K and V for every block and every slot (2 * n_block * n_ctx * n_head_kv * head_dim * 2
+bytes, per-block head counts and separate K/V head sizes respected); working memory is the C decoder's scratch for one prompt batch
 (kernels/decoder.c's layout), the logits, and the buffer a context erase needs.
 """
 from __future__ import annotations
