@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from gpt4all_core.backend.vulkan import switches
 from gpt4all_core.backend.vulkan.context import Caps, Dispatch
 
 
@@ -202,10 +203,8 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
 
 
 def _switch(name: str, default: bool) -> bool:
-    value = os.environ.get(name, "").strip()
-    if value not in ("", "0", "1"):
-        raise ValueError(f"${name}: {value!r} is not 0 or 1")
-    return default if not value else value == "1"
+    """$name as "0" or "1", default when unset; anything else is refused by name."""
+    return switches.choice(name, "1" if default else "0", "0" if default else "1") == "1"
 
 
 def mv_k_mode() -> int:

@@ -64,25 +64,26 @@ def params_kind() -> str:
     return choice(PARAMS_ENV, "device", "host")
 
 
+def _patched(variable: str, on: str, off: str, default_on: bool, kp, attribute: str) -> bool:
+    """Whether $variable (on or off, default_on when unset) turns on a feature that needs
+    tools/kp_patch.py's Kompute (kp.Sequence.<attribute>): asked for without it, it is refused by
+    name; by default it is then off."""
+    asked = os.environ.get(variable, "").strip()
+    wanted = choice(variable, on if default_on else off, off if default_on else on) == on
+    if wanted and not hasattr(kp.Sequence, attribute):
+        if asked:
+            raise VulkanError(f"${variable}={on} needs gpt4all-core's patched Kompute (./dev.sh builds it)")
+        return False
+    return wanted
+
+
 def spin_wait(kp, cpu_device: bool) -> bool:
     """Whether recorded passes poll their fence ($WAIT_ENV, else spin on a GPU and sleep on a CPU
     device): polling needs tools/kp_patch.py's Kompute, without which the default sleeps."""
-    asked = os.environ.get(WAIT_ENV, "").strip()
-    wait = choice(WAIT_ENV, "sleep" if cpu_device else "spin", "spin" if cpu_device else "sleep")
-    if wait == "spin" and not hasattr(kp.Sequence, "spin_wait"):
-        if asked:
-            raise VulkanError(f"${WAIT_ENV}=spin needs gpt4all-core's patched Kompute (./dev.sh builds it)")
-        return False
-    return wait == "spin"
+    return _patched(WAIT_ENV, "spin", "sleep", not cpu_device, kp, "spin_wait")
 
 
 def reuse_fence(kp) -> bool:
     """Whether recorded passes keep one fence ($FENCE_ENV): needs tools/kp_patch.py's Kompute,
     without which the default makes a fresh fence each submit."""
-    asked = os.environ.get(FENCE_ENV, "").strip()
-    reuse = choice(FENCE_ENV, "reuse", "fresh") == "reuse"
-    if reuse and not hasattr(kp.Sequence, "reuse_fence"):
-        if asked:
-            raise VulkanError(f"${FENCE_ENV}=reuse needs gpt4all-core's patched Kompute (./dev.sh builds it)")
-        return False
-    return reuse
+    return _patched(FENCE_ENV, "reuse", "fresh", True, kp, "reuse_fence")
