@@ -57,10 +57,6 @@ vec4 x_at(uint col, uint x_row, uint xi) {
 #endif
 }
 
-float dot_acc(vec4 w, vec4 x, float acc) {
-    return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
-}
-
 // Group g of the ROWS rows against the columns, part by part: the dots of X with the raw quants,
 // then each scaled once and X's sum over the part times each row's offset added.
 void affine_group(Group G[ROWS], uint g, uint col0, uint cols, uint x_row, inout float acc[ROWS][COLS],
@@ -85,10 +81,8 @@ void affine_group(Group G[ROWS], uint g, uint col0, uint cols, uint x_row, inout
             [[unroll]] for (uint c = 0; c < COLS; c++) {
                 if (c < cols) {
                     vec4 xa = x_at(col0 + c, x_row, xi), xb = x_at(col0 + c, x_row, xi + 1u);
-#ifdef NORM  // each group of X meets one thread, once
-                    ss[c] += dot(xa, xa) + dot(xb, xb);
-                    xa *= gamma4[xi];
-                    xb *= gamma4[xi + 1u];
+#ifdef NORM
+                    norm_x(xa, xb, xi, xi + 1u, ss[c]);
 #endif
                     vec4 both = xa + xb;
                     x_sum[c] += (both.x + both.y) + (both.z + both.w);
@@ -183,10 +177,8 @@ void main() {
                 [[unroll]] for (uint c = 0; c < COLS; c++) {
                     if (c < cols) {
                         vec4 xa = x_at(col0 + c, x_row, xi), xb = x_at(col0 + c, x_row, xi + 1u);
-#ifdef NORM  // each group of X meets one thread, once
-                        ss[c] += dot(xa, xa) + dot(xb, xb);
-                        xa *= gamma4[xi];
-                        xb *= gamma4[xi + 1u];
+#ifdef NORM
+                        norm_x(xa, xb, xi, xi + 1u, ss[c]);
 #endif
                         [[unroll]] for (uint r = 0; r < ROWS; r++) {
                             acc[r][c] += dot(lo[r], xa) + dot(hi[r], xb);

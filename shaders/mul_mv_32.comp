@@ -54,10 +54,6 @@ void load_round(out Unit un[UNROLL][ROWS], uint first, uint out0, uint nb, uint 
     }
 }
 
-float dot_acc(vec4 w, vec4 x, float acc) {
-    return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
-}
-
 void main() {
     uint out0 = row_group() * OUT_ROWS;
     uint col0 = gl_WorkGroupID.y * COLS;
@@ -107,10 +103,8 @@ void main() {
                 [[unroll]] for (uint c = 0u; c < COLS; ++c) {
                     if (c < cols) {
                         vec4 xa = x_at(col0 + c, k + oa), xb = x_at(col0 + c, k + ob);
-#ifdef NORM  // the thread's pieces of all its units meet each element of X once
-                        acc[ROWS * COLS + c] += dot(xa, xa) + dot(xb, xb);
-                        xa *= gamma4[(k + oa) / 4u];
-                        xb *= gamma4[(k + ob) / 4u];
+#ifdef NORM
+                        norm_x(xa, xb, (k + oa) / 4u, (k + ob) / 4u, acc[ROWS * COLS + c]);
 #endif
                         [[unroll]] for (uint r = 0u; r < ROWS; ++r) {
 #ifdef SCALE_AFTER_DOT

@@ -45,6 +45,21 @@ const uint OUT_ROWS = ROWS / 2u;
 const uint OUT_ROWS = ROWS;
 #endif
 
+// acc + dot(w, x) as four fmas in a fixed order.
+float dot_acc(vec4 w, vec4 x, float acc) {
+    return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
+}
+
+#ifdef NORM
+// Two vec4s of X (at ia and ib) as the NORM forms take them: their squares added to sum_sq (each
+// element of X meets one thread once), then scaled by gamma.
+void norm_x(inout vec4 xa, inout vec4 xb, uint ia, uint ib, inout float sum_sq) {
+    sum_sq += dot(xa, xa) + dot(xb, xb);
+    xa *= gamma4[ia];
+    xb *= gamma4[ib];
+}
+#endif
+
 // Rows of the matrix (the gate's and the up's with GLU).
 uint weight_rows() {
 #ifdef GLU
