@@ -177,6 +177,17 @@ def quantize(x, ggml_type):
     return out.reshape(tuple(arr.shape)[:arr.ndim - 1] + (row_bytes,))
 
 
+def _activation_rows(x, int64_t k):
+    """x as float32 rows [n, k] for a product, and whether it came as one vector [k]."""
+    xa = np.ascontiguousarray(x, dtype=np.float32)
+    vector = xa.ndim == 1
+    if vector:
+        xa = xa[None, :]
+    if xa.ndim != 2 or xa.shape[1] != k:
+        raise ValueError(f"x: expected [n, {k}] (or [{k}]) to match the weight rows, got {np.shape(x)}")
+    return xa, vector
+
+
 def matmul(w, ggml_type, x, n_threads=None):
     """y[j, i] = dot(weight row i, x[j]): w is [m, ...] rows of ggml_type (raw uint8 blocks, or typed
     values such as a float16 Tensor.data, whose bytes are used as they are), x is
@@ -187,12 +198,7 @@ def matmul(w, ggml_type, x, n_threads=None):
         raise ValueError(f"{t.name.decode()} is an activation type, not a weight type")
     cdef const uint8_t[:, ::1] wv = _raw_rows(w, "w")
     cdef int64_t m = wv.shape[0], k = _row_elements(t, wv.shape[1], "w")
-    xa = np.ascontiguousarray(x, dtype=np.float32)
-    vector = xa.ndim == 1
-    if vector:
-        xa = xa[None, :]
-    if xa.ndim != 2 or xa.shape[1] != k:
-        raise ValueError(f"x: expected [n, {k}] (or [{k}]) to match the weight rows, got {np.shape(x)}")
+    xa, vector = _activation_rows(x, k)
     cdef const gk_type_traits *a = gk_type_traits_get(t.vec_dot_type)
     if k % a.block_size:
         raise ValueError(f"k = {k} is not a multiple of {a.block_size}, the block of the activation type "
@@ -249,12 +255,7 @@ def matmul_rows16(w, ggml_type, x, n_threads=None):
     cdef int64_t m = wv.shape[0], k = _row_elements(t, wv.shape[1], "w")
     if int(ggml_type) != 3 or m == 0 or m % 16:
         raise ValueError(f"rows16: expected Q4_1 rows in groups of 16, got {m} rows of {t.name.decode()}")
-    xa = np.ascontiguousarray(x, dtype=np.float32)
-    vector = xa.ndim == 1
-    if vector:
-        xa = xa[None, :]
-    if xa.ndim != 2 or xa.shape[1] != k:
-        raise ValueError(f"x: expected [n, {k}] (or [{k}]) to match the weight rows, got {np.shape(x)}")
+    xa, vector = _activation_rows(x, k)
     cdef const float[:, ::1] xv = xa
     cdef int64_t n = xv.shape[0]
     out = np.zeros((n, m), np.float32)
