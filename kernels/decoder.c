@@ -22,7 +22,10 @@ typedef struct {
 
 static int64_t align64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
 
-static size_t act_bytes(const gk_matrix *w, int64_t n) { return gk_matmul_scratch_size(w->type, w->n_in, n); }
+static size_t act_bytes(const gk_matrix *w, int64_t n) {
+    if (w->layout == GK_LAYOUT_ROWS16) return gk_rows16_scratch_size(w->n_in, n);
+    return gk_matmul_scratch_size(w->type, w->n_in, n);
+}
 
 static size_t max_act_bytes(const gk_decoder *m, int64_t n) {
     size_t best = act_bytes(&m->output, n);
@@ -58,16 +61,20 @@ int gk_matrix_product(const gk_matrix *w, const float *x, int64_t n, float *y, g
                       int nt) {
     const gk_type_traits *t = gk_type_traits_get(w->type);
     if (!t || !t->vec_dot) return -1;
+    const int rows16 = w->layout == GK_LAYOUT_ROWS16;
+    const int act_type = rows16 ? GK_TYPE_Q8_0S : (int)t->vec_dot_type; /* rows16: one type for all */
     const void *act = x;
-    if (t->vec_dot_type != GK_TYPE_F32) {
-        if (!same_input || a->src != x || a->type != (int)t->vec_dot_type) {
-            if (gk_quantize_activations(w->type, x, w->n_in, n, a->buf, nt)) return -1;
+    if (act_type != GK_TYPE_F32) {
+        if (!same_input || a->src != x || a->type != act_type) {
+            if (rows16 ? gk_rows16_quantize(x, w->n_in, n, a->buf, nt)
+                       : gk_quantize_activations(w->type, x, w->n_in, n, a->buf, nt))
+                return -1;
             a->src = x;
-            a->type = t->vec_dot_type;
+            a->type = act_type;
         }
         act = a->buf;
     }
-    if (w->layout == GK_LAYOUT_ROWS16) return gk_matmul_rows16(w->type, w->data, w->n_out, w->n_in, act, n, y, nt);
+    if (rows16) return gk_matmul_rows16(w->type, w->data, w->n_out, w->n_in, act, n, y, nt);
     return gk_matmul_act(w->type, w->data, w->n_out, w->n_in, act, n, y, nt) ? -1 : 0;
 }
 

@@ -284,20 +284,29 @@ int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const in
 
 /* Rows16: a weight matrix repacked with its rows interleaved 16 at a time (rows16.c), so that one
  * multiply-add instruction takes 4 quants of each of 16 rows and the scaling after it serves 16 rows.
- * Whether type has it at the active SIMD level (Q4_1, AVX-512 VNNI): */
+ * Whether type has it at the active SIMD level (Q4_0, Q4_1, Q8_0 on AVX-512 VNNI): */
 int gk_rows16_supported(int type);
 /* dst (as many bytes as src) = m rows of k elements of type, m a multiple of 16. Returns 0 or -1. */
 int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst);
-/* gk_matmul_act for a repacked matrix: every batch size sums a row in the same order. 0 or -1. */
+/* The activations every rows16 product takes: n rows of k floats as Q8_0S (whatever the weight type),
+ * in gk_rows16_scratch_size(k, n) bytes. gk_rows16_quantize returns 0 or -1. */
+size_t gk_rows16_scratch_size(int64_t k, int64_t n);
+int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_threads);
+/* gk_matmul_act for a repacked matrix and gk_rows16_quantize's activations: every batch size sums a
+ * row in the same order. 0 or -1. */
 int gk_matmul_rows16(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                      int n_threads);
 /* One group of 16 rows (nb blocks) by n Q8_0S activation rows (a_row bytes apart): out[j * ldy + r]. */
 typedef void (*gk_rows16_fn)(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
                              int64_t ldy);
-void rows16_q4_1_generic(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
-                         int64_t ldy);
-void rows16_q4_1_avx512(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
-                        int64_t ldy);
+#define GK_ROWS16_DECLARE(name) \
+    void rows16_##name##_generic(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, \
+                                 float *out, int64_t ldy); \
+    void rows16_##name##_avx512(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, \
+                                float *out, int64_t ldy);
+GK_ROWS16_DECLARE(q4_0)
+GK_ROWS16_DECLARE(q4_1)
+GK_ROWS16_DECLARE(q8_0)
 
 /* Sum of n words read by n_threads threads (benchmarks: the read-bandwidth roofline). */
 uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads);

@@ -1,84 +1,152 @@
-/* Rows16: a Q4_1 matrix with its rows interleaved 16 at a time, for products on AVX-512 VNNI.
+/* Rows16: a Q4_0, Q4_1 or Q8_0 matrix with its rows interleaved 16 at a time, for products on AVX-512 VNNI.
  *
  * In the GGUF layout each row is its own run of blocks, and a product pays a conversion, a scale
  * multiply and an fma for every row and pair of blocks. Repacked, a group of 16 rows is, block by
- * block: the 16 rows' d (fp16), their 16 m, then for each of the block's four quant words the 16
- * rows' word side by side (the same 320 bytes as the 16 rows' blocks). One dpbusd then multiplies
- * 4 quants of each of the 16 rows by one broadcast activation word, and the scaling after it serves
- * 16 rows. benchmarks/rows16.py measured 2.2-3.0x the GGUF layout's product on one thread.
+ * block: the 16 rows' d (fp16), for Q4_1 their 16 m, then for each of the block's quant words (4
+ * of 8 nibbles for the 4-bit types, 8 of 4 bytes for Q8_0) the 16 rows' word side by side: the
+ * same bytes as the 16 rows' blocks. One dpbusd then multiplies 4 quants of each of the 16 rows by
+ * one broadcast activation word, and the scaling after it serves 16 rows. benchmarks/rows16.py
+ * measured 2.2-3.0x the GGUF layout's Q4_1 product on one thread.
  *
- * Every batch size sums a row the same way, block by block: the block's integer dot, times
- * d * dy, then m times dy * s (s the activation block's sum of levels), each an fma. The generic
- * form below does exactly that in scalar code, so it gives the same bits as the AVX-512 one. */
+ * dpbusd multiplies unsigned bytes by signed ones, so Q8_0's quants are stored plus 128 (the sign
+ * bit flipped), and the activations are Q8_0S, whose exact sum s of levels takes the offsets back
+ * out in integers: Q4_0's 8 * s (its value is d (q - 8)), Q8_0's 128 * s; Q4_1 adds m * d_a * s.
+ *
+ * Every batch size sums a row the same way, block by block: the block's integer dot, less the
+ * offset, times d * d_a, an fma; Q4_1 then m times d_a * s, an fma. The generic form below does
+ * exactly that in scalar code, so it gives the same bits as the AVX-512 one. */
 #include <math.h>
 
 #include "fp16.h"
 #include "quants.h"
 
-enum { GROUP_ROWS = 16, Q4_1_GROUP_BLOCK = 16 * (int)sizeof(block_q4_1) };
+enum { GROUP_ROWS = 16 };
 
-int gk_rows16_supported(int type) { return type == GK_TYPE_Q4_1 && gk_active_level >= GK_SIMD_AVX512; }
+/* Bytes of one block of a 16-row group (16 blocks), where its quant words start, how many there are */
+static int group_block_bytes(int type) {
+    switch (type) {
+    case GK_TYPE_Q4_0: return 16 * (int)sizeof(block_q4_0);
+    case GK_TYPE_Q4_1: return 16 * (int)sizeof(block_q4_1);
+    case GK_TYPE_Q8_0: return 16 * (int)sizeof(block_q8_0);
+    default: return 0;
+    }
+}
+static int quant_offset(int type) { return type == GK_TYPE_Q4_1 ? 64 : 32; }
+static int quant_words(int type) { return type == GK_TYPE_Q8_0 ? 8 : 4; }
+
+int gk_rows16_supported(int type) { return group_block_bytes(type) && gk_active_level >= GK_SIMD_AVX512; }
 
 int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst) {
-    if (type != GK_TYPE_Q4_1 || m <= 0 || m % GROUP_ROWS || k <= 0 || k % QK4_1) return -1;
-    const int64_t nb = k / QK4_1;
-    const block_q4_1 *rows = src;
+    const int bytes = group_block_bytes(type);
+    if (!bytes || m <= 0 || m % GROUP_ROWS || k <= 0 || k % 32) return -1;
+    const int64_t nb = k / 32, row_bytes = nb * (bytes / GROUP_ROWS);
+    const int qo = quant_offset(type), words = quant_words(type);
+    const uint32_t flip = type == GK_TYPE_Q8_0 ? 0x80808080u : 0;
     uint8_t *out = dst;
 #pragma omp parallel for schedule(static) if (m * k >= (1 << 20))
     for (int64_t g = 0; g < m / GROUP_ROWS; g++)
         for (int64_t b = 0; b < nb; b++) {
-            uint8_t *o = out + (g * nb + b) * Q4_1_GROUP_BLOCK;
+            uint8_t *o = out + (g * nb + b) * bytes;
             for (int r = 0; r < GROUP_ROWS; r++) {
-                const block_q4_1 *x = &rows[(g * GROUP_ROWS + r) * nb + b];
-                memcpy(o + 2 * r, &x->d, 2);
-                memcpy(o + 32 + 2 * r, &x->m, 2);
-                for (int w = 0; w < 4; w++) memcpy(o + 64 + 64 * w + 4 * r, x->qs + 4 * w, 4);
+                /* every block starts with d (fp16); Q4_1's m follows it, then the quants */
+                const uint8_t *x = (const uint8_t *)src + (g * GROUP_ROWS + r) * row_bytes + b * (bytes / GROUP_ROWS);
+                memcpy(o + 2 * r, x, 2);
+                if (type == GK_TYPE_Q4_1) memcpy(o + 32 + 2 * r, x + 2, 2);
+                const uint8_t *qs = x + (type == GK_TYPE_Q4_1 ? 4 : 2);
+                for (int w = 0; w < words; w++) {
+                    uint32_t word;
+                    memcpy(&word, qs + 4 * w, 4);
+                    word ^= flip;
+                    memcpy(o + qo + 64 * w + 4 * r, &word, 4);
+                }
             }
         }
     return 0;
 }
 
-void rows16_q4_1_generic(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, float *out,
-                         int64_t ldy) {
+size_t gk_rows16_scratch_size(int64_t k, int64_t n) { return (size_t)(n * (k / QK8_0) * (int64_t)sizeof(block_q8_0s)); }
+
+int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_threads) {
+    const gk_type_traits *a = gk_type_traits_get(GK_TYPE_Q8_0S);
+    if (k <= 0 || k % QK8_0) return -1;
+    const int64_t a_row = gk_row_size(a, k);
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
+    for (int64_t j = 0; j < n; j++) a->from_float(x + j * k, (char *)out + j * a_row, k);
+    return 0;
+}
+
+/* The scalar form of one type's group product (the AVX-512 one's bits) */
+static inline void rows16_generic(const int type, const void *group, int64_t nb, const void *act, int64_t a_row,
+                                  int64_t n, float *out, int64_t ldy) {
+    const int bytes = group_block_bytes(type), qo = quant_offset(type);
     for (int64_t j = 0; j < n; j++) {
         const block_q8_0s *a = (const block_q8_0s *)((const char *)act + j * a_row);
         float acc[GROUP_ROWS] = {0};
         for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *g = (const uint8_t *)group + b * Q4_1_GROUP_BLOCK;
+            const uint8_t *g = (const uint8_t *)group + b * bytes;
             const float dy = gk_fp16_to_fp32(a[b].d), dys = dy * (float)a[b].s;
+            const int32_t offset = type == GK_TYPE_Q4_0 ? 8 * a[b].s : type == GK_TYPE_Q8_0 ? 128 * a[b].s : 0;
             for (int r = 0; r < GROUP_ROWS; r++) {
-                gk_fp16 d, m;
+                gk_fp16 d;
                 memcpy(&d, g + 2 * r, 2);
-                memcpy(&m, g + 32 + 2 * r, 2);
                 int32_t dot = 0;
-                for (int w = 0; w < 4; w++)
-                    for (int i = 0; i < 4; i++) {
-                        const uint8_t q = g[64 + 64 * w + 4 * r + i];
-                        dot += (q & 0x0F) * a[b].qs[4 * w + i] + (q >> 4) * a[b].qs[16 + 4 * w + i];
-                    }
-                acc[r] = fmaf((float)dot, gk_fp16_to_fp32(d) * dy, acc[r]);
-                acc[r] = fmaf(gk_fp16_to_fp32(m), dys, acc[r]);
+                if (type == GK_TYPE_Q8_0) {
+                    for (int i = 0; i < QK8_0; i++) dot += g[qo + 64 * (i / 4) + 4 * r + i % 4] * a[b].qs[i];
+                } else {
+                    for (int w = 0; w < 4; w++)
+                        for (int i = 0; i < 4; i++) {
+                            const uint8_t q = g[qo + 64 * w + 4 * r + i];
+                            dot += (q & 0x0F) * a[b].qs[4 * w + i] + (q >> 4) * a[b].qs[16 + 4 * w + i];
+                        }
+                }
+                acc[r] = fmaf((float)(dot - offset), gk_fp16_to_fp32(d) * dy, acc[r]);
+                if (type == GK_TYPE_Q4_1) {
+                    gk_fp16 m;
+                    memcpy(&m, g + 32 + 2 * r, 2);
+                    acc[r] = fmaf(gk_fp16_to_fp32(m), dys, acc[r]);
+                }
             }
         }
         for (int r = 0; r < GROUP_ROWS; r++) out[j * ldy + r] = acc[r];
     }
 }
 
+#define ROWS16_GENERIC(name, type) \
+    void rows16_##name##_generic(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, \
+                                 float *out, int64_t ldy) { \
+        rows16_generic(type, group, nb, act, a_row, n, out, ldy); \
+    }
+ROWS16_GENERIC(q4_0, GK_TYPE_Q4_0)
+ROWS16_GENERIC(q4_1, GK_TYPE_Q4_1)
+ROWS16_GENERIC(q8_0, GK_TYPE_Q8_0)
+
 static gk_rows16_fn rows16_fn(int type) {
-    if (type != GK_TYPE_Q4_1) return NULL;
 #if defined(__x86_64__)
-    if (gk_active_level >= GK_SIMD_AVX512) return rows16_q4_1_avx512;
+    const int wide = gk_active_level >= GK_SIMD_AVX512;
+#else
+    const int wide = 0;
 #endif
-    return rows16_q4_1_generic;
+    switch (type) {
+#if defined(__x86_64__)
+    case GK_TYPE_Q4_0: return wide ? rows16_q4_0_avx512 : rows16_q4_0_generic;
+    case GK_TYPE_Q4_1: return wide ? rows16_q4_1_avx512 : rows16_q4_1_generic;
+    case GK_TYPE_Q8_0: return wide ? rows16_q8_0_avx512 : rows16_q8_0_generic;
+#else
+    case GK_TYPE_Q4_0: return rows16_q4_0_generic;
+    case GK_TYPE_Q4_1: return rows16_q4_1_generic;
+    case GK_TYPE_Q8_0: return rows16_q8_0_generic;
+#endif
+    default: (void)wide; return NULL;
+    }
 }
 
 int gk_matmul_rows16(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                      int n_threads) {
     const gk_rows16_fn f = rows16_fn(type);
-    if (!f || m % GROUP_ROWS || k % QK4_1) return -1;
-    const int64_t nb = k / QK4_1, a_row = nb * (int64_t)sizeof(block_q8_0s);
+    if (!f || m % GROUP_ROWS || k <= 0 || k % 32) return -1;
+    const int64_t nb = k / 32, a_row = nb * (int64_t)sizeof(block_q8_0s), bytes = group_block_bytes(type);
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t g = 0; g < m / GROUP_ROWS; g++)
-        f((const uint8_t *)w + g * nb * Q4_1_GROUP_BLOCK, nb, act, a_row, n, y + g * GROUP_ROWS, m);
+        f((const uint8_t *)w + g * nb * bytes, nb, act, a_row, n, y + g * GROUP_ROWS, m);
     return 0;
 }

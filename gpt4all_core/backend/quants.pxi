@@ -31,6 +31,8 @@ cdef extern from "quants.h" nogil:
     int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads)
     int gk_rows16_supported(int type)
     int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst)
+    size_t gk_rows16_scratch_size(int64_t k, int64_t n)
+    int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_threads)
     int gk_matmul_rows16(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                          int n_threads)
 
@@ -221,22 +223,30 @@ def matmul(w, ggml_type, x, n_threads=None):
     return out[0] if vector else out
 
 
+ROWS16_TYPES = {2: "Q4_0", 3: "Q4_1", 8: "Q8_0"}  # the GGML type ids repack_rows16 takes
+
+
 def rows16_supported(ggml_type):
     """Whether the products of ggml_type's matrices take rows repacked 16 at a time at the active SIMD
-    level (kernels/rows16.c: Q4_1 on AVX-512 VNNI), as the decoder then does."""
+    level (kernels/rows16.c: Q4_0, Q4_1 and Q8_0 on AVX-512 VNNI), as the decoder then does."""
     return bool(gk_rows16_supported(int(ggml_type)))
 
 
-def repack_rows16(w, ggml_type):
-    """Raw rows [m, row bytes] of ggml_type (Q4_1; m a multiple of 16) repacked for matmul_rows16:
-    the same bytes, 16 rows interleaved block by block."""
-    cdef const gk_type_traits *t = _traits(ggml_type)
-    cdef const uint8_t[:, ::1] wv = _raw_rows(w, "w")
-    cdef int64_t m = wv.shape[0], k = _row_elements(t, wv.shape[1], "w")
-    if int(ggml_type) != 3:
-        raise ValueError(f"rows16: {t.name.decode()} rows are not repacked (Q4_1 only)")
+cdef int64_t _rows16_rows(const gk_type_traits *t, ggml_type, int64_t m) except -1:
+    if int(ggml_type) not in ROWS16_TYPES:
+        raise ValueError(f"rows16: {t.name.decode()} rows are not repacked ({', '.join(ROWS16_TYPES.values())} only)")
     if m == 0 or m % 16:
         raise ValueError(f"rows16: w has {m} rows, not a positive multiple of 16")
+    return m
+
+
+def repack_rows16(w, ggml_type):
+    """Raw rows [m, row bytes] of ggml_type (Q4_0, Q4_1 or Q8_0; m a multiple of 16) repacked for
+    matmul_rows16: the same bytes (Q8_0's quants with their sign bit flipped), 16 rows interleaved
+    block by block."""
+    cdef const gk_type_traits *t = _traits(ggml_type)
+    cdef const uint8_t[:, ::1] wv = _raw_rows(w, "w")
+    cdef int64_t m = _rows16_rows(t, ggml_type, wv.shape[0]), k = _row_elements(t, wv.shape[1], "w")
     out = np.empty_like(np.asarray(wv))
     cdef uint8_t[:, ::1] ov = out
     cdef int rc, type_id = int(ggml_type)
@@ -249,23 +259,21 @@ def repack_rows16(w, ggml_type):
 
 def matmul_rows16(w, ggml_type, x, n_threads=None):
     """matmul() for rows repacked by repack_rows16: y[j, i] = dot(row i, x[j]), x float32 [n, k] (or
-    [k]). Every batch size gives a row the same bits."""
+    [k]), quantized to Q8_0S whatever the weight type. Every batch size gives a row the same bits."""
     cdef const gk_type_traits *t = _traits(ggml_type)
     cdef const uint8_t[:, ::1] wv = _raw_rows(w, "w")
-    cdef int64_t m = wv.shape[0], k = _row_elements(t, wv.shape[1], "w")
-    if int(ggml_type) != 3 or m == 0 or m % 16:
-        raise ValueError(f"rows16: expected Q4_1 rows in groups of 16, got {m} rows of {t.name.decode()}")
+    cdef int64_t m = _rows16_rows(t, ggml_type, wv.shape[0]), k = _row_elements(t, wv.shape[1], "w")
     xa, vector = _activation_rows(x, k)
     cdef const float[:, ::1] xv = xa
     cdef int64_t n = xv.shape[0]
     out = np.zeros((n, m), np.float32)
     cdef float[:, ::1] y = out
-    scratch = np.empty(max(1, gk_matmul_scratch_size(int(ggml_type), k, n)), np.uint8)
+    scratch = np.empty(max(1, gk_rows16_scratch_size(k, n)), np.uint8)
     cdef uint8_t[::1] sv = scratch
     cdef int rc = 0, threads = _threads(n_threads), type_id = int(ggml_type)
     if n:
         with nogil:
-            rc = gk_quantize_activations(type_id, &xv[0, 0], k, n, &sv[0], threads)
+            rc = gk_rows16_quantize(&xv[0, 0], k, n, &sv[0], threads)
             if rc == 0:
                 rc = gk_matmul_rows16(type_id, &wv[0, 0], m, k, &sv[0], n, &y[0, 0], threads)
     if rc:

@@ -146,9 +146,9 @@ def test_load_errors(tmp_path):
 
 
 def test_weights_stay_in_the_mmap(monkeypatch):
-    """No dequantized copy: the decoder's matrices point into the file's mmap, but for the Q4_1 ones
-    that the CPU multiplies 16 rows at a time (kernels/rows16.c, on AVX-512 VNNI), which are the same
-    bytes in another order; with $GPT4ALL_CORE_CPU_ROWS16=0 every one points into the mmap."""
+    """No dequantized copy: the decoder's matrices point into the file's mmap, but for the Q4_1 and
+    Q8_0 ones that the CPU multiplies 16 rows at a time (kernels/rows16.c, on AVX-512 VNNI), which are
+    the same bytes in another order; with $GPT4ALL_CORE_CPU_ROWS16=0 every one points into the mmap."""
     for rows16 in ("1", "0"):
         monkeypatch.setenv(ROWS16_ENV, rows16)
         with models.load(need(SMOLLM2)) as model:
@@ -156,11 +156,14 @@ def test_weights_stay_in_the_mmap(monkeypatch):
             matrices = [a for a in model.decoder.arrays if a.dtype == np.uint8]
             assert len(matrices) == 7 * 30 + 2  # every block's seven matrices, the embeddings and the output
             copies = [a for a in matrices if not np.shares_memory(a, mapped)]
-            # SmolLM2's block matrices are all Q4_1 with rows in 16s; its embeddings and output Q8_0
+            # SmolLM2's block matrices are all Q4_1 with rows in 16s; its embeddings and output (tied) Q8_0:
+            # the output is repacked, the embeddings' rows are read where they lie
             repacked = rows16 == "1" and cpu_kernels.rows16_supported(GGMLType.Q4_1)
-            assert len(copies) == (7 * 30 if repacked else 0)
-            block0 = model.gguf.tensors["blk.0.ffn_up.weight"]
-            assert all(a.nbytes in (block0.data.nbytes, 576 * 576 // 32 * 20, 192 * 576 // 32 * 20) for a in copies)
+            assert len(copies) == (7 * 30 + 1 if repacked else 0)
+            block0, embd = model.gguf.tensors["blk.0.ffn_up.weight"], model.gguf.tensors["token_embd.weight"]
+            sizes = (block0.data.nbytes, 576 * 576 // 32 * 20, 192 * 576 // 32 * 20, embd.data.nbytes)
+            assert all(a.nbytes in sizes for a in copies)
+            assert sum(a.nbytes == embd.data.nbytes for a in copies) == repacked
 
 
 ROPE_VARIANTS = {  # metadata changes to random-llama-F32, each read as llama.cpp reads it
