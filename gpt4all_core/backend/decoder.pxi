@@ -10,7 +10,9 @@ from posix.unistd cimport _SC_PAGESIZE, sysconf
 cdef extern from "sys/mman.h" nogil:
     int madvise(void *addr, size_t length, int advice)
 
-cdef int MADV_PAGEOUT = 21  # Linux 5.4: reclaim the range now; the data stays (re-read from the file)
+# Unmap a range of a file map from this process: it leaves the resident set, its pages stay in the
+# page cache (MADV_PAGEOUT, which evicts them, made each embedding lookup of a tied output a disk read)
+cdef int MADV_DONTNEED = 4
 
 cdef extern from "decoder.h" nogil:
     ctypedef struct gk_matrix:
@@ -80,16 +82,27 @@ _REQUIRED = ("attn_norm", "ffn_norm") + _BLOCK_MATRICES
 ROWS16_ENV = "GPT4ALL_CORE_CPU_ROWS16"
 
 
+def _in_read_only_file_map(arr):
+    """Whether arr's memory is a read-only mmap of a file (a GGUF's tensor), through its views."""
+    import mmap
+    obj = arr
+    while obj is not None:
+        if isinstance(obj, mmap.mmap):
+            return memoryview(obj).readonly  # a private writable map could hold changes: left alone
+        obj = obj.obj if isinstance(obj, memoryview) else getattr(obj, "base", None)
+    return False
+
+
 cdef _page_out(const uint8_t[:, ::1] view):
-    """Hand back the whole pages of a repacked matrix's source (the file's mmap) to the page cache,
-    so that they do not stay resident beside the copy. Advisory: an error (an older kernel, memory
-    that is not a mapping) leaves them as they are, and nothing is lost either way."""
+    """Unmap the whole pages of a repacked matrix's source (a read-only file mmap) from this process,
+    so that they do not stay resident beside the copy; the page cache keeps them, so a later read
+    (a tied output's embedding lookups) is a minor fault. Advisory: an error leaves them mapped."""
     cdef uintptr_t page = <uintptr_t>sysconf(_SC_PAGESIZE), start = <uintptr_t>&view[0, 0]
     cdef uintptr_t end = start + view.shape[0] * view.shape[1]
     start = (start + page - 1) // page * page
     end = end // page * page
     if end > start:
-        madvise(<void *>start, end - start, MADV_PAGEOUT)
+        madvise(<void *>start, end - start, MADV_DONTNEED)
 
 
 def _rows16_wanted():
@@ -176,7 +189,7 @@ cdef class Decoder:
             source = rows
             rows = repack_rows16(rows, ggml_type)  # kernels/rows16.c: 16 rows a multiply-add
             out.layout = GK_LAYOUT_ROWS16
-            if not source.flags.owndata:  # a view of the file's mmap: its pages are not read again
+            if _in_read_only_file_map(source):  # only there is unmapping safe: anonymous pages would be zeroed
                 _page_out(source)
         self.arrays.append(rows)
         cdef const uint8_t[:, ::1] view = rows
