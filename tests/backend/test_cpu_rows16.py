@@ -129,3 +129,26 @@ def test_smollm2_with_rows16_is_as_close_to_exact_as_without(smollm2_path, monke
     monkeypatch.setenv(ROWS16_ENV, "yes")
     with pytest.raises(ValueError, match=ROWS16_ENV):
         models.load(path)
+
+
+def test_only_read_only_file_maps_are_unmapped(tmp_path, smollm2_path):
+    """The decoder unmaps a repacked matrix's source pages (MADV_DONTNEED) only where they are a
+    read-only map of a file, which reads back the same bytes; in anonymous memory (or a private
+    writable map) that would zero them. The GGUF's tensors qualify, arrays of the caller's do not."""
+    import mmap
+
+    from gpt4all_core import gguf
+    from gpt4all_core.backend.cpu_kernels import _in_read_only_file_map
+
+    path = tmp_path / "bytes"
+    path.write_bytes(bytes(range(256)) * 64)
+    with open(path, "rb") as f:
+        read_only = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        private = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    assert _in_read_only_file_map(np.frombuffer(read_only, np.uint8)[4096:].reshape(-1, 64)[3:])
+    assert not _in_read_only_file_map(np.frombuffer(private, np.uint8))
+    assert not _in_read_only_file_map(np.arange(4096, dtype=np.uint8)[16:])
+    with gguf.open(smollm2_path) as g:
+        assert _in_read_only_file_map(g.tensors["blk.0.ffn_up.weight"].data)
+    read_only.close()
+    private.close()
