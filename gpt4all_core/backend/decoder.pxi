@@ -105,6 +105,27 @@ cdef _page_out(const uint8_t[:, ::1] view):
         madvise(<void *>start, end - start, MADV_DONTNEED)
 
 
+cdef _repack_rows16_in_slices(const uint8_t[:, ::1] src, int type_id, int64_t k, str name):
+    """repack_rows16(src) a few MiB at a time, each slice's source pages unmapped once it is copied
+    when src is a read-only file map (only there is that safe: anonymous pages would be zeroed), so
+    the source and the copy are never resident together beyond a slice: a peak of the model's size,
+    not the size plus its largest matrix (Gemma 3 270M's tied 168 MiB output)."""
+    cdef int64_t m = src.shape[0], step = max(16, (4 << 20) // src.shape[1] // 16 * 16), a, n
+    out = np.empty((m, src.shape[1]), np.uint8)
+    cdef uint8_t[:, ::1] ov = out
+    cdef bint unmap = _in_read_only_file_map(src)
+    cdef int rc
+    for a in range(0, m, step):
+        n = min(step, m - a)
+        with nogil:
+            rc = gk_repack_rows16(type_id, &src[a, 0], n, k, &ov[a, 0])
+        if rc:
+            raise ValueError(f"{name}: cannot repack {m} rows of {k} elements 16 at a time")
+        if unmap:
+            _page_out(src[a:a + n])
+    return out
+
+
 def _rows16_wanted():
     value = os.environ.get(ROWS16_ENV, "").strip()
     if value not in ("", "0", "1"):
@@ -186,11 +207,8 @@ cdef class Decoder:
                              f"{rows.shape[1]} bytes of {t.name.decode()}")
         out.layout = 0
         if weight and n_out % 16 == 0 and gk_rows16_supported(int(ggml_type)) and _rows16_wanted():
-            source = rows
-            rows = repack_rows16(rows, ggml_type)  # kernels/rows16.c: 16 rows a multiply-add
+            rows = _repack_rows16_in_slices(rows, int(ggml_type), n_in, name)  # kernels/rows16.c
             out.layout = GK_LAYOUT_ROWS16
-            if _in_read_only_file_map(source):  # only there is unmapping safe: anonymous pages would be zeroed
-                _page_out(source)
         self.arrays.append(rows)
         cdef const uint8_t[:, ::1] view = rows
         out.data = &view[0, 0]
