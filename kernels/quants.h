@@ -307,6 +307,12 @@ typedef void (*gk_rows16_fn)(const void *group, int64_t nb, const void *act, int
 GK_ROWS16_DECLARE(q4_0)
 GK_ROWS16_DECLARE(q4_1)
 GK_ROWS16_DECLARE(q8_0)
+/* rows16_<name>_<level>: the level's form, one inlined body (a type parameter) per weight type */
+#define GK_ROWS16_ENTRY(name, level, body, type) \
+    void rows16_##name##_##level(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, \
+                                 float *out, int64_t ldy) { \
+        body(type, group, nb, act, a_row, n, out, ldy); \
+    }
 
 /* Sum of n words read by n_threads threads (benchmarks: the read-bandwidth roofline). */
 uint64_t gk_read_sum(const uint64_t *p, int64_t n, int n_threads);

@@ -114,14 +114,9 @@ static inline void rows16_generic(const int type, const void *group, int64_t nb,
     }
 }
 
-#define ROWS16_GENERIC(name, type) \
-    void rows16_##name##_generic(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, \
-                                 float *out, int64_t ldy) { \
-        rows16_generic(type, group, nb, act, a_row, n, out, ldy); \
-    }
-ROWS16_GENERIC(q4_0, GK_TYPE_Q4_0)
-ROWS16_GENERIC(q4_1, GK_TYPE_Q4_1)
-ROWS16_GENERIC(q8_0, GK_TYPE_Q8_0)
+GK_ROWS16_ENTRY(q4_0, generic, rows16_generic, GK_TYPE_Q4_0)
+GK_ROWS16_ENTRY(q4_1, generic, rows16_generic, GK_TYPE_Q4_1)
+GK_ROWS16_ENTRY(q8_0, generic, rows16_generic, GK_TYPE_Q8_0)
 
 static gk_rows16_fn rows16_fn(int type) {
 #if defined(__x86_64__)

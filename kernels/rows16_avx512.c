@@ -65,11 +65,6 @@ static inline __attribute__((always_inline)) void rows16_avx512(const int type, 
     for (; j < n; j++) rows16_tile(type, 1, group, nb, a + j * a_row, a_row, out + j * ldy, ldy);
 }
 
-#define ROWS16_AVX512(name, type) \
-    void rows16_##name##_avx512(const void *group, int64_t nb, const void *act, int64_t a_row, int64_t n, \
-                                float *out, int64_t ldy) { \
-        rows16_avx512(type, group, nb, act, a_row, n, out, ldy); \
-    }
-ROWS16_AVX512(q4_0, GK_TYPE_Q4_0)
-ROWS16_AVX512(q4_1, GK_TYPE_Q4_1)
-ROWS16_AVX512(q8_0, GK_TYPE_Q8_0)
+GK_ROWS16_ENTRY(q4_0, avx512, rows16_avx512, GK_TYPE_Q4_0)
+GK_ROWS16_ENTRY(q4_1, avx512, rows16_avx512, GK_TYPE_Q4_1)
+GK_ROWS16_ENTRY(q8_0, avx512, rows16_avx512, GK_TYPE_Q8_0)
