@@ -6,7 +6,7 @@
  * of 8 nibbles for the 4-bit types, 8 of 4 bytes for Q8_0) the 16 rows' word side by side: the
  * same bytes as the 16 rows' blocks. One dpbusd then multiplies 4 quants of each of the 16 rows by
  * one broadcast activation word, and the scaling after it serves 16 rows. benchmarks/rows16.py
- * measured 2.2-3.0x the GGUF layout's Q4_1 product on one thread.
+ * measured 2.0-3.0x the GGUF layout's product on one thread, for each of the three types.
  *
  * dpbusd multiplies unsigned bytes by signed ones, so Q8_0's quants are stored plus 128 (the sign
  * bit flipped), and the activations are Q8_0S, whose exact sum s of levels takes the offsets back
@@ -43,7 +43,7 @@ int gk_rows16_supported(int type) { return group_block_bytes(type) && gk_active_
 int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst) {
     const int bytes = group_block_bytes(type);
     if (!bytes || m <= 0 || m % GROUP_ROWS || k <= 0 || k % 32) return -1;
-    const int64_t nb = k / 32, row_bytes = nb * (bytes / GROUP_ROWS);
+    const int64_t nb = k / 32, block_bytes = bytes / GROUP_ROWS, row_bytes = nb * block_bytes;
     const int qo = quant_offset(type), words = quant_words(type);
     const uint32_t flip = type == GK_TYPE_Q8_0 ? 0x80808080u : 0;
     uint8_t *out = dst;
@@ -52,7 +52,7 @@ int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst)
             uint8_t *o = out + (g * nb + b) * bytes;
             for (int r = 0; r < GROUP_ROWS; r++) {
                 /* every block starts with d (fp16); Q4_1's m follows it, then the quants */
-                const uint8_t *x = (const uint8_t *)src + (g * GROUP_ROWS + r) * row_bytes + b * (bytes / GROUP_ROWS);
+                const uint8_t *x = (const uint8_t *)src + (g * GROUP_ROWS + r) * row_bytes + b * block_bytes;
                 memcpy(o + 2 * r, x, 2);
                 if (type == GK_TYPE_Q4_1) memcpy(o + 32 + 2 * r, x + 2, 2);
                 const uint8_t *qs = x + (type == GK_TYPE_Q4_1 ? 4 : 2);
@@ -67,7 +67,9 @@ int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst)
     return 0;
 }
 
-size_t gk_rows16_scratch_size(int64_t k, int64_t n) { return (size_t)(n * (k / QK8_0) * (int64_t)sizeof(block_q8_0s)); }
+size_t gk_rows16_scratch_size(int64_t k, int64_t n) {
+    return (size_t)(n * (k / QK8_0) * (int64_t)sizeof(block_q8_0s));
+}
 
 int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_threads) {
     const gk_type_traits *a = gk_type_traits_get(GK_TYPE_Q8_0S);

@@ -96,7 +96,8 @@ def test_repack_is_the_same_bytes_in_another_order(name, size, d_at, m_at, q_at,
     (lambda: ck.repack_rows16(random_blocks("Q4_1", 24, 64, 0), Q4_1), "24 rows"),
     (lambda: ck.repack_rows16(random_blocks("Q5_0", 16, 64, 0), int(GGMLType.Q5_0)), "Q4_0, Q4_1, Q8_0 only"),
     (lambda: ck.matmul_rows16(random_blocks("Q4_1", 16, 64, 0), Q4_1, np.zeros(32, np.float32)), r"x: expected"),
-    (lambda: ck.matmul_rows16(random_blocks("Q4_1", 8, 64, 0), Q4_1, np.zeros(64, np.float32)), "8 rows, not a positive multiple of 16"),
+    (lambda: ck.matmul_rows16(random_blocks("Q4_1", 8, 64, 0), Q4_1, np.zeros(64, np.float32)),
+     "8 rows, not a positive multiple of 16"),
 ])
 def test_bad_arguments_are_named(call, match):
     with pytest.raises(ValueError, match=match):
