@@ -24,6 +24,7 @@ from gpt4all_core.engine.batch import BatchEngine, Event, Job, PromptTooLong, Qu
 from gpt4all_core.engine.sampling import SamplingParams
 from gpt4all_core.models.base import Model
 from gpt4all_core.server.auth import ApiKey, Gate
+from gpt4all_core.server.compute import in_own_thread
 from gpt4all_core.server.errors import APIError, bad_request, model_not_found, sse_error
 from gpt4all_core.server.schemas import MAX_STOP, ChatCompletionRequest, CompletionRequest, check_unsupported
 
@@ -290,7 +291,7 @@ async def chat_completion(gen: Generator, req: ChatCompletionRequest, key: ApiKe
     gen.check(req)
     if req.top_logprobs is not None and not req.logprobs:
         raise bad_request("'top_logprobs' needs 'logprobs' set to true", param="top_logprobs")
-    refs = gen.references(req)
+    refs = await in_own_thread(gen.references, req)  # the query's embedding: compute.py says why
     gate.admit(key)
     prompt = gen.chat_tokens(req, refs)
     logprobs = (req.top_logprobs or 0) if req.logprobs else None

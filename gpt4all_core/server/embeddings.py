@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from gpt4all_core.server.auth import ApiKey, Gate
+from gpt4all_core.server.compute import in_own_thread
 from gpt4all_core.server.errors import APIError, bad_request, model_not_found, unsupported
 from gpt4all_core.server.schemas import EmbeddingRequest
 
@@ -65,7 +65,7 @@ class EmbeddingService:
             raise unsupported("input", ": send text, not token ids")
         gate.admit(key)
         try:
-            vectors, n_tokens = await run_in_threadpool(self._embed, texts, req.dimensions)
+            vectors, n_tokens = await in_own_thread(self._embed, texts, req.dimensions)  # compute.py: why
         except ValueError as e:
             raise bad_request(str(e), param="dimensions" if req.dimensions else "input") from None
         gate.record(key, n_tokens, 0)
