@@ -254,7 +254,10 @@ class BatchEngine:
                     continue
                 # the longest cached prefix; among equals the slot used longest ago, so recent prefixes stay
                 slot = max(free, key=lambda s: (_common_prefix(s.tokens, job.prompt), -s.last_used))
-                self._assign(slot, job)
+                try:
+                    self._assign(slot, job)
+                except (ValueError, OverflowError, TypeError) as e:  # this job's settings: it fails, the engine goes on
+                    self._finish(slot, error=f"the job could not start: {e}")
 
     def _assign(self, slot: _Slot, job: Job) -> None:
         common = 0 if job.prompt_logprobs else _common_prefix(slot.tokens, job.prompt)

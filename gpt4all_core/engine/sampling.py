@@ -79,6 +79,9 @@ def _integer(name: str, value) -> int:
         raise ValueError(f"{name} must be an integer, not {type(value).__name__}") from None
 
 
+TOP_K_MAX = 2**31 - 1  # larger top_k values read as this (past any vocabulary: no limit)
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """GPT4All's sampling settings, with its defaults (the Python bindings' ``generate``)."""
@@ -108,6 +111,8 @@ class SamplingParams:
             if not ok(value):
                 raise ValueError(f"{name} must be {rule}, got {value}")
             object.__setattr__(self, name, value)   # normalized: plain float / int
+        # any k past the vocabulary means no limit; the C sampler takes it as a ssize_t
+        object.__setattr__(self, "top_k", min(self.top_k, TOP_K_MAX))
 
 
 class Sampler:

@@ -150,3 +150,29 @@ def test_the_thread_serves_jobs_and_stops(model):
     engine.submit([late])
     engine.stop()   # a job still queued at stop hears why
     assert late.events and late.events[-1].error
+
+
+def test_a_job_that_cannot_start_fails_alone(model, monkeypatch):
+    """A job whose sampler cannot be built ends with an error event; the engine thread goes on and
+    serves the next job (before, the exception ended the thread and every later request hung)."""
+    import gpt4all_core.engine.batch as batch
+    real = batch.Sampler
+
+    def picky(params, seed):
+        if seed == 13:
+            raise OverflowError("seed 13 is unlucky")
+        return real(params, seed)
+
+    monkeypatch.setattr(batch, "Sampler", picky)
+    engine = BatchEngine(model, n_slots=1, n_ctx=64)
+    engine.start()
+    try:
+        bad = job(model, PROMPTS[0], seed=13, max_tokens=2)
+        good = job(model, PROMPTS[1], seed=1, max_tokens=2)
+        done = threading.Event()
+        good.on_event = lambda e: (good.events.append(e), e.finish_reason and done.set())
+        engine.submit([bad, good])
+        assert done.wait(60) and len(good.tokens) == 2 and good.events[-1].finish_reason == "length"
+        assert [e.error for e in bad.events] == ["the job could not start: seed 13 is unlucky"] and bad.tokens == []
+    finally:
+        engine.stop()

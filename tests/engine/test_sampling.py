@@ -376,6 +376,16 @@ def test_edge_params_are_accepted_and_normalized(name, value):
     assert type(getattr(params, name)) is (int if name in ("top_k", "repeat_last_n") else float)
 
 
+def test_a_top_k_past_any_vocabulary_is_no_limit():
+    """The server's fuzzer sent top_k = 10**30, which overflowed the C sampler's ssize_t and took the
+    engine thread down: any k that large now reads as 2**31 - 1 (no limit) and samples as 0 does."""
+    huge = SamplingParams(top_k=10**30, temp=1.0, top_p=1.0)
+    assert huge.top_k == 2**31 - 1
+    logits = np.random.default_rng(0).standard_normal(50).astype(np.float32)
+    draws = [Sampler(huge, seed=s).sample(logits, []) for s in range(20)]
+    assert draws == [Sampler(SamplingParams(top_k=0, temp=1.0, top_p=1.0), seed=s).sample(logits, []) for s in range(20)]
+
+
 @pytest.mark.parametrize("logits", [
     np.zeros(10, np.float64), np.zeros(10, np.float16), np.zeros(10, np.int32), np.zeros((2, 5), np.float32),
     np.zeros(0, np.float32), [0.0] * 10,
