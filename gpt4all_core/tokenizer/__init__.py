@@ -15,6 +15,8 @@ from __future__ import annotations
 import codecs
 import re
 
+import numpy as np
+
 from gpt4all_core.errors import TokenizerError, UnsupportedModelError
 from gpt4all_core.tokenizer.attributes import EOG_TEXTS, Attr, token_attributes
 from gpt4all_core.tokenizer.vocab import BPE_MODELS, TokenType, Vocab  # noqa: F401 - re-exported
@@ -67,7 +69,8 @@ class Tokenizer:
         """(text, id) of the tokens partitioning looks for, longest first (so that a special token
         that contains another one wins)."""
         special = Attr.CONTROL | Attr.UNKNOWN | Attr.USER_DEFINED
-        found = [(t, i) for i, t in enumerate(self.vocab.tokens) if self._attrs[i] & special and t]
+        tokens = self.vocab.tokens
+        found = [(tokens[i], int(i)) for i in np.flatnonzero(self._attrs & special) if tokens[i]]
         return sorted(found, key=lambda s: -len(s[0].encode("utf-8", "surrogateescape")))
 
     def _framing(self) -> tuple[int | None, int | None]:
