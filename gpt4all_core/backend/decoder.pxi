@@ -7,6 +7,8 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 from posix.unistd cimport _SC_PAGESIZE, sysconf
 
+from gpt4all_core.backend.env import flag
+
 cdef extern from "sys/mman.h" nogil:
     int madvise(void *addr, size_t length, int advice)
 
@@ -127,10 +129,7 @@ cdef _repack_rows16_in_slices(const uint8_t[:, ::1] src, int type_id, int64_t k,
 
 
 def _rows16_wanted():
-    value = os.environ.get(ROWS16_ENV, "").strip()
-    if value not in ("", "0", "1"):
-        raise ValueError(f"${ROWS16_ENV}: {value!r} is not 0 or 1")
-    return value != "0"
+    return flag(ROWS16_ENV, True)
 
 
 cdef class Decoder:

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from gpt4all_core.backend.vulkan import switches
+from gpt4all_core.backend.env import flag
 from gpt4all_core.backend.vulkan.context import Caps, Dispatch
 
 
@@ -144,7 +144,7 @@ def mv_spec(threads: int, rows: int, cols: int, unroll: int, halves: bool = Fals
 
 def mv_halves(default: bool) -> bool:
     """Whether mv products widen their quants two at a time: $HALVES_ENV, else the type's default."""
-    return _switch(HALVES_ENV, default)
+    return flag(HALVES_ENV, default)
 
 
 def mv_rows(rows: int, fused: str) -> tuple[int, int]:
@@ -202,15 +202,10 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
     return replace(d, push=(n_out, n_in, 0, 0))  # columns from the tokens, Y overwritten
 
 
-def _switch(name: str, default: bool) -> bool:
-    """$name as "0" or "1", default when unset; anything else is refused by name."""
-    return switches.choice(name, "1" if default else "0", "0" if default else "1") == "1"
-
-
 def mv_k_mode() -> int:
     """K_MODE of the K-quant mv products (k_mul_mv.comp's id 7): bit 0 each part's dot scaled once
     ($AFFINE_ENV, on unless "0"), bit 1 groups in sorted order ($KSORT_ENV, off unless "1")."""
-    return int(_switch(AFFINE_ENV, True)) | 2 * int(_switch(KSORT_ENV, False))
+    return int(flag(AFFINE_ENV, True)) | 2 * int(flag(KSORT_ENV, False))
 
 
 def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from gpt4all_core.backend.env import choice  # noqa: F401 - the Vulkan switches' reader
 from gpt4all_core.backend.vulkan.context import VulkanError
 
 ATTENTION_SPLIT = 8  # the parts a decode step's attention is split into by default
@@ -32,14 +33,6 @@ WAIT_ENV = "GPT4ALL_CORE_VULKAN_WAIT"
 # (A/B runs); default "reuse": one fence a recorded pass (tools/kp_patch.py's reuse_fence), reset
 # before each submit, as llama.cpp keeps its fence. Read when a sequence is recorded
 FENCE_ENV = "GPT4ALL_CORE_VULKAN_FENCE"
-
-
-def choice(variable: str, default: str, other: str) -> str:
-    """$variable's value, default when unset or empty; anything but the two is refused by name."""
-    value = os.environ.get(variable, default).strip() or default
-    if value not in (default, other):
-        raise ValueError(f"${variable}: {value!r} is not {default!r} or {other!r}")
-    return value
 
 
 def fuse_setting() -> str:
