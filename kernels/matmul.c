@@ -20,15 +20,19 @@ size_t gk_matmul_scratch_size(int type, int64_t k, int64_t n) {
     return (size_t)(gk_row_size(a, k) * n);
 }
 
-int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads) {
-    const gk_type_traits *t = gk_type_traits_get(type);
-    if (!t || !t->vec_dot || k % t->block_size) return -1;
-    const gk_type_traits *a = gk_type_traits_get(t->vec_dot_type);
-    if (k % a->block_size || t->vec_dot_type == GK_TYPE_F32) return -1;
+int gk_quantize_rows(int act_type, const float *x, int64_t k, int64_t n, void *out, int n_threads) {
+    const gk_type_traits *a = gk_type_traits_get(act_type);
+    if (!a || !a->from_float || act_type == GK_TYPE_F32 || k % a->block_size) return -1;
     const int64_t a_row = gk_row_size(a, k);
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
     for (int64_t j = 0; j < n; j++) a->from_float(x + j * k, (char *)out + j * a_row, k);
     return 0;
+}
+
+int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads) {
+    const gk_type_traits *t = gk_type_traits_get(type);
+    if (!t || !t->vec_dot || k % t->block_size) return -1;
+    return gk_quantize_rows(t->vec_dot_type, x, k, n, out, n_threads);
 }
 
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,

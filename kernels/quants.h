@@ -276,6 +276,8 @@ int gk_matmul(int type, const void *w, int64_t m, int64_t k, const float *x, int
 extern int gk_gemm_min_batch;
 extern int gk_gemm_stream_max_batch;
 int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
+/* n rows of k floats quantized to act_type (an activation type: Q8_0, Q8_0S, Q8_1, Q8_K), 0 or -1. */
+int gk_quantize_rows(int act_type, const float *x, int64_t k, int64_t n, void *out, int n_threads);
 int gk_matmul_act(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
                   int n_threads);
 /* out[i] = dequantized row ids[i] of a table of rows of k elements of `type` (embedding lookup). */

@@ -72,12 +72,7 @@ size_t gk_rows16_scratch_size(int64_t k, int64_t n) {
 }
 
 int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_threads) {
-    const gk_type_traits *a = gk_type_traits_get(GK_TYPE_Q8_0S);
-    if (k <= 0 || k % QK8_0) return -1;
-    const int64_t a_row = gk_row_size(a, k);
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 1)
-    for (int64_t j = 0; j < n; j++) a->from_float(x + j * k, (char *)out + j * a_row, k);
-    return 0;
+    return k <= 0 ? -1 : gk_quantize_rows(GK_TYPE_Q8_0S, x, k, n, out, n_threads);
 }
 
 /* The scalar form of one type's group product (the AVX-512 one's bits) */
