@@ -288,6 +288,15 @@ int gk_get_rows(int type, const void *table, int64_t n_rows, int64_t k, const in
  * multiply-add instruction takes 4 quants of each of 16 rows and the scaling after it serves 16 rows.
  * Whether type has it at the active SIMD level (Q4_0, Q4_1, Q8_0 on AVX-512 VNNI): */
 int gk_rows16_supported(int type);
+/* A group's block (16 rows' blocks of one type): its bytes (0: not a rows16 type) and where its quant
+ * words start, after the 16 d and, for Q4_1, the 16 m */
+static inline int gk_rows16_block_bytes(int type) {
+    return type == GK_TYPE_Q4_0 ? 16 * (int)sizeof(block_q4_0)
+           : type == GK_TYPE_Q4_1 ? 16 * (int)sizeof(block_q4_1)
+           : type == GK_TYPE_Q8_0 ? 16 * (int)sizeof(block_q8_0)
+                                  : 0;
+}
+static inline int gk_rows16_quant_offset(int type) { return type == GK_TYPE_Q4_1 ? 64 : 32; }
 /* dst (as many bytes as src) = m rows of k elements of type, m a multiple of 16. Returns 0 or -1. */
 int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst);
 /* The activations every rows16 product takes: n rows of k floats as Q8_0S (whatever the weight type),

@@ -22,29 +22,20 @@
 
 enum { GROUP_ROWS = 16 };
 
-/* Bytes of one block of a 16-row group (16 blocks), where its quant words start, how many there are */
-static int group_block_bytes(int type) {
-    switch (type) {
-    case GK_TYPE_Q4_0: return 16 * (int)sizeof(block_q4_0);
-    case GK_TYPE_Q4_1: return 16 * (int)sizeof(block_q4_1);
-    case GK_TYPE_Q8_0: return 16 * (int)sizeof(block_q8_0);
-    default: return 0;
-    }
-}
-static int quant_offset(int type) { return type == GK_TYPE_Q4_1 ? 64 : 32; }
+/* How many quant words a block has: 4 of 8 nibbles, or Q8_0's 8 of 4 bytes */
 static int quant_words(int type) { return type == GK_TYPE_Q8_0 ? 8 : 4; }
 
-int gk_rows16_supported(int type) { return group_block_bytes(type) && gk_active_level >= GK_SIMD_AVX512; }
+int gk_rows16_supported(int type) { return gk_rows16_block_bytes(type) && gk_active_level >= GK_SIMD_AVX512; }
 
 /* One thread, on purpose: the repack runs where the model loads (a server's main thread), and an
  * OpenMP team left there beside the decoding thread's makes libgomp count more threads than cores
  * and cut its spinning to 100 rounds (GCC's GOMP_SPINCOUNT), so a later step's parallel regions wait
  * on futex wake-ups: measured, one server client at 90 tokens/s against 229 with this loop serial. */
 int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst) {
-    const int bytes = group_block_bytes(type);
+    const int bytes = gk_rows16_block_bytes(type);
     if (!bytes || m <= 0 || m % GROUP_ROWS || k <= 0 || k % 32) return -1;
     const int64_t nb = k / 32, block_bytes = bytes / GROUP_ROWS, row_bytes = nb * block_bytes;
-    const int qo = quant_offset(type), words = quant_words(type);
+    const int qo = gk_rows16_quant_offset(type), words = quant_words(type);
     const uint32_t flip = type == GK_TYPE_Q8_0 ? 0x80808080u : 0;
     uint8_t *out = dst;
     for (int64_t g = 0; g < m / GROUP_ROWS; g++)
@@ -78,7 +69,7 @@ int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_th
 /* The scalar form of one type's group product (the AVX-512 one's bits) */
 static inline void rows16_generic(const int type, const void *group, int64_t nb, const void *act, int64_t a_row,
                                   int64_t n, float *out, int64_t ldy) {
-    const int bytes = group_block_bytes(type), qo = quant_offset(type);
+    const int bytes = gk_rows16_block_bytes(type), qo = gk_rows16_quant_offset(type);
     for (int64_t j = 0; j < n; j++) {
         const block_q8_0s *a = (const block_q8_0s *)((const char *)act + j * a_row);
         float acc[GROUP_ROWS] = {0};
@@ -139,7 +130,7 @@ int gk_matmul_rows16(int type, const void *w, int64_t m, int64_t k, const void *
                      int n_threads) {
     const gk_rows16_fn f = rows16_fn(type);
     if (!f || m % GROUP_ROWS || k <= 0 || k % 32) return -1;
-    const int64_t nb = k / 32, a_row = nb * (int64_t)sizeof(block_q8_0s), bytes = group_block_bytes(type);
+    const int64_t nb = k / 32, a_row = nb * (int64_t)sizeof(block_q8_0s), bytes = gk_rows16_block_bytes(type);
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (m * k * n >= 32768)
     for (int64_t g = 0; g < m / GROUP_ROWS; g++)
         f((const uint8_t *)w + g * nb * bytes, nb, act, a_row, n, y + g * GROUP_ROWS, m);

@@ -12,10 +12,7 @@ enum { MAX_J = 8 };
 static inline __attribute__((always_inline)) void rows16_tile(const int type, const int J, const uint8_t *group,
                                                                int64_t nb, const char *act, int64_t a_row,
                                                                float *out, int64_t ldy) {
-    const int bytes = type == GK_TYPE_Q4_0 ? 16 * (int)sizeof(block_q4_0)
-                      : type == GK_TYPE_Q4_1 ? 16 * (int)sizeof(block_q4_1)
-                                             : 16 * (int)sizeof(block_q8_0);
-    const int qo = type == GK_TYPE_Q4_1 ? 64 : 32;
+    const int bytes = gk_rows16_block_bytes(type), qo = gk_rows16_quant_offset(type);
     /* the integer offset each type's dot carries, per unit of the activation sum s (rows16.c) */
     const int shift = type == GK_TYPE_Q4_0 ? 3 : type == GK_TYPE_Q8_0 ? 7 : 0;
     __m512 acc[MAX_J];
