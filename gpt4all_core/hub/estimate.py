@@ -2,11 +2,12 @@
 and on each GPU device, and the largest context that fits.
 
 The numbers follow what this engine allocates: weights stay in the mmap'd file (they count
-against RAM as page cache; Q4_1 matrices that the CPU multiplies 16 rows at a time are copied once,
-repacked, the same size, and their file pages read once and handed back to the page cache); the KV
-cache is F16, K and V for every block and every slot (2 * n_block * n_ctx * n_head_kv * head_dim * 2
-bytes, per-block head counts and separate K/V head sizes respected); working memory is the C decoder's scratch for one prompt batch
-(kernels/decoder.c's layout), the logits, and the buffer a context erase needs.
+against RAM as page cache; the Q4_0, Q4_1 and Q8_0 matrices that the CPU multiplies 16 rows at a
+time on AVX-512 VNNI are copied once, repacked, the same size, their file pages unmapped as each
+slice is copied); the KV cache is F16, K and V for every block and every slot (2 * n_block * n_ctx *
+n_head_kv * head_dim * 2 bytes, per-block head counts and separate K/V head sizes respected); working
+memory is the C decoder's scratch for one prompt batch (kernels/decoder.c's layout), the logits, and
+the buffer a context erase needs.
 """
 from __future__ import annotations
 
