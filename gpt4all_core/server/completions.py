@@ -55,10 +55,14 @@ class Generator:
 
     # ---- prompts ----
 
+    def collections(self, req: ChatCompletionRequest) -> list[str]:
+        """The LocalDocs collections a request reads: its own, else the server's."""
+        return list(req.localdocs if req.localdocs is not None else self.localdocs)
+
     def references(self, req: ChatCompletionRequest) -> list | None:
         """The LocalDocs snippets for the last user message (the request's collections, else the
         server's): None when no collection applies, as GPT4All's server answers without LocalDocs."""
-        collections = req.localdocs if req.localdocs is not None else self.localdocs
+        collections = self.collections(req)
         if not collections:
             return None
         from gpt4all_core import localdocs
@@ -67,7 +71,7 @@ class Generator:
         try:
             db = self.localdocs_db if isinstance(self.localdocs_db, localdocs.LocalDocs) else \
                 localdocs.shared(self.localdocs_db)
-            return db.search(list(collections), query, localdocs.DEFAULT_K) if query.strip() else []
+            return db.search(collections, query, localdocs.DEFAULT_K) if query.strip() else []
         except (GPT4AllCoreError, KeyError, ValueError) as e:
             raise bad_request(f"localdocs: {e}", param="localdocs") from None
 
@@ -291,7 +295,8 @@ async def chat_completion(gen: Generator, req: ChatCompletionRequest, key: ApiKe
     gen.check(req)
     if req.top_logprobs is not None and not req.logprobs:
         raise bad_request("'top_logprobs' needs 'logprobs' set to true", param="top_logprobs")
-    refs = await in_own_thread(gen.references, req)  # the query's embedding: compute.py says why
+    # the query's embedding on a thread of its own (compute.py says why); none without collections
+    refs = await in_own_thread(gen.references, req) if gen.collections(req) else None
     gate.admit(key)
     prompt = gen.chat_tokens(req, refs)
     logprobs = (req.top_logprobs or 0) if req.logprobs else None
