@@ -24,4 +24,26 @@ void nibbles_less(uint w, float offset, out vec4 lo, out vec4 hi) {
     hi = halves_less((w >> 4u) & 0x000F000Fu, (w >> 12u) & 0x000F000Fu, offset);
 }
 
+// The biased forms (K-quant mv products): each value v (< 128) placed at mantissa bits 3..9 of a
+// half of 1.0 comes out as 1 + v / 128, and no subtraction follows: the products fold the bias into
+// their per-part constants (k_common.glsl's group_constants), as they do for the float-bit form,
+// whose bias is as large (0.5 + v / 256). One integer instruction more than nibbles_less, eight
+// float subtractions fewer, and 1024's bias would cost float precision the bound of
+// test_mv_shapes.py does not allow.
+vec4 halves_biased(uint even, uint odd) {
+    vec2 e = unpackHalf2x16(even | 0x3C003C00u), o = unpackHalf2x16(odd | 0x3C003C00u);
+    return vec4(e.x, o.x, e.y, o.y);
+}
+
+// The four bytes of b (each < 128), byte 0 first, as 1 + byte / 128.
+vec4 bytes_biased(uint b) {
+    return halves_biased((b << 3u) & 0x03F803F8u, (b >> 5u) & 0x03F803F8u);
+}
+
+// The low nibbles of w's four bytes (lo) and the high ones (hi) as 1 + nibble / 128.
+void nibbles_biased(uint w, out vec4 lo, out vec4 hi) {
+    lo = halves_biased((w << 3u) & 0x00780078u, (w >> 5u) & 0x00780078u);
+    hi = halves_biased((w >> 1u) & 0x00780078u, (w >> 9u) & 0x00780078u);
+}
+
 #endif

@@ -35,9 +35,8 @@ vec4 bytes_as_floats(uint b) {
                 uintBitsToFloat(((b >> 8) & 0x00FF0000u) | 0x3F000000u));
 }
 
-// 1: the quants become floats two at a time (halves.glsl), 0: one at a time; mv products set it
-// (products.mv_halves: off for the K-quants, whose 6.7B decode it slowed on an H100, unless
-// $GPT4ALL_CORE_VULKAN_HALVES=1)
+// 1: the quants become floats two at a time (halves.glsl's biased forms), 0: one at a time; mv
+// products set it (products.mv_halves: off for the K-quants unless $GPT4ALL_CORE_VULKAN_HALVES=1)
 layout(constant_id = 6) const uint HALVES = 0;
 
 // Every type's quarter k of a group is mul * raw + add, raw being its quants as floats and (mul,
@@ -46,16 +45,19 @@ layout(constant_id = 6) const uint HALVES = 0;
 // The products multiply by mul after the dot with raw and add add * sum(X) (k_mul_mv.comp), so no
 // quant is scaled one by one.
 //
-// raw: with HALVES the quant q itself (halves.glsl, two at a time), else f = 0.5 + q / 256 from
-// the float bits above, and then (mul, add) = (256 * scale, offset - 128 * scale) so that
-// mul * f + add = scale * q + offset.
+// raw: a quant q as a float with a bias, never subtracted: with HALVES 1 + q / 128 (halves.glsl, two
+// a conversion), else 0.5 + q / 256 from the float bits above (none); then mul = scale / (raw's step for
+// one q) and add = offset - mul * (raw of q = 0), so that mul * raw + add = scale * q + offset.
+const float RAW_UNIT = HALVES != 0u ? 128.0 : 256.0;  // 1 / (raw's step for one q)
+
 vec4 raw_values(uint b) {
-    return HALVES != 0u ? bytes_less(b, 0.0) : bytes_as_floats(b);
+    return HALVES != 0u ? bytes_biased(b) : bytes_as_floats(b);
 }
 
 // (mul, add) of a part for raw values, from its scale and offset.
 vec2 group_constants(float scale, float offset) {
-    return HALVES != 0u ? vec2(scale, offset) : vec2(256.0 * scale, offset - 128.0 * scale);
+    float mul = RAW_UNIT * scale;
+    return vec2(mul, HALVES != 0u ? offset - mul : offset - 0.5 * mul);
 }
 
 // High bits of a quarter, packed one word per group by pack_high_bits() in types_k.py: the bit of
@@ -84,6 +86,15 @@ uvec2 scale_min_k4(uint s, uvec3 sc) {
         return (uvec2(sc.x, sc.y) >> b) & 63u;
     }
     return ((uvec2(sc.z, sc.z >> 4) >> b) & 15u) | (((uvec2(sc.x, sc.y) >> (b + 6u)) & 3u) << 4);
+}
+
+// Q4_K/Q5_K: (scale, min) of sub-blocks s and s + 4 (s < 4) at once, the three words shifted once
+// for both: a thread that takes such a pair (k_mul_mv.comp's PAIRS) unpacks a block's header once.
+uvec4 scale_min_k4_pair(uint s, uvec3 sc) {
+    uvec3 v = sc >> (8u * s);
+    uvec2 low = uvec2(v.x, v.y) & 63u;
+    uvec2 high = (uvec2(v.z, v.z >> 4) & 15u) | ((uvec2(v.x, v.y) >> 2) & 48u);
+    return uvec4(low.x, low.y, high.x, high.y);
 }
 
 // A uint below 2^23 as a float through its bits (2^23 + v, less 2^23): an int-to-float conversion

@@ -16,12 +16,25 @@ Group load_group(uint row, uint g) {
     return Group(w4[row * kq_row_blocks * 8u + g], c.x, c.y);
 }
 
+// Groups g (sub-block s < 4 of its block) and g + 4 of a row, the header read and unpacked once.
+#define KQ_LOAD_PAIR
+void load_pair(uint row, uint g, out Group a, out Group b) {
+    uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, gi = row * kq_row_blocks * 8u + g;
+    uvec4 head = w4[kq_blocks * 8u + block];
+    uvec4 sm = scale_min_k4_pair(g % GROUPS_PER_BLOCK, head.yzw);
+    vec2 d_dmin = unpackHalf2x16(head.x);
+    vec2 ca = group_constants(d_dmin.x * small_uint_float(sm.x), -d_dmin.y * small_uint_float(sm.y));
+    vec2 cb = group_constants(d_dmin.x * small_uint_float(sm.z), -d_dmin.y * small_uint_float(sm.w));
+    a = Group(w4[gi], ca.x, ca.y);
+    b = Group(w4[gi + 4u], cb.x, cb.y);
+}
+
 vec2 part_affine(Group G, uint part) { return vec2(G.mul, G.add); }
 
 void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {
     uint word = G.q[k];
     if (HALVES != 0u) {
-        nibbles_less(word, 0.0, lo, hi);  // 7 integer instructions for 8 values
+        nibbles_biased(word, lo, hi);  // 8 integer instructions for 8 values
         return;
     }
     lo = bytes_as_floats(word & 0x0F0F0F0Fu);

@@ -17,6 +17,19 @@ Group load_group(uint row, uint g) {
     return Group(w4[gi], w1[kq_blocks * 32u + gi], c.x, c.y);
 }
 
+// Groups g (sub-block s < 4 of its block) and g + 4 of a row, the header read and unpacked once.
+#define KQ_LOAD_PAIR
+void load_pair(uint row, uint g, out Group a, out Group b) {
+    uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, gi = row * kq_row_blocks * 8u + g;
+    uvec4 head = w4[kq_blocks * 10u + block];
+    uvec4 sm = scale_min_k4_pair(g % GROUPS_PER_BLOCK, head.yzw);
+    vec2 d_dmin = unpackHalf2x16(head.x);
+    vec2 ca = group_constants(d_dmin.x * small_uint_float(sm.x), -d_dmin.y * small_uint_float(sm.y));
+    vec2 cb = group_constants(d_dmin.x * small_uint_float(sm.z), -d_dmin.y * small_uint_float(sm.w));
+    a = Group(w4[gi], w1[kq_blocks * 32u + gi], ca.x, ca.y);
+    b = Group(w4[gi + 4u], w1[kq_blocks * 32u + gi + 4u], cb.x, cb.y);
+}
+
 vec2 part_affine(Group G, uint part) { return vec2(G.mul, G.add); }
 
 void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {

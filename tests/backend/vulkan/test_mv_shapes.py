@@ -136,9 +136,10 @@ K_TYPES = [T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]
 def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch, ggml_type):
     """k_mul_mv.comp's K_MODE: AFFINE (the default: each part's dot with the raw quants scaled once,
     its offset times X's sum added) or each quant scaled first ($GPT4ALL_CORE_VULKAN_AFFINE=0), and
-    groups in row order or sorted ($GPT4ALL_CORE_VULKAN_KSORT=1: a whole run of 64 groups, then 8
-    groups left in row order): all within REL of float64, plain and fused, with halves and without,
-    on several columns."""
+    groups in row order, sorted ($GPT4ALL_CORE_VULKAN_KSORT=1: a whole run of 64 groups, then 8
+    groups left in row order) or in pairs of sub-blocks s and s + 4 ($GPT4ALL_CORE_VULKAN_KPAIRS=1,
+    over KSORT; 36 pairs a row for 32 threads): all within REL of float64, plain and fused, with
+    halves and without, on several columns."""
     rng = np.random.default_rng(100 + int(ggml_type))
     n_out, n_in, max_cols, cols = 19, 2304, 4, 3  # 9 super-blocks: 72 groups a row
     raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
@@ -149,23 +150,26 @@ def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch
     x64 = x[:cols].astype(np.float64)
     xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
     monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}=32x4x2")  # 3 of 4 columns, rounds left over
-    for affine, ksort, halves in (("1", "0", "0"), ("1", "0", "1"), ("0", "0", "0"), ("0", "0", "1"),
-                                  ("1", "1", "0"), ("1", "1", "1"), ("0", "1", "0")):
+    for affine, ksort, halves, pairs in (("1", "0", "0", "0"), ("1", "0", "1", "0"), ("0", "0", "0", "0"),
+                                         ("0", "0", "1", "0"), ("1", "1", "0", "0"), ("1", "1", "1", "0"),
+                                         ("0", "1", "0", "0"), ("1", "0", "0", "1"), ("1", "0", "1", "1"),
+                                         ("0", "0", "1", "1"), ("1", "1", "1", "1")):
         monkeypatch.setenv(products.AFFINE_ENV, affine)
         monkeypatch.setenv(products.KSORT_ENV, ksort)
         monkeypatch.setenv(products.HALVES_ENV, halves)
+        monkeypatch.setenv(products.KPAIRS_ENV, pairs)
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
-        assert (d.spec + (1, 1, 1))[7] == int(affine) + 2 * int(ksort), d.spec
+        assert (d.spec + (1, 1, 1))[7] == int(affine) + 2 * int(ksort) + 4 * int(pairs), d.spec
         (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
                             params=make_params(max_cols, n_tokens=cols))
-        setting = (affine, ksort, halves)
+        setting = (affine, ksort, halves, pairs)
         assert np.all(np.abs(y[:cols] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T)), setting
         assert np.isnan(y[cols:]).all()
         d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, max_cols, 1e-5)
         (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
                             params=make_params(max_cols, n_tokens=cols))
         assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), setting
-    for name in (products.AFFINE_ENV, products.KSORT_ENV):
+    for name in (products.AFFINE_ENV, products.KSORT_ENV, products.KPAIRS_ENV):
         monkeypatch.setenv(name, "yes")
         with pytest.raises(ValueError, match=name):
             products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
