@@ -103,4 +103,13 @@ float small_uint_float(uint v) {
     return uintBitsToFloat(0x4B000000u | v) - 8388608.0;
 }
 
+// Q4_K/Q5_K: the group constants of sub-blocks s and s + 4 (a, b) from the block's 16-byte header
+// (d | dmin << 16, then the 12 bytes of scales and mins): value = d * scale * q - dmin * min.
+void pair_constants(uvec4 head, uint s, out vec2 a, out vec2 b) {
+    uvec4 sm = scale_min_k4_pair(s, head.yzw);
+    vec2 d_dmin = unpackHalf2x16(head.x);
+    a = group_constants(d_dmin.x * small_uint_float(sm.x), -d_dmin.y * small_uint_float(sm.y));
+    b = group_constants(d_dmin.x * small_uint_float(sm.z), -d_dmin.y * small_uint_float(sm.w));
+}
+
 #endif

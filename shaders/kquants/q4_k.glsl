@@ -20,11 +20,8 @@ Group load_group(uint row, uint g) {
 #define KQ_LOAD_PAIR
 void load_pair(uint row, uint g, out Group a, out Group b) {
     uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, gi = row * kq_row_blocks * 8u + g;
-    uvec4 head = w4[kq_blocks * 8u + block];
-    uvec4 sm = scale_min_k4_pair(g % GROUPS_PER_BLOCK, head.yzw);
-    vec2 d_dmin = unpackHalf2x16(head.x);
-    vec2 ca = group_constants(d_dmin.x * small_uint_float(sm.x), -d_dmin.y * small_uint_float(sm.y));
-    vec2 cb = group_constants(d_dmin.x * small_uint_float(sm.z), -d_dmin.y * small_uint_float(sm.w));
+    vec2 ca, cb;
+    pair_constants(w4[kq_blocks * 8u + block], g % GROUPS_PER_BLOCK, ca, cb);
     a = Group(w4[gi], ca.x, ca.y);
     b = Group(w4[gi + 4u], cb.x, cb.y);
 }
