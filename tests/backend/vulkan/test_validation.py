@@ -1,8 +1,9 @@
 """Every shader of the Vulkan backend runs clean under the Khronos validation layer: whole models
 (llama with Q8_0 weights, Gemma 3 with its norms, window and soft-cap), a context erase, every
-weight type's products and get_rows, and the ops the decoders do not use. A shader that needed a
-device feature Kompute leaves off, or a dispatch that broke a valid-usage rule, is reported here
-(tests/shaders/test_build.py has the control showing the layer does report such a shader)."""
+weight type's products (the K-quants' also with pairs and halves, and sorted) and get_rows, and the
+ops the decoders do not use. A shader that needed a device feature Kompute leaves off, or a
+dispatch that broke a valid-usage rule, is reported here (tests/shaders/test_build.py has the
+control showing the layer does report such a shader)."""
 from __future__ import annotations
 
 import textwrap
@@ -10,6 +11,7 @@ import textwrap
 from vulkan_validation import layer_errors, run_under_validation
 
 CHILD = textwrap.dedent("""
+    import os
     import numpy as np
     from model_files import random_model
     from gpt4all_core import models
@@ -17,6 +19,7 @@ CHILD = textwrap.dedent("""
     from gpt4all_core.backend.vulkan.context import get_context, make_params, run_dispatch
     from gpt4all_core.backend.vulkan.devices import select_device
     from gpt4all_core.engine.session import Session
+    from gpt4all_core.gguf.types import GGMLType
 
     device = select_device("vulkan:0")
     for path in (random_model("llama", qtype="Q8_0"),
@@ -43,6 +46,14 @@ CHILD = textwrap.dedent("""
         d = kern.get_rows(vk.caps, k, 9, 2, 1.0)
         run_dispatch(vk, d, [w, np.zeros((2, k), np.float32)], [1],
                      params=make_params(2, n_tokens=2, tokens=[0, 8]))
+        if GGMLType(t).name.endswith("_K"):  # the K-quants' mv modes that are off by default
+            for setting in ({products.KPAIRS_ENV: "1", products.HALVES_ENV: "1"}, {products.KSORT_ENV: "1"}):
+                os.environ.update(setting)
+                d = products.product(vk.caps, t, 9, k, 1)
+                run_dispatch(vk, d, [w, x[:1], np.zeros((1, 9), np.float32)], [2],
+                             params=make_params(1, n_tokens=1, n_logits=1))
+                for name in setting:
+                    del os.environ[name]
     x = rng.standard_normal((3, 40)).astype(np.float32)
     p = make_params(3, n_tokens=3)
     run_dispatch(vk, ops.layer_norm(vk.caps, 40, 0, 1e-5, 3), [x, np.ones(40, np.float32), np.zeros(40, np.float32),
