@@ -114,7 +114,8 @@ def refuse_split(type_name: str, split: int) -> None:
 # "1": the quantized types' quants become floats two at a time in mv products (shaders/halves.glsl:
 # half the integer instructions), "0": one at a time; unset: each type's default (on for the
 # 32-element quants, where an H100 read 3-5% faster; off for the K-quants, whose 6.7B Q4_K_M decode
-# it slowed 4%)
+# it slowed 4% when it still subtracted 1024 an element; its biased form, halves.glsl's *_biased, is
+# not timed yet)
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 # "0": K-quant mv products scale each quant before the dot (as their matrix-matrix products do),
 # for A/B runs; unset or "1": they scale each part's dot once and add its offset times X's sum
