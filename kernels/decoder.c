@@ -22,9 +22,16 @@ typedef struct {
 
 static int64_t align64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
 
+/* The activation type w's products take (rows16 products: Q8_0S whatever the weight type), or -1 */
+static int act_type(const gk_matrix *w) {
+    const gk_type_traits *t = gk_type_traits_get(w->type);
+    if (!t || !t->vec_dot) return -1;
+    return w->layout == GK_LAYOUT_ROWS16 ? GK_TYPE_Q8_0S : (int)t->vec_dot_type;
+}
+
 static size_t act_bytes(const gk_matrix *w, int64_t n) {
-    if (w->layout == GK_LAYOUT_ROWS16) return gk_rows16_scratch_size(w->n_in, n);
-    return gk_matmul_scratch_size(w->type, w->n_in, n);
+    const int a = act_type(w);
+    return a < 0 ? 0 : (size_t)(gk_row_size(gk_type_traits_get(a), w->n_in) * n);
 }
 
 static size_t max_act_bytes(const gk_decoder *m, int64_t n) {
@@ -59,22 +66,18 @@ size_t gk_decoder_scratch_size(const gk_decoder *m, int64_t n_max) { return layo
 
 int gk_matrix_product(const gk_matrix *w, const float *x, int64_t n, float *y, gk_act_cache *a, int same_input,
                       int nt) {
-    const gk_type_traits *t = gk_type_traits_get(w->type);
-    if (!t || !t->vec_dot) return -1;
-    const int rows16 = w->layout == GK_LAYOUT_ROWS16;
-    const int act_type = rows16 ? GK_TYPE_Q8_0S : (int)t->vec_dot_type; /* rows16: one type for all */
+    const int type = act_type(w);
+    if (type < 0) return -1;
     const void *act = x;
-    if (act_type != GK_TYPE_F32) {
-        if (!same_input || a->src != x || a->type != act_type) {
-            if (rows16 ? gk_rows16_quantize(x, w->n_in, n, a->buf, nt)
-                       : gk_quantize_activations(w->type, x, w->n_in, n, a->buf, nt))
-                return -1;
+    if (type != GK_TYPE_F32) {
+        if (!same_input || a->src != x || a->type != type) {
+            if (gk_quantize_rows(type, x, w->n_in, n, a->buf, nt)) return -1;
             a->src = x;
-            a->type = act_type;
+            a->type = type;
         }
         act = a->buf;
     }
-    if (rows16) return gk_matmul_rows16(w->type, w->data, w->n_out, w->n_in, act, n, y, nt);
+    if (w->layout == GK_LAYOUT_ROWS16) return gk_matmul_rows16(w->type, w->data, w->n_out, w->n_in, act, n, y, nt);
     return gk_matmul_act(w->type, w->data, w->n_out, w->n_in, act, n, y, nt) ? -1 : 0;
 }
 
