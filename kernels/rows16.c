@@ -106,24 +106,27 @@ GK_ROWS16_ENTRY(q4_0, generic, rows16_generic, GK_TYPE_Q4_0)
 GK_ROWS16_ENTRY(q4_1, generic, rows16_generic, GK_TYPE_Q4_1)
 GK_ROWS16_ENTRY(q8_0, generic, rows16_generic, GK_TYPE_Q8_0)
 
+/* One row a rows16 type: its generic product and, where built, its AVX-512 VNNI one */
+#if defined(__x86_64__)
+#define AVX512_FN(f) f
+#else
+#define AVX512_FN(f) NULL
+#endif
+static const struct {
+    int type;
+    gk_rows16_fn generic, avx512;
+} rows16_fns[] = {
+    {GK_TYPE_Q4_0, rows16_q4_0_generic, AVX512_FN(rows16_q4_0_avx512)},
+    {GK_TYPE_Q4_1, rows16_q4_1_generic, AVX512_FN(rows16_q4_1_avx512)},
+    {GK_TYPE_Q8_0, rows16_q8_0_generic, AVX512_FN(rows16_q8_0_avx512)},
+};
+
 static gk_rows16_fn rows16_fn(int type) {
-#if defined(__x86_64__)
-    const int wide = gk_active_level >= GK_SIMD_AVX512;
-#else
-    const int wide = 0;
-#endif
-    switch (type) {
-#if defined(__x86_64__)
-    case GK_TYPE_Q4_0: return wide ? rows16_q4_0_avx512 : rows16_q4_0_generic;
-    case GK_TYPE_Q4_1: return wide ? rows16_q4_1_avx512 : rows16_q4_1_generic;
-    case GK_TYPE_Q8_0: return wide ? rows16_q8_0_avx512 : rows16_q8_0_generic;
-#else
-    case GK_TYPE_Q4_0: return rows16_q4_0_generic;
-    case GK_TYPE_Q4_1: return rows16_q4_1_generic;
-    case GK_TYPE_Q8_0: return rows16_q8_0_generic;
-#endif
-    default: (void)wide; return NULL;
-    }
+    for (size_t i = 0; i < sizeof rows16_fns / sizeof rows16_fns[0]; i++)
+        if (rows16_fns[i].type == type)
+            return rows16_fns[i].avx512 && gk_active_level >= GK_SIMD_AVX512 ? rows16_fns[i].avx512
+                                                                               : rows16_fns[i].generic;
+    return NULL;
 }
 
 int gk_matmul_rows16(int type, const void *w, int64_t m, int64_t k, const void *act, int64_t n, float *y,
