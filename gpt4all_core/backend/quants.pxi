@@ -30,6 +30,7 @@ cdef extern from "quants.h" nogil:
     int gk_gemm_stream_max_batch
     int gk_quantize_activations(int type, const float *x, int64_t k, int64_t n, void *out, int n_threads)
     int gk_rows16_supported(int type)
+    int gk_rows16_block_bytes(int type)
     int gk_repack_rows16(int type, const void *src, int64_t m, int64_t k, void *dst)
     size_t gk_rows16_scratch_size(int64_t k, int64_t n)
     int gk_rows16_quantize(const float *x, int64_t k, int64_t n, void *out, int n_threads)
@@ -223,9 +224,6 @@ def matmul(w, ggml_type, x, n_threads=None):
     return out[0] if vector else out
 
 
-ROWS16_TYPES = {2: "Q4_0", 3: "Q4_1", 8: "Q8_0"}  # the GGML type ids repack_rows16 takes
-
-
 def rows16_supported(ggml_type):
     """Whether the products of ggml_type's matrices take rows repacked 16 at a time at the active SIMD
     level (kernels/rows16.c: Q4_0, Q4_1 and Q8_0 on AVX-512 VNNI), as the decoder then does."""
@@ -233,8 +231,11 @@ def rows16_supported(ggml_type):
 
 
 cdef int64_t _rows16_rows(const gk_type_traits *t, ggml_type, int64_t m) except -1:
-    if int(ggml_type) not in ROWS16_TYPES:
-        raise ValueError(f"rows16: {t.name.decode()} rows are not repacked ({', '.join(ROWS16_TYPES.values())} only)")
+    cdef int other
+    if not gk_rows16_block_bytes(int(ggml_type)):  # kernels/quants.h: the types with a group layout
+        names = [gk_type_traits_get(other).name.decode() for other in range(GK_TYPE_COUNT)
+                 if gk_rows16_block_bytes(other) and gk_type_traits_get(other) != NULL]
+        raise ValueError(f"rows16: {t.name.decode()} rows are not repacked ({', '.join(names)} only)")
     if m == 0 or m % 16:
         raise ValueError(f"rows16: w has {m} rows, not a positive multiple of 16")
     return m
