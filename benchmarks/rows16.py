@@ -20,9 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from gpt4all_core.backend import cpu_kernels as ck  # noqa: E402
+from gpt4all_core.gguf.types import GGMLType  # noqa: E402
 
 Q8_0S = 31
-TYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 8}
+TYPES = ("Q4_0", "Q4_1", "Q8_0")
 SHAPES = [(12288, 576), (4608, 1536), (98304, 576)]  # 8 x SmolLM2's gate, 8 x its down (in L3); 64 x its gate (35 MB)
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for name in args.types.split(","):
-        t = TYPES[name]
+        t = int(GGMLType[name])
         if not ck.rows16_supported(t):
             sys.exit(f"rows16 needs AVX-512 VNNI; this CPU runs {ck.simd_level()}")
         for m, k in SHAPES:

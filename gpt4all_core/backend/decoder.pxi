@@ -128,10 +128,6 @@ cdef _repack_rows16_in_slices(const uint8_t[:, ::1] src, int type_id, int64_t k,
     return out
 
 
-def _rows16_wanted():
-    return flag(ROWS16_ENV, True)
-
-
 cdef class Decoder:
     """A decoder-only transformer over weights that stay where they are (the GGUF mmap).
 
@@ -205,7 +201,7 @@ cdef class Decoder:
             raise ValueError(f"{name}: expected {n_out} rows of {n_in} elements, got {rows.shape[0]} rows of "
                              f"{rows.shape[1]} bytes of {t.name.decode()}")
         out.layout = 0
-        if weight and n_out % 16 == 0 and gk_rows16_supported(int(ggml_type)) and _rows16_wanted():
+        if weight and n_out % 16 == 0 and gk_rows16_supported(int(ggml_type)) and flag(ROWS16_ENV, True):
             rows = _repack_rows16_in_slices(rows, int(ggml_type), n_in, name)  # kernels/rows16.c
             out.layout = GK_LAYOUT_ROWS16
         self.arrays.append(rows)
