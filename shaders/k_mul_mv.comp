@@ -16,6 +16,7 @@
 // into shared memory after the wait, as mul_mv_32.comp's.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 #include "kquants/k_type.glsl"
@@ -35,12 +36,15 @@ layout(constant_id = 5) const uint UNROLL = 1;  // groups a thread loads before 
 // sorted_group() gives, so that 32 neighbouring threads take sub-blocks 0-3 or 4-7 of 8 blocks and
 // a Q4_K/Q5_K scale is unpacked one way per subgroup. Bit 2 (PAIRS, over SORTED and UNROLL): a
 // thread's unit is sub-blocks s and s + 4 of one block (load_pair: Q4_K/Q5_K read and unpack the
-// block's header once for both), neighbouring threads taking neighbouring units. Id 7 is the
-// 32-element types' SPLIT (products.mv_spec); K-quant blocks are never split.
+// block's header once for both), neighbouring threads taking neighbouring units. Bit 3 (TRANSPOSED):
+// the ROWS * COLS partial sums added across the subgroup in one transposing pass (sum_transposed)
+// instead of one subgroupAdd each. Id 7 is the 32-element types' SPLIT (products.mv_spec); K-quant
+// blocks are never split.
 layout(constant_id = 7) const uint K_MODE = 1;
 const bool AFFINE = (K_MODE & 1u) != 0u;
 const bool SORTED = (K_MODE & 2u) != 0u;
 const bool PAIRS = (K_MODE & 4u) != 0u;
+const bool TRANSPOSED = (K_MODE & 8u) != 0u;
 const uint HELD = PAIRS ? 2u : UNROLL;  // groups of each row a thread holds at once
 const uint STEP = PAIRS ? 1u : UNROLL;  // units a thread takes a round
 
@@ -138,6 +142,44 @@ void load_round(out Group G[HELD][ROWS], uint first, uint out0, uint n_groups) {
     }
 }
 
+// The subgroup's sums of the ROWS * COLS partial sums (RC a power of two, at most the subgroup's
+// size, every lane active), sum c * ROWS + r left in lanes (c * ROWS + r) * spread onwards: each
+// step swaps half the values still held with the lane `off` away and adds, so the first steps move
+// RC / 2, RC / 4, ... values and the rest one: RC - 1 + log2(spread) shuffles, where one subgroupAdd
+// a sum takes log2(subgroup size) each.
+float sum_transposed(float acc[ROWS][COLS]) {
+    float v[RC];
+    [[unroll]] for (uint r = 0; r < ROWS; r++) {
+        [[unroll]] for (uint c = 0; c < COLS; c++) {
+            v[c * ROWS + r] = acc[r][c];
+        }
+    }
+    uint off = gl_SubgroupSize / 2u;
+    [[unroll]] for (uint half_n = RC / 2u; half_n > 0u; half_n /= 2u) {
+        bool upper = (gl_SubgroupInvocationID & off) != 0u;  // keeps the upper half
+        [[unroll]] for (uint i = 0; i < half_n; i++) {
+            float keep = upper ? v[i + half_n] : v[i], give = upper ? v[i] : v[i + half_n];
+            v[i] = keep + subgroupShuffleXor(give, off);
+        }
+        off /= 2u;
+    }
+    for (; off > 0u; off /= 2u) {
+        v[0] += subgroupShuffleXor(v[0], off);
+    }
+    return v[0];
+}
+
+#ifndef NORM
+// Sum i (c * ROWS + r) of the workgroup into Y.
+void store_sum(uint i, float sum, uint out0, uint col0, uint cols) {
+    uint r = i % ROWS, c = i / ROWS, row = out0 + r;
+    if (row < p.n_out && c < cols) {
+        uint o = (col0 + c) * p.n_out + row;
+        y[o] = p.accumulate != 0u ? y[o] + sum : sum;
+    }
+}
+#endif
+
 void main() {
     uint out0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * OUT_ROWS;
     uint col0 = gl_WorkGroupID.z * COLS;
@@ -210,10 +252,20 @@ void main() {
         }
     }
 
-    // Sum the partial sums: within subgroups, then subgroup by subgroup in shared memory.
-    [[unroll]] for (uint r = 0; r < ROWS; r++) {
-        [[unroll]] for (uint c = 0; c < COLS; c++) {
-            acc[r][c] = subgroupAdd(acc[r][c]);
+    // Sum the partial sums: within subgroups, then subgroup by subgroup in shared memory. Transposed,
+    // lane l of a subgroup ends holding one sum (sum i at lanes i * spread .. (i + 1) * spread - 1).
+    bool transposed = TRANSPOSED && (RC & (RC - 1u)) == 0u && RC <= gl_SubgroupSize &&
+                      WG % gl_SubgroupSize == 0u;  // every lane there to swap with
+    uint spread = gl_SubgroupSize / RC;
+    float mine = 0.0;
+    bool holder = transposed && gl_SubgroupInvocationID % spread == 0u;
+    if (transposed) {
+        mine = sum_transposed(acc);
+    } else {
+        [[unroll]] for (uint r = 0; r < ROWS; r++) {
+            [[unroll]] for (uint c = 0; c < COLS; c++) {
+                acc[r][c] = subgroupAdd(acc[r][c]);
+            }
         }
     }
 #ifdef NORM
@@ -225,10 +277,15 @@ void main() {
     bool shared_sums = gl_NumSubgroups > 1u;
 #endif
     if (shared_sums) {
+        if (holder) {
+            partial[gl_SubgroupID * SUMS + gl_SubgroupInvocationID / spread] = mine;
+        }
         if (subgroupElect()) {
             [[unroll]] for (uint r = 0; r < ROWS; r++) {
                 [[unroll]] for (uint c = 0; c < COLS; c++) {
-                    partial[gl_SubgroupID * SUMS + c * ROWS + r] = acc[r][c];
+                    if (!transposed) {
+                        partial[gl_SubgroupID * SUMS + c * ROWS + r] = acc[r][c];
+                    }
                 }
             }
 #ifdef NORM
@@ -239,31 +296,38 @@ void main() {
         }
         barrier();
     }
-    for (uint i = gl_LocalInvocationID.x; i < SUMS; i += gl_WorkGroupSize.x) {
-        uint r = i % ROWS, c = i / ROWS;
-        float sum = 0.0;
-        if (shared_sums) {
-            for (uint s = 0; s < gl_NumSubgroups; s++) {
-                sum += partial[s * SUMS + i];
-            }
-        } else {
-            // one subgroup: every invocation holds every sum; pick this (r, c) without indexing by i
-            [[unroll]] for (uint rr = 0; rr < ROWS; rr++) {
-                [[unroll]] for (uint cc = 0; cc < COLS; cc++) {
-                    sum = (rr == r && cc == c) ? acc[rr][cc] : sum;
+#ifndef NORM
+    if (!shared_sums && transposed) {
+        if (holder) {  // one subgroup: its holders write the sums
+            store_sum(gl_SubgroupInvocationID / spread, mine, out0, col0, cols);
+        }
+    } else {
+        for (uint i = gl_LocalInvocationID.x; i < SUMS; i += gl_WorkGroupSize.x) {
+            float sum = 0.0;
+            if (shared_sums) {
+                for (uint s = 0; s < gl_NumSubgroups; s++) {
+                    sum += partial[s * SUMS + i];
+                }
+            } else {
+                // one subgroup: every invocation holds every sum; pick this one without indexing by i
+                [[unroll]] for (uint rr = 0; rr < ROWS; rr++) {
+                    [[unroll]] for (uint cc = 0; cc < COLS; cc++) {
+                        sum = (cc * ROWS + rr == i) ? acc[rr][cc] : sum;
+                    }
                 }
             }
+            store_sum(i, sum, out0, col0, cols);
         }
-#ifdef NORM
-        totals[i] = sum;
-#else
-        uint row = out0 + r;
-        if (row < p.n_out && c < cols) {
-            uint o = (col0 + c) * p.n_out + row;
-            y[o] = p.accumulate != 0u ? y[o] + sum : sum;
-        }
-#endif
     }
+#else
+    for (uint i = gl_LocalInvocationID.x; i < SUMS; i += gl_WorkGroupSize.x) {
+        float sum = 0.0;
+        for (uint s = 0; s < gl_NumSubgroups; s++) {
+            sum += partial[s * SUMS + i];
+        }
+        totals[i] = sum;
+    }
+#endif
 #ifdef ROPE
     barrier();
     for (uint i = gl_LocalInvocationID.x; i < OUT_ROWS / 2u * COLS; i += gl_WorkGroupSize.x) {

@@ -28,8 +28,8 @@ from gpt4all_core.backend.vulkan import flags, prefetch, products, switches  # n
 
 
 SWITCHES = (products.MV_ENV, products.HALVES_ENV, products.AFFINE_ENV, products.KSORT_ENV, products.KPAIRS_ENV,
-            switches.FUSE_ENV, switches.PARAMS_ENV, switches.WAIT_ENV, switches.FENCE_ENV, switches.ATTENTION_SPLIT_ENV,
-            flags.FLAGS_ENV, prefetch.PREFETCH_ENV)
+            products.KTRANSPOSE_ENV, switches.FUSE_ENV, switches.PARAMS_ENV, switches.WAIT_ENV, switches.FENCE_ENV,
+            switches.ATTENTION_SPLIT_ENV, flags.FLAGS_ENV, prefetch.PREFETCH_ENV)
 
 
 def set_only(setting: str) -> None:

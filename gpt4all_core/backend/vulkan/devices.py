@@ -198,7 +198,7 @@ class DeviceInfo:
             return f"it supports Vulkan {self.api_version} only (the shaders need 1.1)"
         if not self.subgroup_compute:
             return "it has no subgroup operations in compute shaders, which the shaders need"
-        missing = [op for op in ("basic", "arithmetic") if op not in self.subgroup_operations]
+        missing = [op for op in ("basic", "arithmetic", "shuffle") if op not in self.subgroup_operations]
         if missing:
             return (f"it lacks subgroup {' and '.join(missing)} operations (GL_KHR_shader_subgroup_*), "
                     "which the shaders need")

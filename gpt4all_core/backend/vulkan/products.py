@@ -127,6 +127,10 @@ KSORT_ENV = "GPT4ALL_CORE_VULKAN_KSORT"
 # "1": a K-quant mv thread takes sub-blocks s and s + 4 of a block together (k_mul_mv.comp's PAIRS:
 # a Q4_K/Q5_K block's scales unpacked once for both); "0": one group at a time
 KPAIRS_ENV = "GPT4ALL_CORE_VULKAN_KPAIRS"
+# "1": K-quant mv workgroups add their partial sums across a subgroup in one transposing pass of
+# shuffles (k_mul_mv.comp's TRANSPOSED: 9 shuffles for 8 sums on 32 lanes, where a subgroupAdd
+# each takes 40); "0": one subgroupAdd a sum
+KTRANSPOSE_ENV = "GPT4ALL_CORE_VULKAN_KTRANSPOSE"
 
 
 MV_SPEC_DEFAULTS = (1, 0, 1)  # UNROLL, HALVES, SPLIT or K_MODE (ids 5 to 7) as the shaders declare them
@@ -209,8 +213,10 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
 def mv_k_mode() -> int:
     """K_MODE of the K-quant mv products (k_mul_mv.comp's id 7): bit 0 each part's dot scaled once
     ($AFFINE_ENV, on unless "0"), bit 1 groups in sorted order ($KSORT_ENV, off unless "1"), bit 2
-    sub-blocks taken in pairs ($KPAIRS_ENV, off unless "1")."""
-    return int(flag(AFFINE_ENV, True)) | 2 * int(flag(KSORT_ENV, False)) | 4 * int(flag(KPAIRS_ENV, False))
+    sub-blocks taken in pairs ($KPAIRS_ENV, off unless "1"), bit 3 partial sums added in one
+    transposing pass ($KTRANSPOSE_ENV, off unless "1")."""
+    return (int(flag(AFFINE_ENV, True)) | 2 * int(flag(KSORT_ENV, False)) | 4 * int(flag(KPAIRS_ENV, False))
+            | 8 * int(flag(KTRANSPOSE_ENV, False)))
 
 
 def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,

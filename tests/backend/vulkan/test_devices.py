@@ -251,7 +251,7 @@ def test_no_device_says_so(monkeypatch):
 
 
 def test_devices_without_subgroup_arithmetic_are_listed_but_refused(monkeypatch):
-    no_arith = fake(1, "Old GPU", ops=("basic", "vote", "ballot"))
+    no_arith = fake(1, "Old GPU", ops=("basic", "vote", "ballot", "shuffle"))
     no_compute = fake(2, "Fragment-only GPU", compute=False)
     vk10 = fake(3, "Vulkan 1.0 GPU", api="1.0.61", subgroup=0, ops=(), compute=False)
     use_devices(monkeypatch, [no_arith, no_compute, vk10])
@@ -262,6 +262,8 @@ def test_devices_without_subgroup_arithmetic_are_listed_but_refused(monkeypatch)
     expect_refusal("Fragment-only GPU", unusable, "no subgroup operations in compute shaders")
     expect_refusal("vulkan:3", unusable, "supports Vulkan 1.0.61 only (the shaders need 1.1)")
     assert devices.list_gpus() == []
+    use_devices(monkeypatch, [fake(1, "No-shuffle GPU", ops=("basic", "vote", "arithmetic", "ballot"))])
+    expect_refusal("gpu", "No-shuffle GPU cannot run", "lacks subgroup shuffle operations")
     use_devices(monkeypatch, [no_arith, IRIS])  # a usable integrated GPU wins over an unusable discrete one
     assert devices.select_device("gpu") == IRIS and devices.list_gpus() == [f"kompute:{IRIS.name}"]
 

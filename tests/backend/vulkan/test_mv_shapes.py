@@ -169,8 +169,41 @@ def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch
         (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
                             params=make_params(max_cols, n_tokens=cols))
         assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), setting
-    for name in (products.AFFINE_ENV, products.KSORT_ENV, products.KPAIRS_ENV):
+    for name in (products.AFFINE_ENV, products.KSORT_ENV, products.KPAIRS_ENV, products.KTRANSPOSE_ENV):
         monkeypatch.setenv(name, "yes")
         with pytest.raises(ValueError, match=name):
             products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
         monkeypatch.setenv(name, "1")
+
+
+@pytest.mark.parametrize("ggml_type", [T.Q4_K, T.Q6_K], ids=["Q4_K", "Q6_K"])
+def test_k_quant_sums_transposed_across_the_subgroup(vk, monkeypatch, ggml_type):
+    """$GPT4ALL_CORE_VULKAN_KTRANSPOSE=1 (k_mul_mv.comp's TRANSPOSED): the ROWS x COLS partial sums
+    added across a subgroup in one transposing pass of shuffles. The same product within REL of
+    float64, plain and fused, where a workgroup is one subgroup (its lanes write Y), several (shared
+    memory), the sums fewer than the lanes (each held by several), as many, and where they are no
+    power of two or more than the lanes (subgroupAdd instead)."""
+    rng = np.random.default_rng(300 + int(ggml_type))
+    n_out, n_in = 19, 1024
+    raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
+    words = products.REGISTRY[int(ggml_type)].pack(raw)
+    w = cpu_kernels.dequantize(raw, int(ggml_type)).astype(np.float64)
+    x = (rng.standard_normal((8, n_in)) + 0.5).astype(np.float32)
+    gamma = rng.uniform(0.5, 1.5, n_in).astype(np.float32)
+    sub = vk.caps.subgroup_size
+    monkeypatch.setenv(products.KTRANSPOSE_ENV, "1")
+    # (threads x rows, columns): rows x columns sums (at most 4 rows for several columns)
+    for shape, cols in ((f"{sub}x2", 1), (f"{sub}x8", 1), (f"{2 * sub}x8", 1), (f"{sub}x4", 4), ("64x3", 1),
+                        (f"{sub}x4", 2), (f"{sub}x4", 3), (f"{sub}x4", 8)):
+        monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}={shape}")
+        d = products.product(vk.caps, int(ggml_type), n_out, n_in, cols)
+        assert d.spec[7] == 1 + 8, d.spec
+        x64 = x[:cols].astype(np.float64)
+        (y,) = run_dispatch(vk, d, [words, x[:cols], poisoned(cols, n_out)], [2],
+                            params=make_params(cols, n_tokens=cols))
+        assert np.all(np.abs(y - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T)), (shape, cols)
+        xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
+        d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, cols, 1e-5)
+        (y,) = run_dispatch(vk, d, [words, x[:cols], poisoned(cols, n_out), gamma], [2],
+                            params=make_params(cols, n_tokens=cols))
+        assert np.all(np.abs(y - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), (shape, cols, "fused")

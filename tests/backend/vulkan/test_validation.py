@@ -47,7 +47,8 @@ CHILD = textwrap.dedent("""
         run_dispatch(vk, d, [w, np.zeros((2, k), np.float32)], [1],
                      params=make_params(2, n_tokens=2, tokens=[0, 8]))
         if GGMLType(t).name.endswith("_K"):  # the K-quants' mv modes that are off by default
-            for setting in ({products.KPAIRS_ENV: "1", products.HALVES_ENV: "1"}, {products.KSORT_ENV: "1"}):
+            for setting in ({products.KPAIRS_ENV: "1", products.HALVES_ENV: "1"}, {products.KSORT_ENV: "1"},
+                            {products.KTRANSPOSE_ENV: "1"}):
                 os.environ.update(setting)
                 d = products.product(vk.caps, t, 9, k, 1)
                 run_dispatch(vk, d, [w, x[:1], np.zeros((1, 9), np.float32)], [2],
