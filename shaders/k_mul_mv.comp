@@ -34,19 +34,14 @@ layout(constant_id = 5) const uint UNROLL = 1;  // groups a thread loads before 
 // shared by the ROWS rows: one fma an element where scaling each quant took two; else values, then
 // the dot. Bit 1 (SORTED): in each run of 64 groups (8 super-blocks) a thread takes the group
 // sorted_group() gives, so that 32 neighbouring threads take sub-blocks 0-3 or 4-7 of 8 blocks and
-// a Q4_K/Q5_K scale is unpacked one way per subgroup. Bit 2 (PAIRS, over SORTED and UNROLL): a
-// thread's unit is sub-blocks s and s + 4 of one block (load_pair: Q4_K/Q5_K read and unpack the
-// block's header once for both), neighbouring threads taking neighbouring units. Bit 3 (TRANSPOSED):
-// the ROWS * COLS partial sums added across the subgroup in one transposing pass (sum_transposed)
-// instead of one subgroupAdd each. Id 7 is the 32-element types' SPLIT (products.mv_spec); K-quant
-// blocks are never split.
+// a Q4_K/Q5_K scale is unpacked one way per subgroup. Bit 2 (TRANSPOSED): the ROWS * COLS partial
+// sums added across the subgroup in one transposing pass (sum_transposed) instead of one
+// subgroupAdd each. Id 7 is the 32-element types' SPLIT (products.mv_spec); K-quant blocks are
+// never split.
 layout(constant_id = 7) const uint K_MODE = 1;
 const bool AFFINE = (K_MODE & 1u) != 0u;
 const bool SORTED = (K_MODE & 2u) != 0u;
-const bool PAIRS = (K_MODE & 4u) != 0u;
-const bool TRANSPOSED = (K_MODE & 8u) != 0u;
-const uint HELD = PAIRS ? 2u : UNROLL;  // groups of each row a thread holds at once
-const uint STEP = PAIRS ? 1u : UNROLL;  // units a thread takes a round
+const bool TRANSPOSED = (K_MODE & 4u) != 0u;
 
 layout(set = 0, binding = 2) GK_PASSED readonly buffer X { vec4 x4[]; };
 layout(set = 0, binding = 3) GK_PASSED buffer Y { float y[]; };
@@ -120,20 +115,8 @@ uint sorted_group(uint g, uint n_groups) {
     return (g & ~63u) + ((t & 31u) >> 2) * 8u + (t >> 5) * 4u + (t & 3u);
 }
 
-// With PAIRS: the first group of unit u (sub-block u % 4 of block u / 4); the other is 4 on.
-uint pair_group(uint u) {
-    return (u >> 2) * GROUPS_PER_BLOCK + (u & 3u);
-}
-
-void load_round(out Group G[HELD][ROWS], uint first, uint out0, uint n_groups) {
-    if (PAIRS) {
-        uint g = pair_group(min(first, n_groups / 2u - 1u));  // past the end: reloaded, never used
-        [[unroll]] for (uint r = 0; r < ROWS; r++) {
-            load_pair(weight_row(out0, r), g, G[0][r], G[HELD - 1u][r]);
-        }
-        return;
-    }
-    [[unroll]] for (uint j = 0; j < HELD; j++) {
+void load_round(out Group G[UNROLL][ROWS], uint first, uint out0, uint n_groups) {
+    [[unroll]] for (uint j = 0; j < UNROLL; j++) {
         // past the end: reloaded, never used
         uint g = sorted_group(min(first + j * gl_WorkGroupSize.x, n_groups - 1u), n_groups);
         [[unroll]] for (uint r = 0; r < ROWS; r++) {
@@ -192,7 +175,6 @@ void main() {
     }
     kq_set_layout(weight_rows(), p.n_in);
     uint n_groups = kq_row_blocks * GROUPS_PER_BLOCK, x_row = p.n_in / 4u;
-    uint n_units = PAIRS ? n_groups / 2u : n_groups;
 
     float acc[ROWS][COLS];
     float ss[COLS];  // sums of squares of X (NORM)
@@ -203,8 +185,8 @@ void main() {
         ss[c] = 0.0;
     }
     const uint WG = gl_WorkGroupSize.x;
-    // HELD of the thread's groups loaded before any is used: more bytes in flight at once
-    Group G[HELD][ROWS];
+    // UNROLL of the thread's groups loaded before any is used: more bytes in flight at once
+    Group G[UNROLL][ROWS];
 #ifdef FLAGS
     load_round(G, gl_LocalInvocationID.x, out0, n_groups);  // weights: nothing to wait for
     await_stage();
@@ -213,20 +195,17 @@ void main() {
     }
     barrier();
 #endif
-    for (uint first = gl_LocalInvocationID.x; first < n_units; first += WG * STEP) {
+    for (uint first = gl_LocalInvocationID.x; first < n_groups; first += WG * UNROLL) {
 #ifdef FLAGS
         if (first != gl_LocalInvocationID.x)  // the first round came before the wait
 #endif
         load_round(G, first, out0, n_groups);
-        [[unroll]] for (uint j = 0; j < HELD; j++) {
+        [[unroll]] for (uint j = 0; j < UNROLL; j++) {
             uint g = first + j * WG;
-            if (PAIRS) {
-                g = pair_group(first) + 4u * j;
-            } else if (g >= n_groups) {
+            if (g >= n_groups) {
                 break;
-            } else {
-                g = sorted_group(g, n_groups);
             }
+            g = sorted_group(g, n_groups);
             if (AFFINE) {
                 affine_group(G[j], g, col0, cols, x_row, acc, ss);
                 continue;

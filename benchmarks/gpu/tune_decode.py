@@ -27,7 +27,7 @@ from settings import parse as parse_setting  # noqa: E402  (this folder)
 from gpt4all_core.backend.vulkan import flags, prefetch, products, switches  # noqa: E402
 
 
-SWITCHES = (products.MV_ENV, products.HALVES_ENV, products.AFFINE_ENV, products.KSORT_ENV, products.KPAIRS_ENV,
+SWITCHES = (products.MV_ENV, products.HALVES_ENV, products.AFFINE_ENV, products.KSORT_ENV,
             products.KTRANSPOSE_ENV, switches.FUSE_ENV, switches.PARAMS_ENV, switches.WAIT_ENV, switches.FENCE_ENV,
             switches.ATTENTION_SPLIT_ENV, flags.FLAGS_ENV, prefetch.PREFETCH_ENV)
 

@@ -88,28 +88,10 @@ uvec2 scale_min_k4(uint s, uvec3 sc) {
     return ((uvec2(sc.z, sc.z >> 4) >> b) & 15u) | (((uvec2(sc.x, sc.y) >> (b + 6u)) & 3u) << 4);
 }
 
-// Q4_K/Q5_K: (scale, min) of sub-blocks s and s + 4 (s < 4) at once, the three words shifted once
-// for both: a thread that takes such a pair (k_mul_mv.comp's PAIRS) unpacks a block's header once.
-uvec4 scale_min_k4_pair(uint s, uvec3 sc) {
-    uvec3 v = sc >> (8u * s);
-    uvec2 low = uvec2(v.x, v.y) & 63u;
-    uvec2 high = (uvec2(v.z, v.z >> 4) & 15u) | ((uvec2(v.x, v.y) >> 2) & 48u);
-    return uvec4(low.x, low.y, high.x, high.y);
-}
-
 // A uint below 2^23 as a float through its bits (2^23 + v, less 2^23): an int-to-float conversion
 // is a slow instruction on NVIDIA.
 float small_uint_float(uint v) {
     return uintBitsToFloat(0x4B000000u | v) - 8388608.0;
-}
-
-// Q4_K/Q5_K: the group constants of sub-blocks s and s + 4 (a, b) from the block's 16-byte header
-// (d | dmin << 16, then the 12 bytes of scales and mins): value = d * scale * q - dmin * min.
-void pair_constants(uvec4 head, uint s, out vec2 a, out vec2 b) {
-    uvec4 sm = scale_min_k4_pair(s, head.yzw);
-    vec2 d_dmin = unpackHalf2x16(head.x);
-    a = group_constants(d_dmin.x * small_uint_float(sm.x), -d_dmin.y * small_uint_float(sm.y));
-    b = group_constants(d_dmin.x * small_uint_float(sm.z), -d_dmin.y * small_uint_float(sm.w));
 }
 
 #endif

@@ -16,16 +16,6 @@ Group load_group(uint row, uint g) {
     return Group(w4[row * kq_row_blocks * 8u + g], c.x, c.y);
 }
 
-// Groups g (sub-block s < 4 of its block) and g + 4 of a row, the header read and unpacked once.
-#define KQ_LOAD_PAIR
-void load_pair(uint row, uint g, out Group a, out Group b) {
-    uint block = row * kq_row_blocks + g / GROUPS_PER_BLOCK, gi = row * kq_row_blocks * 8u + g;
-    vec2 ca, cb;
-    pair_constants(w4[kq_blocks * 8u + block], g % GROUPS_PER_BLOCK, ca, cb);
-    a = Group(w4[gi], ca.x, ca.y);
-    b = Group(w4[gi + 4u], cb.x, cb.y);
-}
-
 vec2 part_affine(Group G, uint part) { return vec2(G.mul, G.add); }
 
 void raw_quarter(Group G, uint k, out vec4 lo, out vec4 hi) {

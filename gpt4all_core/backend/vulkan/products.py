@@ -113,23 +113,22 @@ def refuse_split(type_name: str, split: int) -> None:
 
 # "1": the quantized types' quants become floats two at a time in mv products (shaders/halves.glsl:
 # half the integer instructions), "0": one at a time; unset: each type's default (on for the
-# 32-element quants, where an H100 read 3-5% faster; off for the K-quants, whose 6.7B Q4_K_M decode
-# it slowed 4% when it still subtracted 1024 an element; its biased form, halves.glsl's *_biased, is
-# not timed yet)
+# 32-element quants, where an H100 read 3-5% faster; off for the K-quants: on an H100 its biased
+# form, halves.glsl's *_biased, read a tall Q4_K matrix no faster at 128 x 8 and 8% slower at 64 x 8
+# with the transposed sums, and decoded a 6.7B Q4_K_M file at 0.988x)
 HALVES_ENV = "GPT4ALL_CORE_VULKAN_HALVES"
 # "0": K-quant mv products scale each quant before the dot (as their matrix-matrix products do),
 # for A/B runs; unset or "1": they scale each part's dot once and add its offset times X's sum
 # (shaders/k_mul_mv.comp's AFFINE: half the float instructions an element)
 AFFINE_ENV = "GPT4ALL_CORE_VULKAN_AFFINE"
 # "1": K-quant mv threads take each run of 64 groups in k_mul_mv.comp's sorted order (a subgroup's
-# Q4_K/Q5_K scales unpacked one way); unset or "0": in row order
+# Q4_K/Q5_K scales unpacked one way; no faster on an H100: 2,089 against 2,116 GB/s); unset or "0":
+# in row order
 KSORT_ENV = "GPT4ALL_CORE_VULKAN_KSORT"
-# "1": a K-quant mv thread takes sub-blocks s and s + 4 of a block together (k_mul_mv.comp's PAIRS:
-# a Q4_K/Q5_K block's scales unpacked once for both); "0": one group at a time
-KPAIRS_ENV = "GPT4ALL_CORE_VULKAN_KPAIRS"
-# "1": K-quant mv workgroups add their partial sums across a subgroup in one transposing pass of
-# shuffles (k_mul_mv.comp's TRANSPOSED: 9 shuffles for 8 sums on 32 lanes, where a subgroupAdd
-# each takes 40); "0": one subgroupAdd a sum
+# "0": K-quant mv workgroups add their partial sums with one subgroupAdd each, for A/B runs; unset
+# or "1": in one transposing pass of shuffles (k_mul_mv.comp's TRANSPOSED: 9 shuffles for 8 sums
+# on 32 lanes where the subgroupAdds took 40; on an H100 a tall Q4_K matrix read 5-7% faster at
+# 128 x 8 threads x rows, 0-4% at 64 x 8)
 KTRANSPOSE_ENV = "GPT4ALL_CORE_VULKAN_KTRANSPOSE"
 
 
@@ -213,10 +212,8 @@ def product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int) ->
 def mv_k_mode() -> int:
     """K_MODE of the K-quant mv products (k_mul_mv.comp's id 7): bit 0 each part's dot scaled once
     ($AFFINE_ENV, on unless "0"), bit 1 groups in sorted order ($KSORT_ENV, off unless "1"), bit 2
-    sub-blocks taken in pairs ($KPAIRS_ENV, off unless "1"), bit 3 partial sums added in one
-    transposing pass ($KTRANSPOSE_ENV, off unless "1")."""
-    return (int(flag(AFFINE_ENV, True)) | 2 * int(flag(KSORT_ENV, False)) | 4 * int(flag(KPAIRS_ENV, False))
-            | 8 * int(flag(KTRANSPOSE_ENV, False)))
+    partial sums added in one transposing pass ($KTRANSPOSE_ENV, on unless "0")."""
+    return int(flag(AFFINE_ENV, True)) | 2 * int(flag(KSORT_ENV, False)) | 4 * int(flag(KTRANSPOSE_ENV, True))
 
 
 def fused_product(caps: Caps, ggml_type: int, n_out: int, n_in: int, max_cols: int, eps: float,

@@ -152,9 +152,9 @@ def pack(t: _KType, raw: np.ndarray) -> np.ndarray:
 
 MV_MAX_COLS = 8   # columns one mv workgroup carries (more: more workgroups along z)
 # (invocations splitting a row's groups, rows a workgroup owns: each X load reused, and more weight
-# bytes in flight); Q4_K: 128 x 8 decoded a 6.7B Q4_K_M file at 162 t/s on an H100, 64 x 4 at 141
-# (gpu/tune_decode.py)
-MV_SHAPE = {"q4_k": (128, 8)}
+# bytes in flight); Q4_K: 64 x 8 with the transposed sums read a tall matrix at 2,284-2,397 GB/s on
+# an H100 where 128 x 8 read 2,174-2,285, and decoded a 6.7B Q4_K_M file as fast (gpu/tune_decode.py)
+MV_SHAPE = {"q4_k": (64, 8)}
 MV_SHAPE_DEFAULT = (64, 4)
 # BM rows x BN columns per workgroup, TM x TN per invocation (multiples of 4): the narrower tile for
 # buckets of up to 32 columns wastes no work on absent columns

@@ -63,12 +63,12 @@ def test_flagged_steps_match_barriers_and_count_every_workgroup(device, monkeypa
     assert barriers["0"][0] == 5 * N_BLOCK + 2
 
 
-@pytest.mark.parametrize("kpairs", ["0", "1"])
+@pytest.mark.parametrize("ktranspose", ["0", "1"])
 @pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K"])
-def test_flags_on_k_quants(device, monkeypatch, qtype, kpairs):
-    """The K-quant products' _flags forms: the same logits, two barriers a step, with sub-blocks taken
-    one at a time or in pairs (whose first round is loaded before the wait, as a single group's)."""
-    monkeypatch.setenv(products.KPAIRS_ENV, kpairs)
+def test_flags_on_k_quants(device, monkeypatch, qtype, ktranspose):
+    """The K-quant products' _flags forms: the same logits, two barriers a step, with the partial
+    sums added by one subgroupAdd each or in one transposing pass."""
+    monkeypatch.setenv(products.KTRANSPOSE_ENV, ktranspose)
     got, barriers = {}, {}
     for value in ("0", "1"):
         monkeypatch.setenv(flags.FLAGS_ENV, value)

@@ -20,7 +20,7 @@ def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
     q8_0_own = products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec
     monkeypatch.setenv(products.MV_ENV, "q4_0=32x2, q4_k=128x8x2")
     assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (32, 2, 1, 0, 0, 1, 1)  # HALVES (id 6) on
-    assert products.product(vk.caps, int(T.Q4_K), 64, 512, 1).spec == (128, 8, 1, 0, 0, 2)  # UNROLL is id 5
+    assert products.product(vk.caps, int(T.Q4_K), 64, 512, 1).spec == (128, 8, 1, 0, 0, 2, 0, 5)  # UNROLL id 5, K_MODE 7
     assert products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec == q8_0_own  # not named: its own
     fused = products.fused_product(vk.caps, int(T.Q4_K), 64, 512, 1, 1e-6, "gelu")
     assert fused.spec[:3] == (128, 8, 1) and fused.spec[3] == 1 and fused.spec[5] == 2
@@ -41,7 +41,7 @@ def test_a_row_length_setting_wins_over_its_types(vk, monkeypatch):
     assert products.product(vk.caps, int(T.Q4_0), 64, 512, 1).spec == (64, 4, 1, 0, 0, 1, 1)
     assert products.fused_product(vk.caps, int(T.Q4_0), 64, 1024, 1, 1e-6).spec[:3] == (32, 2, 1)
     monkeypatch.setenv(products.MV_ENV, "q4_k@1024=32x2")
-    assert products.product(vk.caps, int(T.Q4_K), 64, 1024, 1).spec == (32, 2, 1)
+    assert products.product(vk.caps, int(T.Q4_K), 64, 1024, 1).spec == (32, 2, 1, 0, 0, 1, 0, 5)
 
 
 def test_own_shapes_and_halves_by_type(vk, monkeypatch):
@@ -82,7 +82,7 @@ def test_unrolled_shapes_compute_the_product(vk, monkeypatch, ggml_type, setting
     x = rng.standard_normal((max_cols, n_in)).astype(np.float32)
     d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
     fields = [int(v) for v in setting.split("x")]
-    assert d.spec[5] == fields[2] and (len(d.spec) < 8 or d.spec[7] == fields[3])
+    assert d.spec[5] == fields[2] and (len(fields) < 4 or d.spec[7] == fields[3])
     words = products.REGISTRY[int(ggml_type)].pack(raw)
     (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
                         params=make_params(max_cols, n_tokens=cols))
@@ -135,11 +135,10 @@ K_TYPES = [T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]
 @pytest.mark.parametrize("ggml_type", K_TYPES, ids=[t.name for t in K_TYPES])
 def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch, ggml_type):
     """k_mul_mv.comp's K_MODE: AFFINE (the default: each part's dot with the raw quants scaled once,
-    its offset times X's sum added) or each quant scaled first ($GPT4ALL_CORE_VULKAN_AFFINE=0), and
-    groups in row order, sorted ($GPT4ALL_CORE_VULKAN_KSORT=1: a whole run of 64 groups, then 8
-    groups left in row order) or in pairs of sub-blocks s and s + 4 ($GPT4ALL_CORE_VULKAN_KPAIRS=1,
-    over KSORT; 36 pairs a row for 32 threads): all within REL of float64, plain and fused, with
-    halves and without, on several columns."""
+    its offset times X's sum added) or each quant scaled first ($GPT4ALL_CORE_VULKAN_AFFINE=0), groups
+    in row order or sorted ($GPT4ALL_CORE_VULKAN_KSORT=1: a whole run of 64 groups, then 8 groups left
+    in row order), sums transposed (the default) or not ($GPT4ALL_CORE_VULKAN_KTRANSPOSE=0): all within
+    REL of float64, plain and fused, with halves and without, on several columns."""
     rng = np.random.default_rng(100 + int(ggml_type))
     n_out, n_in, max_cols, cols = 19, 2304, 4, 3  # 9 super-blocks: 72 groups a row
     raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
@@ -150,26 +149,25 @@ def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch
     x64 = x[:cols].astype(np.float64)
     xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
     monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}=32x4x2")  # 3 of 4 columns, rounds left over
-    for affine, ksort, halves, pairs in (("1", "0", "0", "0"), ("1", "0", "1", "0"), ("0", "0", "0", "0"),
-                                         ("0", "0", "1", "0"), ("1", "1", "0", "0"), ("1", "1", "1", "0"),
-                                         ("0", "1", "0", "0"), ("1", "0", "0", "1"), ("1", "0", "1", "1"),
-                                         ("0", "0", "1", "1"), ("1", "1", "1", "1")):
+    for affine, ksort, halves, transpose in (("1", "0", "0", "1"), ("1", "0", "1", "1"), ("0", "0", "0", "1"),
+                                             ("0", "0", "1", "1"), ("1", "1", "0", "1"), ("1", "1", "1", "1"),
+                                             ("0", "1", "0", "1"), ("1", "0", "0", "0"), ("0", "1", "1", "0")):
         monkeypatch.setenv(products.AFFINE_ENV, affine)
         monkeypatch.setenv(products.KSORT_ENV, ksort)
         monkeypatch.setenv(products.HALVES_ENV, halves)
-        monkeypatch.setenv(products.KPAIRS_ENV, pairs)
+        monkeypatch.setenv(products.KTRANSPOSE_ENV, transpose)
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
-        assert (d.spec + (1, 1, 1))[7] == int(affine) + 2 * int(ksort) + 4 * int(pairs), d.spec
+        assert (d.spec + (1, 1, 1))[7] == int(affine) + 2 * int(ksort) + 4 * int(transpose), d.spec
         (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
                             params=make_params(max_cols, n_tokens=cols))
-        setting = (affine, ksort, halves, pairs)
+        setting = (affine, ksort, halves, transpose)
         assert np.all(np.abs(y[:cols] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T)), setting
         assert np.isnan(y[cols:]).all()
         d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, max_cols, 1e-5)
         (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
                             params=make_params(max_cols, n_tokens=cols))
         assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), setting
-    for name in (products.AFFINE_ENV, products.KSORT_ENV, products.KPAIRS_ENV, products.KTRANSPOSE_ENV):
+    for name in (products.AFFINE_ENV, products.KSORT_ENV, products.KTRANSPOSE_ENV):
         monkeypatch.setenv(name, "yes")
         with pytest.raises(ValueError, match=name):
             products.product(vk.caps, int(ggml_type), n_out, n_in, 1)
@@ -178,7 +176,7 @@ def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch
 
 @pytest.mark.parametrize("ggml_type", [T.Q4_K, T.Q6_K], ids=["Q4_K", "Q6_K"])
 def test_k_quant_sums_transposed_across_the_subgroup(vk, monkeypatch, ggml_type):
-    """$GPT4ALL_CORE_VULKAN_KTRANSPOSE=1 (k_mul_mv.comp's TRANSPOSED): the ROWS x COLS partial sums
+    """k_mul_mv.comp's TRANSPOSED (the default; $GPT4ALL_CORE_VULKAN_KTRANSPOSE): the ROWS x COLS partial sums
     added across a subgroup in one transposing pass of shuffles. The same product within REL of
     float64, plain and fused, where a workgroup is one subgroup (its lanes write Y), several (shared
     memory), the sums fewer than the lanes (each held by several), as many, and where they are no
@@ -191,13 +189,13 @@ def test_k_quant_sums_transposed_across_the_subgroup(vk, monkeypatch, ggml_type)
     x = (rng.standard_normal((8, n_in)) + 0.5).astype(np.float32)
     gamma = rng.uniform(0.5, 1.5, n_in).astype(np.float32)
     sub = vk.caps.subgroup_size
-    monkeypatch.setenv(products.KTRANSPOSE_ENV, "1")
+    monkeypatch.delenv(products.KTRANSPOSE_ENV, raising=False)
     # (threads x rows, columns): rows x columns sums (at most 4 rows for several columns)
     for shape, cols in ((f"{sub}x2", 1), (f"{sub}x8", 1), (f"{2 * sub}x8", 1), (f"{sub}x4", 4), ("64x3", 1),
                         (f"{sub}x4", 2), (f"{sub}x4", 3), (f"{sub}x4", 8)):
         monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}={shape}")
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, cols)
-        assert d.spec[7] == 1 + 8, d.spec
+        assert d.spec[7] == 1 + 4, d.spec
         x64 = x[:cols].astype(np.float64)
         (y,) = run_dispatch(vk, d, [words, x[:cols], poisoned(cols, n_out)], [2],
                             params=make_params(cols, n_tokens=cols))

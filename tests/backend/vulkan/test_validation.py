@@ -1,6 +1,6 @@
 """Every shader of the Vulkan backend runs clean under the Khronos validation layer: whole models
 (llama with Q8_0 weights, Gemma 3 with its norms, window and soft-cap), a context erase, every
-weight type's products (the K-quants' also with pairs and halves, and sorted) and get_rows, and the
+weight type's products (the K-quants' also with halves, sorted, and with plain subgroup sums) and get_rows, and the
 ops the decoders do not use. A shader that needed a device feature Kompute leaves off, or a
 dispatch that broke a valid-usage rule, is reported here (tests/shaders/test_build.py has the
 control showing the layer does report such a shader)."""
@@ -46,9 +46,8 @@ CHILD = textwrap.dedent("""
         d = kern.get_rows(vk.caps, k, 9, 2, 1.0)
         run_dispatch(vk, d, [w, np.zeros((2, k), np.float32)], [1],
                      params=make_params(2, n_tokens=2, tokens=[0, 8]))
-        if GGMLType(t).name.endswith("_K"):  # the K-quants' mv modes that are off by default
-            for setting in ({products.KPAIRS_ENV: "1", products.HALVES_ENV: "1"}, {products.KSORT_ENV: "1"},
-                            {products.KTRANSPOSE_ENV: "1"}):
+        if GGMLType(t).name.endswith("_K"):  # the K-quants' mv modes other than the default
+            for setting in ({products.HALVES_ENV: "1"}, {products.KSORT_ENV: "1"}, {products.KTRANSPOSE_ENV: "0"}):
                 os.environ.update(setting)
                 d = products.product(vk.caps, t, 9, k, 1)
                 run_dispatch(vk, d, [w, x[:1], np.zeros((1, 9), np.float32)], [2],
