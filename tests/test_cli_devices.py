@@ -48,7 +48,7 @@ def test_gpus_on_hand_made_lists(capsys, monkeypatch):
         "    --device kompute:NVIDIA H100 80GB HBM3",
         "vulkan:2  Old GPU",
         "    discrete, vendor nvidia, 8.00 GiB device-local, subgroup 32, Vulkan 1.3.260, driver 1.0.0",
-        "    unusable: it lacks subgroup arithmetic operations (GL_KHR_shader_subgroup_*), which the shaders need",
+        "    unusable: it lacks subgroup arithmetic and shuffle operations (GL_KHR_shader_subgroup_*), which the shaders need",
         "--device gpu picks vulkan:1 (NVIDIA H100 80GB HBM3)"]
     rc, out, _ = run(capsys, "gpus", "--json")
     doc = json.loads(out)
