@@ -235,7 +235,7 @@ void main() {
     // lane l of a subgroup ends holding one sum (sum i at lanes i * spread .. (i + 1) * spread - 1).
     bool transposed = TRANSPOSED && (RC & (RC - 1u)) == 0u && RC <= gl_SubgroupSize &&
                       WG % gl_SubgroupSize == 0u;  // every lane there to swap with
-    uint spread = gl_SubgroupSize / RC;
+    uint spread = transposed ? gl_SubgroupSize / RC : 1u;  // lanes that hold each sum
     float mine = 0.0;
     bool holder = transposed && gl_SubgroupInvocationID % spread == 0u;
     if (transposed) {
