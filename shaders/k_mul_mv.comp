@@ -152,6 +152,15 @@ float sum_transposed(float acc[ROWS][COLS]) {
     return v[0];
 }
 
+// Sum i of the workgroup from the subgroups' sums in shared memory.
+float subgroups_sum(uint i) {
+    float sum = 0.0;
+    for (uint s = 0; s < gl_NumSubgroups; s++) {
+        sum += partial[s * SUMS + i];
+    }
+    return sum;
+}
+
 #ifndef NORM
 // Sum i (c * ROWS + r) of the workgroup into Y.
 void store_sum(uint i, float sum, uint out0, uint col0, uint cols) {
@@ -260,9 +269,9 @@ void main() {
             partial[gl_SubgroupID * SUMS + gl_SubgroupInvocationID / spread] = mine;
         }
         if (subgroupElect()) {
-            [[unroll]] for (uint r = 0; r < ROWS; r++) {
-                [[unroll]] for (uint c = 0; c < COLS; c++) {
-                    if (!transposed) {
+            if (!transposed) {  // else the holders wrote theirs
+                [[unroll]] for (uint r = 0; r < ROWS; r++) {
+                    [[unroll]] for (uint c = 0; c < COLS; c++) {
                         partial[gl_SubgroupID * SUMS + c * ROWS + r] = acc[r][c];
                     }
                 }
@@ -284,9 +293,7 @@ void main() {
         for (uint i = gl_LocalInvocationID.x; i < SUMS; i += gl_WorkGroupSize.x) {
             float sum = 0.0;
             if (shared_sums) {
-                for (uint s = 0; s < gl_NumSubgroups; s++) {
-                    sum += partial[s * SUMS + i];
-                }
+                sum = subgroups_sum(i);
             } else {
                 // one subgroup: every invocation holds every sum; pick this one without indexing by i
                 [[unroll]] for (uint rr = 0; rr < ROWS; rr++) {
@@ -300,11 +307,7 @@ void main() {
     }
 #else
     for (uint i = gl_LocalInvocationID.x; i < SUMS; i += gl_WorkGroupSize.x) {
-        float sum = 0.0;
-        for (uint s = 0; s < gl_NumSubgroups; s++) {
-            sum += partial[s * SUMS + i];
-        }
-        totals[i] = sum;
+        totals[i] = subgroups_sum(i);
     }
 #endif
 #ifdef ROPE

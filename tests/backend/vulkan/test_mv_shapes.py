@@ -16,6 +16,24 @@ from gpt4all_core.gguf.types import GGMLType as T
 REL = 1e-5  # as test_products_32.py
 
 
+def assert_plain_and_fused(vk, d, ggml_type, words, w, x, gamma, cols, label=None):
+    """The product d of w (float64, as dequantized) with the rows of x, cols of them tokens, and its
+    fused form (rms_norm(X) * gamma first): both within REL of float64, the columns past cols left
+    alone."""
+    n_out, n_in = w.shape
+    max_cols = x.shape[0]
+    (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
+                        params=make_params(max_cols, n_tokens=cols))
+    x64 = x[:cols].astype(np.float64)
+    assert np.all(np.abs(y[:cols] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T)), label
+    assert np.isnan(y[cols:]).all(), label
+    d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, max_cols, 1e-5)
+    (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
+                        params=make_params(max_cols, n_tokens=cols))
+    xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
+    assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), (label, "fused")
+
+
 def test_settings_are_read_per_type_and_bad_ones_named(vk, monkeypatch):
     q8_0_own = products.product(vk.caps, int(T.Q8_0), 64, 512, 1).spec
     monkeypatch.setenv(products.MV_ENV, "q4_0=32x2, q4_k=128x8x2")
@@ -80,21 +98,12 @@ def test_unrolled_shapes_compute_the_product(vk, monkeypatch, ggml_type, setting
     raw = cpu_kernels.quantize(rng.standard_normal((n_out, n_in)).astype(np.float32), int(ggml_type))
     w = cpu_kernels.dequantize(raw, int(ggml_type)).astype(np.float64)
     x = rng.standard_normal((max_cols, n_in)).astype(np.float32)
+    gamma = rng.uniform(0.5, 1.5, n_in).astype(np.float32)  # the fused form's loop is the same one
     d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
     fields = [int(v) for v in setting.split("x")]
     assert d.spec[5] == fields[2] and (len(fields) < 4 or d.spec[7] == fields[3])
     words = products.REGISTRY[int(ggml_type)].pack(raw)
-    (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
-                        params=make_params(max_cols, n_tokens=cols))
-    x64 = x[:cols].astype(np.float64)
-    assert np.all(np.abs(y[:cols] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T))
-    assert np.isnan(y[cols:]).all()
-    gamma = rng.uniform(0.5, 1.5, n_in).astype(np.float32)  # the fused form's loop is the same one
-    d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, max_cols, 1e-5)
-    (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
-                        params=make_params(max_cols, n_tokens=cols))
-    xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
-    assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T))
+    assert_plain_and_fused(vk, d, ggml_type, words, w, x, gamma, cols)
 
 
 HALF_TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K]
@@ -146,8 +155,6 @@ def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch
     w = cpu_kernels.dequantize(raw, int(ggml_type)).astype(np.float64)
     x = (rng.standard_normal((max_cols, n_in)) + 0.5).astype(np.float32)  # a mean, so that X's sums matter
     gamma = rng.uniform(0.5, 1.5, n_in).astype(np.float32)
-    x64 = x[:cols].astype(np.float64)
-    xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
     monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}=32x4x2")  # 3 of 4 columns, rounds left over
     for affine, ksort, halves, transpose in (("1", "0", "0", "1"), ("1", "0", "1", "1"), ("0", "0", "0", "1"),
                                              ("0", "0", "1", "1"), ("1", "1", "0", "1"), ("1", "1", "1", "1"),
@@ -158,15 +165,7 @@ def test_k_quants_scaled_after_the_dot_or_before_in_either_order(vk, monkeypatch
         monkeypatch.setenv(products.KTRANSPOSE_ENV, transpose)
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, max_cols)
         assert (d.spec + (1, 1, 1))[7] == int(affine) + 2 * int(ksort) + 4 * int(transpose), d.spec
-        (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out)], [2],
-                            params=make_params(max_cols, n_tokens=cols))
-        setting = (affine, ksort, halves, transpose)
-        assert np.all(np.abs(y[:cols] - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T)), setting
-        assert np.isnan(y[cols:]).all()
-        d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, max_cols, 1e-5)
-        (y,) = run_dispatch(vk, d, [words, x, poisoned(max_cols, n_out), gamma], [2],
-                            params=make_params(max_cols, n_tokens=cols))
-        assert np.all(np.abs(y[:cols] - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), setting
+        assert_plain_and_fused(vk, d, ggml_type, words, w, x, gamma, cols, (affine, ksort, halves, transpose))
     for name in (products.AFFINE_ENV, products.KSORT_ENV, products.KTRANSPOSE_ENV):
         monkeypatch.setenv(name, "yes")
         with pytest.raises(ValueError, match=name):
@@ -196,12 +195,4 @@ def test_k_quant_sums_transposed_across_the_subgroup(vk, monkeypatch, ggml_type)
         monkeypatch.setenv(products.MV_ENV, f"{T(ggml_type).name.lower()}={shape}")
         d = products.product(vk.caps, int(ggml_type), n_out, n_in, cols)
         assert d.spec[7] == 1 + 4, d.spec
-        x64 = x[:cols].astype(np.float64)
-        (y,) = run_dispatch(vk, d, [words, x[:cols], poisoned(cols, n_out)], [2],
-                            params=make_params(cols, n_tokens=cols))
-        assert np.all(np.abs(y - x64 @ w.T) <= REL * (np.abs(x64) @ np.abs(w).T)), (shape, cols)
-        xn = x64 / np.sqrt((x64 * x64).mean(axis=1, keepdims=True) + 1e-5) * gamma
-        d = products.fused_product(vk.caps, int(ggml_type), n_out, n_in, cols, 1e-5)
-        (y,) = run_dispatch(vk, d, [words, x[:cols], poisoned(cols, n_out), gamma], [2],
-                            params=make_params(cols, n_tokens=cols))
-        assert np.all(np.abs(y - xn @ w.T) <= REL * (np.abs(xn) @ np.abs(w).T)), (shape, cols, "fused")
+        assert_plain_and_fused(vk, d, ggml_type, words, w, x[:cols], gamma, cols, (shape, cols))
